@@ -1,0 +1,266 @@
+/**
+ * The HTTP/2 client role: sends requests as streams and turns response
+ * streams into Web `Response`s, never opening more streams than the peer's
+ * SETTINGS_MAX_CONCURRENT_STREAMS allows (RFC 9113 §5.1.2).
+ *
+ * @module
+ */
+
+import { type ByteIO, Connection, type ConnectionOptions } from "./connection.ts";
+import { ErrorCode } from "./constants.ts";
+import { ConnectionError, type Http2Error, StreamError } from "./errors.ts";
+import { parseResponseHead, parseTrailers } from "./message.ts";
+import type { Http2Stream } from "./stream.ts";
+
+/** One request to send. */
+export interface ClientRequest {
+  /** `:method`. */
+  method: string;
+  /** `:scheme`. */
+  scheme: string;
+  /** `:authority`. */
+  authority: string;
+  /** `:path`, with the query. */
+  path: string;
+  /** `:protocol` for an extended CONNECT (RFC 8441). */
+  protocol?: string;
+  /** Regular fields as a flat list `[name, value, …]`, names in lower case. */
+  headers?: string[];
+  /** The body; a `Uint8Array` is sent without a reader. */
+  body?: ReadableStream<Uint8Array> | Uint8Array | null;
+  /** The body's length when known; lets the last DATA frame carry END_STREAM. */
+  contentLength?: number;
+  /** Cancels the request (RST_STREAM CANCEL). */
+  signal?: AbortSignal;
+}
+
+/** Options of a {@linkcode ClientSession}. */
+export interface ClientSessionOptions extends ConnectionOptions {
+  /** Told of every protocol error the peer caused (for logs). */
+  onProtocolError?: (error: Http2Error) => void;
+  /** Told when the peer sends GOAWAY. */
+  onGoaway?: (lastStreamId: number, errorCode: number, debug: string) => void;
+}
+
+interface Pending {
+  method: string;
+  resolve: (response: Response) => void;
+  reject: (error: Error) => void;
+  settled: boolean;
+}
+
+const NULL_BODY_STATUS = new Set([204, 205, 304]);
+
+/**
+ * Whether a failed request was certainly not processed by the peer and may be
+ * retried anywhere, whatever its method (REFUSED_STREAM or a GOAWAY that
+ * excluded it, RFC 9113 §8.7).
+ *
+ * @param error The error a request failed with.
+ * @returns `true` when retrying is safe.
+ *
+ * @example
+ * ```ts
+ * import { isUnprocessed } from "./client.ts";
+ * import { StreamError } from "./errors.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(isUnprocessed(new StreamError(1, 0x7, "refused")), true);
+ * equal(isUnprocessed(new StreamError(1, 0x8, "cancel")), false);
+ * ```
+ */
+export function isUnprocessed(error: unknown): boolean {
+  return (error instanceof StreamError || error instanceof ConnectionError) &&
+    error.code === ErrorCode.REFUSED_STREAM;
+}
+
+/**
+ * An HTTP/2 connection in the client role.
+ *
+ * @example Send a request to an in-memory server
+ * ```ts
+ * import { ClientSession } from "./client.ts";
+ * import { serveConnection } from "./server.ts";
+ * import { memoryPipe } from "./memory_pipe.ts";
+ * import { equal } from "node:assert/strict";
+ * const [a, b] = memoryPipe();
+ * serveConnection(b, (request) => new Response(new URL(request.url).pathname));
+ * const client = new ClientSession(a);
+ * const response = await client.request({
+ *   method: "GET", scheme: "http", authority: "example.com", path: "/hello",
+ * });
+ * equal(await response.text(), "/hello");
+ * client.close();
+ * await client.closed;
+ * ```
+ */
+export class ClientSession {
+  /** The underlying connection. */
+  readonly connection: Connection;
+  #pending = new Map<number, Pending>();
+  #slotWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  #ready = false;
+
+  /**
+   * @param io The byte stream.
+   * @param options Settings and callbacks.
+   */
+  constructor(io: ByteIO, options: ClientSessionOptions = {}) {
+    this.connection = new Connection(io, "client", options);
+    this.connection.ready.then(() => this.#ready = true);
+    this.connection.onStreamClosed(() => this.#admit());
+    this.connection.closed.then(() => this.#rejectWaiters());
+    this.connection.start({
+      onHeaders: (stream, fields, endStream) => this.#onHeaders(stream, fields, endStream),
+      onGoaway: (lastStreamId, code, debug) => {
+        this.#rejectWaiters();
+        options.onGoaway?.(lastStreamId, code, debug);
+      },
+      onProtocolError: options.onProtocolError,
+    });
+  }
+
+  /** Resolves when the connection has ended. */
+  get closed(): Promise<void> {
+    return this.connection.closed;
+  }
+
+  /** Streams open now plus requests waiting for a stream slot. */
+  get inFlight(): number {
+    return this.connection.activeLocalStreams + this.#slotWaiters.length;
+  }
+
+  /** Whether new requests can be sent on this connection. */
+  get available(): boolean {
+    return this.connection.canOpenStream;
+  }
+
+  /**
+   * Sends a request and resolves with the response once its head arrives; the
+   * body streams after. Waits for a stream slot when the peer's concurrency
+   * limit is reached.
+   *
+   * @param request What to send.
+   * @returns The response.
+   * @throws {StreamError | ConnectionError} When the stream or connection fails
+   *   before the response head; see {@linkcode isUnprocessed}.
+   */
+  async request(request: ClientRequest): Promise<Response> {
+    if (!this.#ready) await this.connection.ready;
+    while (this.connection.activeLocalStreams >= this.connection.peerMaxConcurrentStreams) {
+      await new Promise<void>((resolve, reject) => this.#slotWaiters.push({ resolve, reject }));
+    }
+    request.signal?.throwIfAborted();
+    const fields = [
+      ":method",
+      request.method,
+      ":scheme",
+      request.scheme,
+      ":authority",
+      request.authority,
+      ":path",
+      request.path,
+    ];
+    if (request.protocol !== undefined) fields.push(":protocol", request.protocol);
+    if (request.headers) { for (const field of request.headers) fields.push(field); }
+    const limit = this.connection.peerMaxHeaderListSize;
+    if (limit !== Infinity && fieldListSize(fields) > limit) {
+      throw new StreamError(
+        0,
+        ErrorCode.REFUSED_STREAM,
+        "Request headers exceed the peer's limit",
+        {
+          cause: "header-list-size",
+        },
+      );
+    }
+    const body = request.body ?? null;
+    const stream = this.connection.openStream(fields, body === null);
+    const signal = request.signal;
+    // The caller's signal cancels the stream until the response head arrives;
+    // after that, cancelling the response body does (RST_STREAM CANCEL either way).
+    const onAbort = () => stream.reset(ErrorCode.CANCEL, signal?.reason as Error);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const response = new Promise<Response>((resolve, reject) => {
+      const pending: Pending = { method: request.method, resolve, reject, settled: false };
+      this.#pending.set(stream.id, pending);
+      stream.signal.addEventListener("abort", () => {
+        this.#pending.delete(stream.id);
+        if (!pending.settled) {
+          pending.settled = true;
+          reject(stream.error ?? new ConnectionError(ErrorCode.CANCEL, "Stream aborted"));
+        }
+      }, { once: true });
+      if (body !== null) stream.sendBody(body, request.contentLength ?? -1);
+    });
+    if (signal) {
+      response.finally(() => signal.removeEventListener("abort", onAbort)).catch(() => {});
+    }
+    return response;
+  }
+
+  #onHeaders(stream: Http2Stream, fields: string[], endStream: boolean): boolean {
+    const pending = this.#pending.get(stream.id);
+    if (pending === undefined || pending.settled) {
+      // A second block is the trailers (RFC 9113 §8.1).
+      if (!endStream) {
+        throw new StreamError(stream.id, ErrorCode.PROTOCOL_ERROR, "Trailers without END_STREAM");
+      }
+      stream.trailers = parseTrailers(stream.id, fields);
+      return true;
+    }
+    const head = parseResponseHead(stream.id, fields);
+    if (head.status < 200) return false; // Interim response (§8.1): wait for the final one.
+    pending.settled = true;
+    this.#pending.delete(stream.id);
+    const noBody = endStream || pending.method === "HEAD" || NULL_BODY_STATUS.has(head.status);
+    // A HEAD response's content-length describes the body it did not send.
+    if (pending.method !== "HEAD") stream.expectedLength = head.contentLength;
+    if (noBody && !endStream) stream.discardBody(false);
+    pending.resolve(
+      new Response(noBody ? null : stream.body, { status: head.status, headers: head.headers }),
+    );
+    return true;
+  }
+
+  #admit(): void {
+    const free = this.connection.peerMaxConcurrentStreams - this.connection.activeLocalStreams;
+    for (let i = 0; i < free && this.#slotWaiters.length > 0; i++) {
+      this.#slotWaiters.shift()!.resolve();
+    }
+  }
+
+  #rejectWaiters(): void {
+    const error = new ConnectionError(ErrorCode.REFUSED_STREAM, "Connection is closing");
+    for (const waiter of this.#slotWaiters.splice(0)) waiter.reject(error);
+  }
+
+  /**
+   * Measures the round trip with PING.
+   *
+   * @returns Milliseconds.
+   */
+  ping(): Promise<number> {
+    return this.connection.ping();
+  }
+
+  /** Stops new requests and closes once the open ones finish (GOAWAY). */
+  shutdown(): void {
+    this.connection.goaway();
+  }
+
+  /**
+   * Closes at once; open requests fail.
+   *
+   * @param error Why.
+   */
+  close(error?: Error): void {
+    this.connection.close(error);
+  }
+}
+
+/** RFC 9113 §6.5.2: name + value + 32 octets per field. */
+function fieldListSize(fields: string[]): number {
+  let size = 0;
+  for (let i = 0; i < fields.length; i += 2) size += fields[i]!.length + fields[i + 1]!.length + 32;
+  return size;
+}

@@ -1,0 +1,941 @@
+/**
+ * What both HTTP/2 roles share: the read loop that parses every complete frame
+ * in its buffer before awaiting again, the write queue that sends everything
+ * queued in one turn as one write, SETTINGS, PING, GOAWAY, flow control and the
+ * stream table. The client and server roles sit on top through
+ * {@linkcode ConnectionHooks}.
+ *
+ * @module
+ */
+
+import {
+  CLIENT_PREFACE,
+  DEFAULT_INITIAL_WINDOW_SIZE,
+  DEFAULT_MAX_FRAME_SIZE,
+  ErrorCode,
+  errorCodeName,
+  FRAME_HEADER_LENGTH,
+  FrameType,
+  SettingId,
+} from "./constants.ts";
+import { ConnectionError, Http2Error, StreamError } from "./errors.ts";
+import { type Frame, type FrameHeader, FrameWriter, parseFrame, readFrameHeader } from "./frame.ts";
+import { ReceiveWindow, SendWindow } from "./flow.ts";
+import { HeaderListSizeError, HpackDecoder, HpackEncoder, HpackError } from "./hpack/mod.ts";
+import { Http2Stream, type StreamHost } from "./stream.ts";
+
+/**
+ * The byte stream a connection runs over. `Deno.Conn` fits as it is; tests
+ * and other transports (TLS, WebSocket) implement these three methods.
+ */
+export interface ByteIO {
+  /** Reads into `p`; resolves to the count, or `null` at end of stream. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some of `p`; resolves to the count written. */
+  write(p: Uint8Array): Promise<number>;
+  /** Closes both directions. */
+  close(): void;
+}
+
+/** The settings this endpoint advertises (RFC 9113 §6.5.2). */
+export interface LocalSettings {
+  /** SETTINGS_HEADER_TABLE_SIZE for our HPACK decoder. @default {4096} */
+  headerTableSize?: number;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS the peer may open. @default {1024} */
+  maxConcurrentStreams?: number;
+  /** SETTINGS_INITIAL_WINDOW_SIZE for streams. @default {1048576} */
+  initialWindowSize?: number;
+  /** SETTINGS_MAX_FRAME_SIZE. @default {16384} */
+  maxFrameSize?: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE. @default {65536} */
+  maxHeaderListSize?: number;
+  /** SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441), server role only. @default {false} */
+  enableConnectProtocol?: boolean;
+}
+
+/** Options of a {@linkcode Connection}. */
+export interface ConnectionOptions {
+  /** What we advertise. */
+  settings?: LocalSettings;
+  /** The connection-level receive window. @default {16777216} */
+  connectionWindowSize?: number;
+}
+
+/** How a role reacts to what the read loop sees. */
+export interface ConnectionHooks {
+  /** The peer opened a stream (server role) with this decoded header block. */
+  onStream?(stream: Http2Stream, fields: string[] | null, endStream: boolean): void;
+  /**
+   * A header block arrived on a stream we opened (client role), or trailers on
+   * any stream. Return `false` for an interim (1xx) head that does not count as
+   * the message head.
+   */
+  onHeaders?(stream: Http2Stream, fields: string[], endStream: boolean): boolean | void;
+  /** The peer sent GOAWAY. */
+  onGoaway?(lastStreamId: number, errorCode: number, debug: string): void;
+  /** A stream-level protocol problem we answered with RST_STREAM, or a connection error. */
+  onProtocolError?(error: Http2Error): void;
+}
+
+/** The largest output backlog before senders wait for the socket (bytes). */
+const WRITE_HIGH_WATER = 256 * 1024;
+/** Output backlog at which we stop answering PING/SETTINGS of a peer that does not read. */
+const CONTROL_BACKLOG_LIMIT = 4 * 1024 * 1024;
+/** How many closed stream identifiers we remember, to tell closed from idle (§5.1). */
+const CLOSED_MEMORY = 1024;
+const READ_BUFFER_SIZE = 64 * 1024;
+
+/** How a remembered stream closed: after our RST_STREAM, late frames are ignored (§5.1). */
+const Closed = { NORMALLY: 0, RESET_BY_US: 1, RESET_BY_PEER: 2 } as const;
+type Closed = typeof Closed[keyof typeof Closed];
+
+/**
+ * One HTTP/2 connection in either role. It owns the stream table, the HPACK
+ * contexts, the windows and the socket; roles act on it through hooks and
+ * {@linkcode Http2Stream} methods.
+ *
+ * @example Wire a client and a server connection together in memory
+ * ```ts
+ * import { Connection } from "./connection.ts";
+ * import { memoryPipe } from "./memory_pipe.ts";
+ * import { equal } from "node:assert/strict";
+ * const [a, b] = memoryPipe();
+ * const client = new Connection(a, "client", {});
+ * const server = new Connection(b, "server", {});
+ * client.start();
+ * server.start();
+ * equal(typeof await client.ping(), "number");
+ * client.close();
+ * await server.closed;
+ * ```
+ */
+export class Connection implements StreamHost {
+  /** `"client"` opens odd streams and sends the preface; `"server"` answers. */
+  readonly role: "client" | "server";
+  /** Resolves when the socket is closed and every stream has ended. */
+  readonly closed: Promise<void>;
+  /** Resolves when the peer's first SETTINGS arrived (its limits are known). */
+  readonly ready: Promise<void>;
+
+  #io: ByteIO;
+  #hooks: ConnectionHooks = {};
+  #encoder = new HpackEncoder();
+  #decoder: HpackDecoder;
+  #streams = new Map<number, Http2Stream>();
+  #recentlyClosed = new Map<number, Closed>();
+  #nextStreamId: number;
+  #lastPeerStreamId = 0;
+  #activePeerStreams = 0;
+  #activeLocalStreams = 0;
+  #local: Required<LocalSettings>;
+  // The peer's settings, defaults until its SETTINGS frame (§6.5.2).
+  #peerInitialWindow = DEFAULT_INITIAL_WINDOW_SIZE;
+  #peerMaxFrameSize = DEFAULT_MAX_FRAME_SIZE;
+  #peerMaxConcurrent = Infinity;
+  #peerMaxHeaderListSize = Infinity;
+  #peerConnectProtocol = false;
+  #sendWindow = new SendWindow(DEFAULT_INITIAL_WINDOW_SIZE);
+  #receiveWindow = new ReceiveWindow(DEFAULT_INITIAL_WINDOW_SIZE);
+  #connectionWindowSize: number;
+  #sawSettings = false;
+  #resolveReady!: () => void;
+  #resolveClosed!: () => void;
+  // Header block being assembled across CONTINUATION frames (§6.10).
+  #blockStream = 0;
+  #blockEndStream = false;
+  #blockDependency = -1;
+  #block = new Uint8Array(16_384);
+  #blockLength = 0;
+  // Output: frames queued in one turn go out in one write; two buffers alternate.
+  #out = new FrameWriter();
+  #spare = new FrameWriter();
+  #writing = false;
+  #flushQueued = false;
+  #drainWaiters: Array<() => void> = [];
+  #windowWaiters = new Set<Http2Stream>();
+  #pings = new Map<string, { start: number; resolve: (rtt: number) => void }>();
+  #pingCounter = 0;
+  #goawaySent = false;
+  #goawayReceived = false;
+  #peerLastStreamId = 0x7fff_ffff;
+  #closing = false;
+  #ioClosed = false;
+  #error: Error | null = null;
+
+  /**
+   * @param io The byte stream.
+   * @param role Which end we are.
+   * @param options Settings and windows.
+   */
+  constructor(io: ByteIO, role: "client" | "server", options: ConnectionOptions = {}) {
+    this.#io = io;
+    this.role = role;
+    this.#nextStreamId = role === "client" ? 1 : 2;
+    const s = options.settings ?? {};
+    this.#local = {
+      headerTableSize: s.headerTableSize ?? 4096,
+      maxConcurrentStreams: s.maxConcurrentStreams ?? 1024,
+      initialWindowSize: s.initialWindowSize ?? 1024 * 1024,
+      maxFrameSize: s.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE,
+      maxHeaderListSize: s.maxHeaderListSize ?? 65_536,
+      enableConnectProtocol: s.enableConnectProtocol ?? false,
+    };
+    this.#connectionWindowSize = options.connectionWindowSize ?? 16 * 1024 * 1024;
+    this.#decoder = new HpackDecoder({
+      maxTableSize: this.#local.headerTableSize,
+      maxHeaderListSize: this.#local.maxHeaderListSize,
+    });
+    this.ready = new Promise((resolve) => this.#resolveReady = resolve);
+    this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
+  }
+
+  /** The settings we advertised. */
+  get localSettings(): Readonly<Required<LocalSettings>> {
+    return this.#local;
+  }
+
+  /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS (Infinity until it says). */
+  get peerMaxConcurrentStreams(): number {
+    return this.#peerMaxConcurrent;
+  }
+
+  /** The peer's SETTINGS_MAX_HEADER_LIST_SIZE (Infinity until it says). */
+  get peerMaxHeaderListSize(): number {
+    return this.#peerMaxHeaderListSize;
+  }
+
+  /** Whether the peer allows extended CONNECT (RFC 8441). */
+  get peerEnablesConnectProtocol(): boolean {
+    return this.#peerConnectProtocol;
+  }
+
+  /** Streams we opened that are not closed yet. */
+  get activeLocalStreams(): number {
+    return this.#activeLocalStreams;
+  }
+
+  /** Streams the peer opened that are not closed yet. */
+  get activePeerStreams(): number {
+    return this.#activePeerStreams;
+  }
+
+  /** Whether new streams may be opened: not closing, no GOAWAY either way, ids left. */
+  get canOpenStream(): boolean {
+    return !this.#closing && !this.#goawaySent && !this.#goawayReceived &&
+      this.#nextStreamId <= 0x7fff_ffff && !this.#ioClosed;
+  }
+
+  /** Whether the socket is still open. */
+  get isOpen(): boolean {
+    return !this.#ioClosed && !this.#closing;
+  }
+
+  /** Why the connection ended, if it ended with an error. */
+  get error(): Error | null {
+    return this.#error;
+  }
+
+  /**
+   * Sends our preface and starts the read loop.
+   *
+   * @param hooks What the role does with streams and events.
+   */
+  start(hooks: ConnectionHooks = {}): void {
+    this.#hooks = hooks;
+    // §3.4: the client preface, then SETTINGS (the server's preface is its SETTINGS).
+    if (this.role === "client") this.#out.append(CLIENT_PREFACE);
+    const settings: Array<[number, number]> = [
+      [SettingId.HEADER_TABLE_SIZE, this.#local.headerTableSize],
+      [SettingId.MAX_CONCURRENT_STREAMS, this.#local.maxConcurrentStreams],
+      [SettingId.INITIAL_WINDOW_SIZE, this.#local.initialWindowSize],
+      [SettingId.MAX_FRAME_SIZE, this.#local.maxFrameSize],
+      [SettingId.MAX_HEADER_LIST_SIZE, this.#local.maxHeaderListSize],
+    ];
+    if (this.role === "client") settings.push([SettingId.ENABLE_PUSH, 0]);
+    if (this.role === "server" && this.#local.enableConnectProtocol) {
+      settings.push([SettingId.ENABLE_CONNECT_PROTOCOL, 1]);
+    }
+    this.#out.settings(settings);
+    const increment = this.#receiveWindow.grow(this.#connectionWindowSize);
+    if (increment > 0) this.#out.windowUpdate(0, increment);
+    this.#scheduleFlush();
+    this.#readLoop();
+  }
+
+  /**
+   * Opens a stream of our own (client role) and sends its header block.
+   *
+   * @param fields The flat field list, pseudo-headers first.
+   * @param endStream Whether no body follows.
+   * @returns The new stream.
+   * @throws {ConnectionError} REFUSED_STREAM-like when no stream may be opened.
+   */
+  openStream(fields: string[], endStream: boolean): Http2Stream {
+    if (!this.canOpenStream) {
+      throw new ConnectionError(
+        ErrorCode.REFUSED_STREAM,
+        "Cannot open stream: connection is closing",
+      );
+    }
+    const id = this.#nextStreamId;
+    this.#nextStreamId += 2;
+    const stream = new Http2Stream(
+      id,
+      this,
+      this.#peerInitialWindow,
+      this.#local.initialWindowSize,
+    );
+    this.#streams.set(id, stream);
+    this.#activeLocalStreams++;
+    stream.sendHeaders(fields, endStream);
+    return stream;
+  }
+
+  /**
+   * Sends PING and measures the round trip (RFC 9113 §6.7).
+   *
+   * @returns The round-trip time in milliseconds.
+   */
+  ping(): Promise<number> {
+    const data = new Uint8Array(8);
+    new DataView(data.buffer).setFloat64(0, ++this.#pingCounter);
+    const key = data.join(",");
+    return new Promise((resolve, reject) => {
+      if (this.#ioClosed) return reject(this.#error ?? new Error("Cannot ping: connection closed"));
+      this.#pings.set(key, { start: performance.now(), resolve });
+      this.#out.ping(false, data);
+      this.#scheduleFlush();
+    });
+  }
+
+  /**
+   * Starts a graceful shutdown: sends GOAWAY with the last stream we accepted,
+   * refuses new streams, and closes once the open ones finish (RFC 9113 §6.8).
+   *
+   * @param code The error code to send.
+   * @param debug Diagnostic text for the peer.
+   */
+  goaway(code: number = ErrorCode.NO_ERROR, debug = ""): void {
+    if (this.#goawaySent || this.#ioClosed) return;
+    this.#goawaySent = true;
+    this.#out.goaway(this.#lastPeerStreamId, code, new TextEncoder().encode(debug));
+    this.#scheduleFlush();
+    this.#closeIfIdle();
+  }
+
+  /**
+   * Closes the connection now: GOAWAY if not sent yet, then the socket; open
+   * streams fail with `error` (or a plain "connection closed").
+   *
+   * @param error Why; a {@linkcode ConnectionError} sets GOAWAY's code.
+   */
+  close(error?: Error): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    if (error) this.#error = error;
+    if (!this.#goawaySent && !this.#ioClosed) {
+      this.#goawaySent = true;
+      const code = error instanceof Http2Error ? error.code : ErrorCode.NO_ERROR;
+      const debug = error ? new TextEncoder().encode(error.message.slice(0, 256)) : undefined;
+      this.#out.goaway(this.#lastPeerStreamId, code, debug);
+    }
+    this.#failStreams(error ?? new ConnectionError(ErrorCode.CANCEL, "Connection closed"));
+    // Let the final frames out, then close the socket; a peer that does not
+    // read cannot hold the close up for longer than a second.
+    this.#scheduleFlush();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, 1000));
+    Promise.race([this.#afterFlush(), timeout]).then(() => {
+      clearTimeout(timer);
+      this.#closeIo();
+    });
+  }
+
+  #closeIo(): void {
+    if (this.#ioClosed) return;
+    this.#ioClosed = true;
+    try {
+      this.#io.close();
+    } catch {
+      // Already closed by the peer.
+    }
+    this.#failStreams(this.#error ?? new ConnectionError(ErrorCode.CANCEL, "Connection closed"));
+    for (const wake of this.#drainWaiters.splice(0)) wake();
+    this.#resolveReady(); // Whoever waits for the peer's SETTINGS must not wait forever.
+    this.#resolveClosed();
+  }
+
+  #failStreams(error: Error): void {
+    for (const stream of [...this.#streams.values()]) stream.receiveReset(error);
+  }
+
+  #closeIfIdle(): void {
+    if (this.#streams.size === 0 && (this.#goawaySent || this.#goawayReceived)) this.close();
+  }
+
+  // ---- read side -------------------------------------------------------------
+
+  async #readLoop(): Promise<void> {
+    let buf = new Uint8Array(READ_BUFFER_SIZE);
+    let start = 0;
+    let end = 0;
+    let prefaceLeft = this.role === "server" ? CLIENT_PREFACE.length : 0;
+    const header: FrameHeader = { length: 0, type: 0, flags: 0, streamId: 0 };
+    try {
+      while (!this.#ioClosed) {
+        if (end === buf.length) {
+          // Make room: move the partial frame to the front, or grow for a large frame.
+          if (start > 0) {
+            buf.copyWithin(0, start, end);
+          } else {
+            const next = new Uint8Array(buf.length * 2);
+            next.set(buf);
+            buf = next;
+          }
+          end -= start;
+          start = 0;
+        }
+        let n: number | null;
+        try {
+          n = await this.#io.read(buf.subarray(end));
+        } catch (error) {
+          if (!this.#closing) this.#error ??= error as Error;
+          n = null;
+        }
+        if (n === null) break;
+        end += n;
+        if (prefaceLeft > 0) {
+          // §3.4: the server first reads the 24-octet client preface.
+          const take = Math.min(prefaceLeft, end - start);
+          const offset = CLIENT_PREFACE.length - prefaceLeft;
+          for (let i = 0; i < take; i++) {
+            if (buf[start + i] !== CLIENT_PREFACE[offset + i]) {
+              throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "Invalid connection preface");
+            }
+          }
+          start += take;
+          prefaceLeft -= take;
+          if (prefaceLeft > 0) continue;
+        }
+        // Parse every complete frame in the buffer without awaiting between them.
+        while (end - start >= FRAME_HEADER_LENGTH) {
+          readFrameHeader(buf, start, header);
+          // §4.2: a frame larger than our SETTINGS_MAX_FRAME_SIZE is FRAME_SIZE_ERROR.
+          if (header.length > this.#local.maxFrameSize) {
+            throw new ConnectionError(
+              ErrorCode.FRAME_SIZE_ERROR,
+              `Frame of ${header.length} bytes exceeds SETTINGS_MAX_FRAME_SIZE`,
+            );
+          }
+          const frameEnd = start + FRAME_HEADER_LENGTH + header.length;
+          if (frameEnd > end) {
+            if (frameEnd - start > buf.length) {
+              const next = new Uint8Array(Math.max(buf.length * 2, frameEnd - start));
+              next.set(buf.subarray(start, end));
+              buf = next;
+              end -= start;
+              start = 0;
+            }
+            break;
+          }
+          this.#onFrame(header, buf.subarray(start + FRAME_HEADER_LENGTH, frameEnd));
+          start = frameEnd;
+          if (this.#ioClosed || this.#closing) return;
+        }
+        if (start === end) start = end = 0;
+      }
+      if (!this.#closing) {
+        this.#closing = true;
+        this.#failStreams(this.#error ?? new ConnectionError(ErrorCode.CANCEL, "Connection lost"));
+        this.#closeIo();
+      }
+    } catch (error) {
+      this.#connectionError(error);
+    }
+  }
+
+  #connectionError(error: unknown): void {
+    const connectionError = error instanceof ConnectionError ? error : new ConnectionError(
+      ErrorCode.INTERNAL_ERROR,
+      `Internal error: ${(error as Error)?.message ?? error}`,
+      { cause: error },
+    );
+    this.#hooks.onProtocolError?.(connectionError);
+    this.close(connectionError);
+  }
+
+  #onFrame(header: FrameHeader, payload: Uint8Array): void {
+    // §6.10: inside a header block only CONTINUATION of the same stream may come.
+    if (
+      this.#blockStream !== 0 &&
+      (header.type !== FrameType.CONTINUATION || header.streamId !== this.#blockStream)
+    ) {
+      throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "Expected CONTINUATION frame");
+    }
+    let frame: Frame;
+    try {
+      frame = parseFrame(header, payload) as Frame;
+    } catch (error) {
+      if (error instanceof StreamError) return this.#streamError(error);
+      throw error;
+    }
+    // §3.4: the peer's preface must start with SETTINGS.
+    if (!this.#sawSettings && header.type !== FrameType.SETTINGS) {
+      throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "First frame is not SETTINGS");
+    }
+    try {
+      switch (frame.type) {
+        case FrameType.DATA:
+          return this.#onData(frame.streamId, frame.data, frame.flowLength, frame.endStream);
+        case FrameType.HEADERS:
+          this.#blockStream = frame.streamId;
+          this.#blockEndStream = frame.endStream;
+          this.#blockDependency = frame.dependency;
+          this.#blockLength = 0;
+          return this.#appendBlock(frame.fragment, frame.endHeaders);
+        case FrameType.CONTINUATION:
+          if (this.#blockStream === 0) {
+            throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "CONTINUATION without HEADERS");
+          }
+          return this.#appendBlock(frame.fragment, frame.endHeaders);
+        case FrameType.PRIORITY:
+          return; // §5.3.2: parsed above, otherwise ignored.
+        case FrameType.RST_STREAM:
+          return this.#onRstStream(frame.streamId, frame.errorCode);
+        case FrameType.SETTINGS:
+          return this.#onSettings(frame.ack, frame.settings);
+        case FrameType.PUSH_PROMISE:
+          // §8.4: a client cannot push; we disable push as client (§6.6).
+          throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "PUSH_PROMISE not allowed");
+        case FrameType.PING:
+          return this.#onPing(frame.ack, frame.data);
+        case FrameType.GOAWAY:
+          return this.#onGoaway(frame.lastStreamId, frame.errorCode, frame.debugData);
+        case FrameType.WINDOW_UPDATE:
+          return this.#onWindowUpdate(frame.streamId, frame.increment);
+        default:
+          return; // §4.1: unknown frame types are ignored.
+      }
+    } catch (error) {
+      if (error instanceof StreamError) return this.#streamError(error);
+      throw error;
+    }
+  }
+
+  #streamError(error: StreamError): void {
+    this.#hooks.onProtocolError?.(error);
+    const stream = this.#streams.get(error.streamId);
+    if (stream) {
+      stream.reset(error.code, error);
+    } else {
+      this.#out.rstStream(error.streamId, error.code);
+      this.#rememberClosed(error.streamId, Closed.RESET_BY_US);
+      this.#scheduleFlush();
+    }
+  }
+
+  /** Whether `id` belongs to the peer's numbering (odd for clients, §5.1.1). */
+  #isPeerStream(id: number): boolean {
+    return (id & 1) === (this.role === "server" ? 1 : 0);
+  }
+
+  /** Whether a stream not in the table is idle (never opened) rather than closed. */
+  #isIdle(id: number): boolean {
+    return this.#isPeerStream(id) ? id > this.#lastPeerStreamId : id >= this.#nextStreamId;
+  }
+
+  #rememberClosed(id: number, how: Closed): void {
+    this.#recentlyClosed.set(id, how);
+    if (this.#recentlyClosed.size > CLOSED_MEMORY) {
+      this.#recentlyClosed.delete(this.#recentlyClosed.keys().next().value!);
+    }
+  }
+
+  #onData(id: number, data: Uint8Array, flowLength: number, endStream: boolean): void {
+    // §6.9: DATA counts against the connection window whatever its stream's state.
+    if (!this.#receiveWindow.receive(flowLength)) {
+      throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "DATA exceeds connection window");
+    }
+    const stream = this.#streams.get(id);
+    if (stream === undefined) {
+      if (this.#isIdle(id)) {
+        // §5.1: DATA on an idle stream is a connection error PROTOCOL_ERROR.
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `DATA on idle stream ${id}`);
+      }
+      this.#releaseConnection(flowLength);
+      if (this.#recentlyClosed.get(id) === Closed.RESET_BY_US) return; // §5.1: ignore after our RST.
+      throw new StreamError(id, ErrorCode.STREAM_CLOSED, `DATA on closed stream ${id}`);
+    }
+    if (!stream.remoteOpen || !stream.headReceived) {
+      this.#releaseConnection(flowLength);
+      if (!stream.headReceived) {
+        throw new StreamError(id, ErrorCode.PROTOCOL_ERROR, "DATA before HEADERS");
+      }
+      // §5.1 half-closed (remote): STREAM_CLOSED.
+      throw new StreamError(id, ErrorCode.STREAM_CLOSED, `DATA after END_STREAM on ${id}`);
+    }
+    if (!stream.receiveWindow.receive(flowLength)) {
+      this.#releaseConnection(flowLength);
+      throw new StreamError(id, ErrorCode.FLOW_CONTROL_ERROR, "DATA exceeds stream window");
+    }
+    // Padding is never delivered: credit it back at once.
+    const padding = flowLength - data.length;
+    if (padding > 0) this.release(stream, padding);
+    stream.receiveData(data, endStream);
+  }
+
+  #appendBlock(fragment: Uint8Array, endHeaders: boolean): void {
+    const need = this.#blockLength + fragment.length;
+    // A block far beyond the header list size we advertised is a CONTINUATION flood.
+    if (need > this.#local.maxHeaderListSize * 2 + 16_384) {
+      throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "Header block too large");
+    }
+    if (need > this.#block.length) {
+      const next = new Uint8Array(Math.max(need, this.#block.length * 2));
+      next.set(this.#block.subarray(0, this.#blockLength));
+      this.#block = next;
+    }
+    this.#block.set(fragment, this.#blockLength);
+    this.#blockLength = need;
+    if (endHeaders) {
+      const id = this.#blockStream;
+      this.#blockStream = 0;
+      this.#onHeaderBlock(id, this.#block.subarray(0, this.#blockLength), this.#blockEndStream);
+    }
+  }
+
+  #onHeaderBlock(id: number, block: Uint8Array, endStream: boolean): void {
+    // Decode first, whatever happens to the stream: the HPACK context is shared (§4.3).
+    let fields: string[] | null;
+    try {
+      fields = this.#decoder.decode(block);
+    } catch (error) {
+      if (error instanceof HeaderListSizeError) fields = null;
+      else if (error instanceof HpackError) {
+        throw new ConnectionError(ErrorCode.COMPRESSION_ERROR, `HPACK: ${error.message}`, {
+          cause: error,
+        });
+      } else throw error;
+    }
+    const stream = this.#streams.get(id);
+    if (stream === undefined) return this.#onNewStreamHeaders(id, fields, endStream);
+    if (this.#blockDependency === id) {
+      throw new StreamError(id, ErrorCode.PROTOCOL_ERROR, "Stream depends on itself");
+    }
+    if (!stream.remoteOpen) {
+      // §5.1 half-closed (remote): frames other than WINDOW_UPDATE, PRIORITY, RST_STREAM.
+      throw new StreamError(id, ErrorCode.STREAM_CLOSED, `HEADERS after END_STREAM on ${id}`);
+    }
+    if (fields === null) {
+      throw new StreamError(id, ErrorCode.PROTOCOL_ERROR, "Header list exceeds our limit");
+    }
+    // §8.1: a header block after the head must end the stream (trailers).
+    if (stream.headReceived && !endStream && this.role === "server") {
+      throw new StreamError(id, ErrorCode.PROTOCOL_ERROR, "Trailers without END_STREAM");
+    }
+    if (this.#hooks.onHeaders?.(stream, fields, endStream) !== false) {
+      stream.receiveHeaders(endStream);
+    }
+  }
+
+  #onNewStreamHeaders(id: number, fields: string[] | null, endStream: boolean): void {
+    if (!this.#isPeerStream(id) || this.role === "client") {
+      // §5.1.1: the peer may open only streams of its own parity; a server opens none.
+      if (this.#isIdle(id) || !this.#recentlyClosed.has(id)) {
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `HEADERS on unexpected stream ${id}`);
+      }
+    }
+    if (!this.#isIdle(id)) {
+      const how = this.#recentlyClosed.get(id);
+      if (how === Closed.RESET_BY_US) return; // §5.1: ignored for a while after our RST.
+      // §5.1.1: a new stream id must exceed every earlier one.
+      if (how === undefined) {
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `Stream id ${id} went backwards`);
+      }
+      throw new ConnectionError(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
+    }
+    this.#lastPeerStreamId = id;
+    if (this.#blockDependency === id) {
+      throw new StreamError(id, ErrorCode.PROTOCOL_ERROR, "Stream depends on itself");
+    }
+    if (this.#goawaySent) {
+      // §6.8: streams above our GOAWAY's last id are not processed.
+      throw new StreamError(id, ErrorCode.REFUSED_STREAM, "Connection is going away");
+    }
+    if (this.#activePeerStreams >= this.#local.maxConcurrentStreams) {
+      // §5.1.2: beyond SETTINGS_MAX_CONCURRENT_STREAMS: PROTOCOL_ERROR or REFUSED_STREAM.
+      throw new StreamError(id, ErrorCode.REFUSED_STREAM, "Too many concurrent streams");
+    }
+    const stream = new Http2Stream(
+      id,
+      this,
+      this.#peerInitialWindow,
+      this.#local.initialWindowSize,
+    );
+    this.#streams.set(id, stream);
+    this.#activePeerStreams++;
+    this.#hooks.onStream?.(stream, fields, endStream);
+    stream.receiveHeaders(endStream);
+  }
+
+  #onRstStream(id: number, code: number): void {
+    const stream = this.#streams.get(id);
+    if (stream === undefined) {
+      if (this.#isIdle(id)) {
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${id}`);
+      }
+      return; // Closed already: nothing to do.
+    }
+    this.#rememberClosed(id, Closed.RESET_BY_PEER);
+    stream.receiveReset(
+      new StreamError(id, code, `Stream reset by peer: ${errorCodeName(code)}`),
+    );
+  }
+
+  #onSettings(ack: boolean, settings: Array<[number, number]>): void {
+    if (ack) return; // Our settings apply from the start; nothing waits for the ACK.
+    for (const [id, value] of settings) {
+      switch (id) {
+        case SettingId.HEADER_TABLE_SIZE:
+          // We may use less than the peer allows; 4 KiB keeps memory per tunnel small.
+          this.#encoder.setMaxTableSize(Math.min(value, 4096));
+          break;
+        case SettingId.ENABLE_PUSH:
+          // RFC 9113 §6.5.2: a client MUST treat ENABLE_PUSH = 1 from a server as PROTOCOL_ERROR.
+          if (this.role === "client" && value !== 0) {
+            throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "Server sent ENABLE_PUSH");
+          }
+          break;
+        case SettingId.MAX_CONCURRENT_STREAMS:
+          this.#peerMaxConcurrent = value;
+          break;
+        case SettingId.INITIAL_WINDOW_SIZE: {
+          // §6.9.2: the change applies to every open stream's window.
+          const delta = value - this.#peerInitialWindow;
+          this.#peerInitialWindow = value;
+          for (const stream of this.#streams.values()) {
+            if (!stream.sendWindow.add(delta)) {
+              throw new ConnectionError(
+                ErrorCode.FLOW_CONTROL_ERROR,
+                "Window overflow by SETTINGS",
+              );
+            }
+            if (delta > 0) stream.wakeWriter();
+          }
+          break;
+        }
+        case SettingId.MAX_FRAME_SIZE:
+          this.#peerMaxFrameSize = value;
+          break;
+        case SettingId.MAX_HEADER_LIST_SIZE:
+          this.#peerMaxHeaderListSize = value;
+          break;
+        case SettingId.ENABLE_CONNECT_PROTOCOL:
+          this.#peerConnectProtocol = value === 1;
+          break;
+      }
+    }
+    if (this.#out.length > CONTROL_BACKLOG_LIMIT) {
+      throw new ConnectionError(
+        ErrorCode.ENHANCE_YOUR_CALM,
+        "Peer does not read our SETTINGS ACKs",
+      );
+    }
+    this.#out.settingsAck();
+    this.#scheduleFlush();
+    if (!this.#sawSettings) {
+      this.#sawSettings = true;
+      this.#resolveReady();
+    }
+  }
+
+  #onPing(ack: boolean, data: Uint8Array): void {
+    if (ack) {
+      const key = data.join(",");
+      const pending = this.#pings.get(key);
+      if (pending) {
+        this.#pings.delete(key);
+        pending.resolve(performance.now() - pending.start);
+      }
+      return;
+    }
+    // A peer that floods PINGs without reading our answers gets cut off.
+    if (this.#out.length > CONTROL_BACKLOG_LIMIT) {
+      throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "Peer does not read our PING ACKs");
+    }
+    this.#out.ping(true, data);
+    this.#scheduleFlush();
+  }
+
+  #onGoaway(lastStreamId: number, code: number, debugData: Uint8Array): void {
+    this.#goawayReceived = true;
+    this.#peerLastStreamId = Math.min(this.#peerLastStreamId, lastStreamId);
+    const debug = new TextDecoder().decode(debugData);
+    // §6.8: streams we opened above lastStreamId were not processed: safe to retry.
+    for (const stream of [...this.#streams.values()]) {
+      if (!this.#isPeerStream(stream.id) && stream.id > this.#peerLastStreamId) {
+        stream.receiveReset(
+          new StreamError(stream.id, ErrorCode.REFUSED_STREAM, "Stream refused by GOAWAY"),
+        );
+      }
+    }
+    this.#hooks.onGoaway?.(lastStreamId, code, debug);
+    if (code !== ErrorCode.NO_ERROR) {
+      this.#error ??= new ConnectionError(
+        code,
+        `Peer sent GOAWAY ${errorCodeName(code)}: ${debug}`,
+      );
+    }
+    this.#closeIfIdle();
+  }
+
+  #onWindowUpdate(id: number, increment: number): void {
+    if (id === 0) {
+      if (!this.#sendWindow.add(increment)) {
+        throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "Connection window overflow");
+      }
+      for (const stream of this.#windowWaiters) stream.wakeWriter();
+      this.#windowWaiters.clear();
+      return;
+    }
+    const stream = this.#streams.get(id);
+    if (stream === undefined) {
+      if (this.#isIdle(id)) {
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${id}`);
+      }
+      return; // §5.1: may arrive shortly after the stream closed.
+    }
+    if (!stream.sendWindow.add(increment)) {
+      throw new StreamError(id, ErrorCode.FLOW_CONTROL_ERROR, "Stream window overflow");
+    }
+    stream.wakeWriter();
+  }
+
+  // ---- StreamHost: what streams ask of the connection -------------------------
+
+  /** @inheritdoc */
+  sendCapacity(stream: Http2Stream): number {
+    const n = Math.min(stream.sendWindow.size, this.#sendWindow.size, this.#peerMaxFrameSize);
+    if (n <= 0 && this.#sendWindow.size <= 0) this.#windowWaiters.add(stream);
+    return Math.max(n, 0);
+  }
+
+  /** @inheritdoc */
+  writeData(stream: Http2Stream, data: Uint8Array, endStream: boolean): void {
+    if (this.#ioClosed) return;
+    stream.sendWindow.consume(data.length);
+    this.#sendWindow.consume(data.length);
+    this.#out.data(stream.id, data, endStream);
+    this.#scheduleFlush();
+  }
+
+  /** @inheritdoc */
+  writeHeaders(stream: Http2Stream, fields: string[], endStream: boolean): void {
+    if (this.#ioClosed) return;
+    // The block is copied into the output at once, so the encoder's buffer can be reused.
+    this.#out.headers(stream.id, this.#encoder.encode(fields), endStream, this.#peerMaxFrameSize);
+    this.#scheduleFlush();
+  }
+
+  /** @inheritdoc */
+  writeReset(stream: Http2Stream, code: number): void {
+    this.#rememberClosed(stream.id, Closed.RESET_BY_US);
+    if (this.#ioClosed) return;
+    this.#out.rstStream(stream.id, code);
+    this.#scheduleFlush();
+  }
+
+  /** @inheritdoc */
+  release(stream: Http2Stream, n: number): void {
+    this.#releaseConnection(n);
+    if (!stream.remoteOpen) return; // No more DATA will come: no point in granting more.
+    const increment = stream.receiveWindow.release(n);
+    if (increment > 0 && !this.#ioClosed) {
+      this.#out.windowUpdate(stream.id, increment);
+      this.#scheduleFlush();
+    }
+  }
+
+  #releaseConnection(n: number): void {
+    const increment = this.#receiveWindow.release(n);
+    if (increment > 0 && !this.#ioClosed) {
+      this.#out.windowUpdate(0, increment);
+      this.#scheduleFlush();
+    }
+  }
+
+  /** @inheritdoc */
+  writable(): Promise<void> | null {
+    if (this.#out.length < WRITE_HIGH_WATER || this.#ioClosed) return null;
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
+  /** @inheritdoc */
+  streamClosed(stream: Http2Stream): void {
+    if (!this.#streams.delete(stream.id)) return;
+    if (!this.#recentlyClosed.has(stream.id)) this.#rememberClosed(stream.id, Closed.NORMALLY);
+    if (this.#isPeerStream(stream.id)) this.#activePeerStreams--;
+    else this.#activeLocalStreams--;
+    this.#windowWaiters.delete(stream);
+    this.#onStreamClosed?.();
+    if (this.#goawaySent || this.#goawayReceived) this.#closeIfIdle();
+  }
+
+  #onStreamClosed: (() => void) | null = null;
+
+  /**
+   * Registers a callback run whenever a stream closes (the client role uses it
+   * to admit queued requests under SETTINGS_MAX_CONCURRENT_STREAMS).
+   *
+   * @param callback Called after each stream leaves the table.
+   */
+  onStreamClosed(callback: () => void): void {
+    this.#onStreamClosed = callback;
+  }
+
+  // ---- write side ------------------------------------------------------------
+
+  #scheduleFlush(): void {
+    if (this.#flushQueued || this.#writing) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushQueued = false;
+    if (this.#writing) return;
+    this.#writing = true;
+    try {
+      while (this.#out.length > 0 && !this.#ioClosed) {
+        // Swap buffers: frames queued while this write is in flight go to the other one.
+        const out = this.#out;
+        this.#out = this.#spare;
+        this.#spare = out;
+        let bytes = out.bytes();
+        while (bytes.length > 0) {
+          const n = await this.#io.write(bytes);
+          bytes = bytes.subarray(n);
+        }
+        out.reset();
+        if (this.#out.length < WRITE_HIGH_WATER) {
+          for (const wake of this.#drainWaiters.splice(0)) wake();
+        }
+      }
+    } catch (error) {
+      this.#error ??= error as Error;
+      this.#closing = true;
+      this.#closeIo();
+    } finally {
+      this.#writing = false;
+      for (const wake of this.#flushWaiters.splice(0)) wake();
+    }
+  }
+
+  #flushWaiters: Array<() => void> = [];
+
+  /** Resolves once everything queued so far has been written (or the socket failed). */
+  #afterFlush(): Promise<void> {
+    if (!this.#writing && !this.#flushQueued) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
+  }
+}

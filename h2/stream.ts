@@ -1,0 +1,342 @@
+/**
+ * One HTTP/2 stream: its state machine (RFC 9113 §5.1), its flow-control
+ * windows, the inbound body as a pull-driven `ReadableStream` (the peer gets
+ * WINDOW_UPDATE only as the application reads), and the outbound body pump.
+ *
+ * @module
+ */
+
+import { ErrorCode } from "./constants.ts";
+import { StreamError } from "./errors.ts";
+import { ReceiveWindow, SendWindow } from "./flow.ts";
+
+/** Stream states (RFC 9113 §5.1); this codec never reserves streams (no push). */
+export const StreamState = {
+  IDLE: 0,
+  OPEN: 1,
+  HALF_CLOSED_LOCAL: 2,
+  HALF_CLOSED_REMOTE: 3,
+  CLOSED: 4,
+} as const;
+/** One of {@linkcode StreamState}. */
+export type StreamState = typeof StreamState[keyof typeof StreamState];
+
+/** What a stream needs from its connection; implemented by `Connection`. */
+export interface StreamHost {
+  /** Bytes of DATA this stream may send now (windows and frame size), 0 to wait. */
+  sendCapacity(stream: Http2Stream): number;
+  /** Queues one DATA frame and charges the windows. */
+  writeData(stream: Http2Stream, data: Uint8Array, endStream: boolean): void;
+  /** Queues a header block. */
+  writeHeaders(stream: Http2Stream, fields: string[], endStream: boolean): void;
+  /** Queues RST_STREAM. */
+  writeReset(stream: Http2Stream, code: number): void;
+  /** The application consumed `n` inbound bytes: maybe send WINDOW_UPDATE. */
+  release(stream: Http2Stream, n: number): void;
+  /** Resolves when the output backlog is small again, or `null` when it already is. */
+  writable(): Promise<void> | null;
+  /** The stream reached CLOSED. */
+  streamClosed(stream: Http2Stream): void;
+}
+
+/**
+ * One stream of a connection. The connection drives it with `receive*`
+ * calls from its read loop; roles use `sendHeaders`, `sendBody`, `reset` and `body`.
+ *
+ * @example Streams are made by connections
+ * ```ts
+ * import { StreamState } from "./stream.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(StreamState.OPEN, 1);
+ * ```
+ */
+export class Http2Stream {
+  /** The stream identifier. */
+  readonly id: number;
+  /** Window for DATA we send. */
+  readonly sendWindow: SendWindow;
+  /** Window for DATA we receive. */
+  readonly receiveWindow: ReceiveWindow;
+  /** Aborted when the stream ends abnormally (RST_STREAM either way, connection loss). */
+  readonly signal: AbortSignal;
+  /** The declared content-length of the inbound message, or -1 (RFC 9113 §8.1.1). */
+  expectedLength = -1;
+  /** Whether the inbound message's first header block arrived. */
+  headReceived = false;
+  /** The trailers the peer sent, if any. */
+  trailers: Headers | null = null;
+
+  #host: StreamHost;
+  #state: StreamState = StreamState.IDLE;
+  #abort = new AbortController();
+  #error: Error | null = null;
+  #received = 0;
+  // Inbound body: chunks wait here until the reader pulls them.
+  #chunks: Uint8Array[] = [];
+  #queued = 0;
+  #ended = false;
+  #body: ReadableStream<Uint8Array> | null = null;
+  #bodyWanted = true;
+  #wakeReader: (() => void) | null = null;
+  // Outbound: woken by WINDOW_UPDATE, SETTINGS or reset.
+  #wakeWriter: (() => void) | null = null;
+
+  /**
+   * @param id The stream identifier.
+   * @param host The owning connection.
+   * @param sendWindow The peer's SETTINGS_INITIAL_WINDOW_SIZE.
+   * @param receiveWindow Our SETTINGS_INITIAL_WINDOW_SIZE.
+   */
+  constructor(id: number, host: StreamHost, sendWindow: number, receiveWindow: number) {
+    this.id = id;
+    this.#host = host;
+    this.sendWindow = new SendWindow(sendWindow);
+    this.receiveWindow = new ReceiveWindow(receiveWindow);
+    this.signal = this.#abort.signal;
+  }
+
+  /** The current state. */
+  get state(): StreamState {
+    return this.#state;
+  }
+
+  /** Why the stream failed, once it has. */
+  get error(): Error | null {
+    return this.#error;
+  }
+
+  /** Whether the peer may still send DATA on this stream. */
+  get remoteOpen(): boolean {
+    return this.#state === StreamState.OPEN || this.#state === StreamState.HALF_CLOSED_LOCAL;
+  }
+
+  /** Whether we may still send on this stream. */
+  get localOpen(): boolean {
+    return this.#state === StreamState.OPEN || this.#state === StreamState.HALF_CLOSED_REMOTE ||
+      this.#state === StreamState.IDLE;
+  }
+
+  // §5.1: the only place that changes state.
+  #transition(localEnd: boolean, remoteEnd: boolean): void {
+    let state = this.#state;
+    if (state === StreamState.IDLE) state = StreamState.OPEN;
+    if (localEnd) {
+      state = state === StreamState.HALF_CLOSED_REMOTE
+        ? StreamState.CLOSED
+        : StreamState.HALF_CLOSED_LOCAL;
+    }
+    if (remoteEnd) {
+      state = state === StreamState.HALF_CLOSED_LOCAL
+        ? StreamState.CLOSED
+        : StreamState.HALF_CLOSED_REMOTE;
+    }
+    this.#state = state;
+    if (state === StreamState.CLOSED) this.#host.streamClosed(this);
+  }
+
+  /**
+   * The inbound message body, created on first use. Reading it grants the peer
+   * flow-control credit; cancelling it resets the stream with CANCEL.
+   */
+  get body(): ReadableStream<Uint8Array> {
+    this.#body ??= new ReadableStream<Uint8Array>({
+      pull: (controller) => this.#pull(controller),
+      cancel: () => this.discardBody(),
+    }, { highWaterMark: 0 });
+    return this.#body;
+  }
+
+  async #pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    while (true) {
+      const chunk = this.#chunks.shift();
+      if (chunk !== undefined) {
+        this.#queued -= chunk.length;
+        controller.enqueue(chunk);
+        this.#host.release(this, chunk.length);
+        return;
+      }
+      if (this.#ended) return controller.close();
+      if (this.#error !== null) return controller.error(this.#error);
+      await new Promise<void>((resolve) => this.#wakeReader = resolve);
+    }
+  }
+
+  /**
+   * Stops reading the inbound body: queued bytes are credited back and later
+   * DATA is dropped.
+   *
+   * @param stopPeer Also ask a peer that is still sending to stop (RST_STREAM CANCEL).
+   */
+  discardBody(stopPeer = true): void {
+    this.#bodyWanted = false;
+    const queued = this.#queued;
+    this.#chunks.length = 0;
+    this.#queued = 0;
+    if (queued > 0) this.#host.release(this, queued);
+    if (stopPeer && this.remoteOpen) this.reset(ErrorCode.CANCEL);
+  }
+
+  /** Records the peer's header block (head or trailers); `endStream` ends the inbound side. */
+  receiveHeaders(endStream: boolean): void {
+    this.headReceived = true;
+    if (this.#state === StreamState.IDLE) this.#transition(false, false);
+    if (endStream) this.receiveEnd();
+  }
+
+  /**
+   * Takes one DATA payload (copied: the read buffer is reused).
+   *
+   * @throws {StreamError} PROTOCOL_ERROR when more arrives than content-length said.
+   */
+  receiveData(data: Uint8Array, endStream: boolean): void {
+    this.#received += data.length;
+    if (this.expectedLength >= 0 && this.#received > this.expectedLength) {
+      throw new StreamError(this.id, ErrorCode.PROTOCOL_ERROR, "DATA exceeds content-length");
+    }
+    if (data.length > 0) {
+      if (this.#bodyWanted) {
+        this.#chunks.push(data.slice());
+        this.#queued += data.length;
+      } else {
+        this.#host.release(this, data.length);
+      }
+    }
+    if (endStream) this.receiveEnd();
+    else this.#wake();
+  }
+
+  /** The peer ended its side (END_STREAM). */
+  receiveEnd(): void {
+    // §8.1.1: a content-length that does not match the DATA received is malformed.
+    if (this.expectedLength >= 0 && this.#received !== this.expectedLength) {
+      throw new StreamError(this.id, ErrorCode.PROTOCOL_ERROR, "DATA shorter than content-length");
+    }
+    this.#ended = true;
+    this.#wake();
+    this.#transition(false, true);
+  }
+
+  /** The peer reset the stream, or the connection went away. */
+  receiveReset(error: Error): void {
+    this.#fail(error);
+    this.#setClosed();
+  }
+
+  #fail(error: Error): void {
+    if (this.#error !== null || this.#state === StreamState.CLOSED) return;
+    this.#error = error;
+    // Queued bytes were counted against the connection window: give them back.
+    if (this.#queued > 0 && !this.#ended) {
+      const queued = this.#queued;
+      this.#chunks.length = 0;
+      this.#queued = 0;
+      this.#host.release(this, queued);
+    }
+    this.#abort.abort(error);
+    this.#wake();
+    this.wakeWriter();
+  }
+
+  #setClosed(): void {
+    if (this.#state === StreamState.CLOSED) return;
+    this.#state = StreamState.CLOSED;
+    this.#host.streamClosed(this);
+  }
+
+  #wake(): void {
+    const wake = this.#wakeReader;
+    this.#wakeReader = null;
+    wake?.();
+  }
+
+  /** Wakes a sender waiting for window or backlog. */
+  wakeWriter(): void {
+    const wake = this.#wakeWriter;
+    this.#wakeWriter = null;
+    wake?.();
+  }
+
+  /**
+   * Sends a header block (head or trailers).
+   *
+   * @param fields Flat field list, pseudo-headers first.
+   * @param endStream Ends our side.
+   */
+  sendHeaders(fields: string[], endStream: boolean): void {
+    if (!this.localOpen || this.#error !== null) return;
+    this.#host.writeHeaders(this, fields, endStream);
+    this.#transition(endStream, false);
+  }
+
+  /**
+   * Sends a body, respecting both flow-control windows and the output backlog,
+   * then ends our side. Stops early (and cancels the source) if the stream fails.
+   *
+   * @param source The body; a `Uint8Array` is sent without a reader.
+   * @param knownLength When the byte count is known, the last DATA frame carries
+   *   END_STREAM and no empty frame is needed.
+   * @returns Resolves when everything was queued, or the stream failed.
+   */
+  async sendBody(
+    source: ReadableStream<Uint8Array> | Uint8Array | null,
+    knownLength = -1,
+  ): Promise<void> {
+    if (source === null) return this.#sendChunk(new Uint8Array(0), true);
+    if (source instanceof Uint8Array) return this.#sendChunk(source, true);
+    const reader = source.getReader();
+    let sent = 0;
+    try {
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) {
+          if (sent !== knownLength) await this.#sendChunk(new Uint8Array(0), true);
+          return;
+        }
+        sent += value.length;
+        await this.#sendChunk(value, sent === knownLength);
+        if (this.#error !== null || !this.localOpen) break;
+      }
+    } catch (error) {
+      // The source failed: the peer must not take a truncated body as complete.
+      this.reset(ErrorCode.INTERNAL_ERROR, error as Error);
+    } finally {
+      if (this.#error !== null || !this.localOpen) reader.cancel(this.#error).catch(() => {});
+      reader.releaseLock();
+    }
+  }
+
+  async #sendChunk(chunk: Uint8Array, endStream: boolean): Promise<void> {
+    let offset = 0;
+    do {
+      if (this.#error !== null || !this.localOpen) return;
+      const remaining = chunk.length - offset;
+      const n = remaining === 0 ? 0 : Math.min(remaining, this.#host.sendCapacity(this));
+      if (n === 0 && remaining > 0) {
+        await new Promise<void>((resolve) => this.#wakeWriter = resolve);
+        continue;
+      }
+      const last = offset + n === chunk.length;
+      this.#host.writeData(this, chunk.subarray(offset, offset + n), endStream && last);
+      offset += n;
+      if (endStream && last) this.#transition(true, false);
+      const backlog = this.#host.writable();
+      if (backlog !== null) await backlog;
+    } while (offset < chunk.length);
+  }
+
+  /**
+   * Resets the stream with RST_STREAM (RFC 9113 §6.4); pending reads and writes fail.
+   *
+   * @param code The error code sent.
+   * @param cause Why, for the local error.
+   */
+  reset(code: number, cause?: Error): void {
+    if (this.#state === StreamState.CLOSED) return;
+    const error = new StreamError(this.id, code, `Stream reset by us: ${cause?.message ?? code}`, {
+      cause,
+    });
+    this.#fail(error);
+    this.#host.writeReset(this, code);
+    this.#setClosed();
+  }
+}
