@@ -25,6 +25,8 @@ import type { ByteIO, LocalSettings } from "./h2/connection.ts";
 import { serveConnection, type StreamInfo } from "./h2/server.ts";
 import type { Http2Error } from "./h2/errors.ts";
 
+export type { ByteIO, LocalSettings } from "./h2/connection.ts";
+
 /** What the handler learns besides the request; mirrors `Deno.ServeHandlerInfo`. */
 export interface ReverseHandlerInfo {
   /** The public client's address as the router saw it (from X-Forwarded-For). */
@@ -124,7 +126,45 @@ export interface ReverseServer {
  * ```
  */
 export function serveReverse(handler: ReverseHandler): ReverseServer;
+/**
+ * Serves `handler` through a router's tunnel, with options.
+ *
+ * @param options Router address and behaviour.
+ * @param handler The handler.
+ * @returns The running backend.
+ *
+ * @example
+ * ```ts
+ * import { createRouter } from "./router.ts";
+ * import { serveReverse } from "./backend.ts";
+ * await using router = createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true });
+ * await using backend = serveReverse(
+ *   { hostname: "127.0.0.1", port: router.tunnelAddr.port, quiet: true },
+ *   () => new Response("ok"),
+ * );
+ * await backend.connected;
+ * ```
+ */
 export function serveReverse(options: ServeReverseOptions, handler: ReverseHandler): ReverseServer;
+/**
+ * Serves `init.handler` through a router's tunnel.
+ *
+ * @param init Options with the handler inside.
+ * @returns The running backend.
+ *
+ * @example
+ * ```ts
+ * import { createRouter } from "./router.ts";
+ * import { serveReverse } from "./backend.ts";
+ * await using router = createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true });
+ * await using backend = serveReverse({
+ *   port: router.tunnelAddr.port,
+ *   quiet: true,
+ *   handler: () => new Response("ok"),
+ * });
+ * await backend.connected;
+ * ```
+ */
 export function serveReverse(init: ServeReverseInit): ReverseServer;
 export function serveReverse(
   options: ServeReverseOptions | ServeReverseInit | ReverseHandler,

@@ -28,8 +28,17 @@
  * @module
  */
 
-export { createProxyApp, createRouter, type Router, type RouterOptions } from "./router.ts";
 export {
+  createProxyApp,
+  createRouter,
+  type LocalSettings,
+  type ProxyApp,
+  type ProxyEnv,
+  type Router,
+  type RouterOptions,
+} from "./router.ts";
+export {
+  type ByteIO,
   type ReverseHandler,
   type ReverseHandlerInfo,
   type ReverseServer,

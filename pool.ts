@@ -5,18 +5,20 @@
  * @module
  */
 
-import type { ClientSession } from "./h2/client.ts";
-
-/** One connected backend: an HTTP/2 client session over the connection it dialed. */
+/** One connected backend, as the pool sees it. */
 export interface Tunnel {
   /** A short id for logs. */
   readonly id: string;
-  /** The HTTP/2 session in the client role. */
-  readonly session: ClientSession;
   /** Where the backend connected from. */
   readonly remoteAddr: Deno.NetAddr;
   /** When it connected (ms since the epoch). */
   readonly connectedAt: number;
+  /** Streams open plus requests queued for a stream slot. */
+  readonly inFlight: number;
+  /** Whether it takes new requests (open, no GOAWAY either way). */
+  readonly available: boolean;
+  /** Resolves when the tunnel's connection has closed. */
+  readonly closed: Promise<void>;
 }
 
 /**
@@ -32,8 +34,8 @@ export interface Tunnel {
  * equal(pool.size, 0);
  * ```
  */
-export class TunnelPool {
-  #tunnels: Tunnel[] = [];
+export class TunnelPool<T extends Tunnel = Tunnel> {
+  #tunnels: T[] = [];
 
   /** How many tunnels are connected (draining ones included). */
   get size(): number {
@@ -41,7 +43,7 @@ export class TunnelPool {
   }
 
   /** A snapshot of the connected tunnels. */
-  list(): Tunnel[] {
+  list(): T[] {
     return [...this.#tunnels];
   }
 
@@ -50,9 +52,9 @@ export class TunnelPool {
    *
    * @param tunnel The tunnel.
    */
-  add(tunnel: Tunnel): void {
+  add(tunnel: T): void {
     this.#tunnels.push(tunnel);
-    tunnel.session.closed.then(() => this.remove(tunnel));
+    tunnel.closed.then(() => this.remove(tunnel));
   }
 
   /**
@@ -60,7 +62,7 @@ export class TunnelPool {
    *
    * @param tunnel The tunnel.
    */
-  remove(tunnel: Tunnel): void {
+  remove(tunnel: T): void {
     const i = this.#tunnels.indexOf(tunnel);
     if (i >= 0) this.#tunnels.splice(i, 1);
   }
@@ -71,13 +73,13 @@ export class TunnelPool {
    * @param exclude A tunnel not to pick (the one a retry comes from).
    * @returns The tunnel, or `undefined` when none can take a request.
    */
-  pick(exclude?: Tunnel): Tunnel | undefined {
-    let best: Tunnel | undefined;
+  pick(exclude?: T): T | undefined {
+    let best: T | undefined;
     let bestLoad = Infinity;
     let ties = 0;
     for (const tunnel of this.#tunnels) {
-      if (tunnel === exclude || !tunnel.session.available) continue;
-      const load = tunnel.session.inFlight;
+      if (tunnel === exclude || !tunnel.available) continue;
+      const load = tunnel.inFlight;
       if (load < bestLoad) {
         best = tunnel;
         bestLoad = load;

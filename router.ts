@@ -50,7 +50,7 @@ export interface RouterOptions {
 /** A running router. */
 export interface Router {
   /** The hono app answering public requests; mountable in another app. */
-  readonly app: Hono;
+  readonly app: ProxyApp;
   /** The public HTTP address. */
   readonly addr: Deno.NetAddr;
   /** The tunnel address backends dial. */
@@ -82,8 +82,44 @@ const HOP_BY_HOP = new Set([
   "x-forwarded-host",
 ]);
 
-/** Bindings the public server passes to the hono app. */
-type Env = { Bindings: { remoteAddr?: Deno.NetAddr } };
+/** Bindings the public server passes to the proxy app: the client's address. */
+export type ProxyEnv = { Bindings: { remoteAddr?: Deno.NetAddr } };
+
+export type { LocalSettings } from "./h2/connection.ts";
+export type { Tunnel } from "./pool.ts";
+
+/**
+ * The router's hono app (a `Hono` instance), typed by what embedding needs:
+ * `fetch` serves one request, `request` is hono's test helper.
+ */
+export interface ProxyApp {
+  /** Serves one public request. */
+  fetch(request: Request, env?: ProxyEnv["Bindings"]): Response | Promise<Response>;
+  /** Serves a request built from a path or URL (hono's `app.request`). */
+  request(input: string | URL | Request, init?: RequestInit): Response | Promise<Response>;
+}
+
+/** A tunnel as the router holds it: the pool's view plus the HTTP/2 session. */
+class SessionTunnel implements Tunnel {
+  readonly id: string;
+  readonly session: ClientSession;
+  readonly remoteAddr: Deno.NetAddr;
+  readonly connectedAt: number = Date.now();
+  constructor(id: string, session: ClientSession, remoteAddr: Deno.NetAddr) {
+    this.id = id;
+    this.session = session;
+    this.remoteAddr = remoteAddr;
+  }
+  get inFlight(): number {
+    return this.session.inFlight;
+  }
+  get available(): boolean {
+    return this.session.available;
+  }
+  get closed(): Promise<void> {
+    return this.session.closed;
+  }
+}
 
 /**
  * Builds the hono app that proxies every request to a tunnel of `pool`.
@@ -102,13 +138,17 @@ type Env = { Bindings: { remoteAddr?: Deno.NetAddr } };
  * equal(response.status, 503);
  * ```
  */
-export function createProxyApp(pool: TunnelPool, log: (line: string) => void): Hono<Env> {
-  const app = new Hono<Env>();
-  app.all("*", (c) => proxy(c, pool, log));
+export function createProxyApp(pool: TunnelPool, log: (line: string) => void): ProxyApp {
+  const app = new Hono<ProxyEnv>();
+  app.all("*", (c) => proxy(c, pool as TunnelPool<SessionTunnel>, log));
   return app;
 }
 
-async function proxy(c: Context<Env>, pool: TunnelPool, log: (line: string) => void) {
+async function proxy(
+  c: Context<ProxyEnv>,
+  pool: TunnelPool<SessionTunnel>,
+  log: (line: string) => void,
+): Promise<Response> {
   const request = c.req.raw;
   const url = new URL(request.url);
   const headers = forwardedHeaders(request, url, c.env?.remoteAddr);
@@ -194,7 +234,7 @@ let tunnelCounter = 0;
 export function createRouter(options: RouterOptions = {}): Router {
   const hostname = options.hostname ?? "0.0.0.0";
   const log = options.quiet ? () => {} : (options.log ?? ((line: string) => console.error(line)));
-  const pool = new TunnelPool();
+  const pool = new TunnelPool<SessionTunnel>();
   const app = createProxyApp(pool, log);
   const listener = Deno.listen({
     hostname: options.tunnelHostname ?? hostname,
@@ -233,7 +273,7 @@ export function createRouter(options: RouterOptions = {}): Router {
   };
   options.signal?.addEventListener("abort", () => shutdown(), { once: true });
   return {
-    app: app as unknown as Hono,
+    app,
     addr: server.addr,
     tunnelAddr: listener.addr as Deno.NetAddr,
     pool,
@@ -247,7 +287,7 @@ export function createRouter(options: RouterOptions = {}): Router {
 
 async function acceptTunnels(
   listener: Deno.TcpListener,
-  pool: TunnelPool,
+  pool: TunnelPool<SessionTunnel>,
   options: RouterOptions,
   log: (line: string) => void,
 ): Promise<void> {
@@ -266,7 +306,7 @@ async function acceptTunnels(
 
 async function attach(
   conn: Deno.TcpConn,
-  pool: TunnelPool,
+  pool: TunnelPool<SessionTunnel>,
   options: RouterOptions,
   log: (line: string) => void,
 ): Promise<void> {
@@ -291,7 +331,7 @@ async function attach(
     session.close();
     return;
   }
-  const tunnel: Tunnel = { id, session, remoteAddr, connectedAt: Date.now() };
+  const tunnel = new SessionTunnel(id, session, remoteAddr);
   pool.add(tunnel);
   log(
     `tunnel ${id} connected from ${remoteAddr.hostname}:${remoteAddr.port} (${pool.size} connected)`,

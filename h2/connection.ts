@@ -169,6 +169,13 @@ export class Connection implements StreamHost {
    */
   constructor(io: ByteIO, role: "client" | "server", options: ConnectionOptions = {}) {
     this.#io = io;
+    // A response's HEADERS and DATA leave in separate writes: with Nagle's algorithm on,
+    // the second waits for the peer's delayed ACK (~40 ms per request). Go does the same.
+    try {
+      (io as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
+    } catch {
+      // Not a TCP socket after all, or already closed.
+    }
     this.role = role;
     this.#nextStreamId = role === "client" ? 1 : 2;
     const s = options.settings ?? {};

@@ -29,13 +29,13 @@ export interface HuffmanCode {
 const EOS = 256;
 
 /** Transition bit: the step emitted the symbol in the low 8 bits. */
-export const FLAG_EMIT = 0x1_0000;
+const FLAG_EMIT = 0x1_0000;
 /** Transition bit: stopping here is valid, padding so far is at most 7 one bits. */
-export const FLAG_ACCEPT = 0x2_0000;
+const FLAG_ACCEPT = 0x2_0000;
 /** Transition bit: the step decoded EOS, which is an error (RFC 7541 §5.2). */
-export const FLAG_FAIL = 0x4_0000;
+const FLAG_FAIL = 0x4_0000;
 /** Transition bit: every bit since the last symbol was 1 (any count). */
-export const FLAG_ONES = 0x8_0000;
+const FLAG_ONES = 0x8_0000;
 
 const INPUT = new URL("./huffman_codes.txt", import.meta.url);
 const OUTPUT = new URL("../h2/hpack/huffman_table.ts", import.meta.url);
@@ -48,9 +48,14 @@ const OUTPUT = new URL("../h2/hpack/huffman_table.ts", import.meta.url);
  * @returns The 257 codes, indexed by symbol.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { parseCodes } from "./gen_huffman.ts";
- * const codes = parseCodes(await Deno.readTextFile("tools/huffman_codes.txt"));
+ * import { deepEqual, equal } from "node:assert/strict";
+ *
+ * const text = await Deno.readTextFile(new URL("./huffman_codes.txt", import.meta.url));
+ * const codes = parseCodes(text);
+ * equal(codes.length, 257);
+ * deepEqual(codes[0x30], { symbol: 0x30, code: 0b00000, length: 5 }); // '0'
  * ```
  */
 export function parseCodes(text: string): HuffmanCode[] {
@@ -132,9 +137,13 @@ function buildTree(codes: HuffmanCode[]): Tree {
  * @returns 4096 packed transitions: symbol (bits 0-7), next state (bits 8-15), flags.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { buildDecodeTable, parseCodes } from "./gen_huffman.ts";
- * const table = buildDecodeTable(parseCodes(await Deno.readTextFile("tools/huffman_codes.txt")));
+ * import { equal } from "node:assert/strict";
+ *
+ * const text = await Deno.readTextFile(new URL("./huffman_codes.txt", import.meta.url));
+ * const table = buildDecodeTable(parseCodes(text));
+ * equal(table.length, 256 * 16);
  * ```
  */
 export function buildDecodeTable(codes: HuffmanCode[]): Uint32Array {
@@ -193,9 +202,12 @@ function rows(values: ArrayLike<number>, perRow: number, format: (v: number) => 
  * @returns The TypeScript source.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { parseCodes, render } from "./gen_huffman.ts";
- * console.log(render(parseCodes(await Deno.readTextFile("tools/huffman_codes.txt"))));
+ * import { ok } from "node:assert/strict";
+ *
+ * const text = await Deno.readTextFile(new URL("./huffman_codes.txt", import.meta.url));
+ * ok(render(parseCodes(text)).includes("export const HUFFMAN_DECODE"));
  * ```
  */
 export function render(codes: HuffmanCode[]): string {
@@ -343,7 +355,16 @@ function flagDoc(name: string, value: number, summary: string, example: string[]
   ];
 }
 
-/** Prints how to run the generator. */
+/**
+ * Prints how to run the generator.
+ *
+ * @example
+ * ```ts
+ * import { printUsage } from "./gen_huffman.ts";
+ *
+ * printUsage();
+ * ```
+ */
 export function printUsage(): void {
   console.log("Usage: deno run -R -W tools/gen_huffman.ts [--check]");
   console.log("  --check  exit 1 if h2/hpack/huffman_table.ts is out of date");
@@ -356,9 +377,11 @@ export function printUsage(): void {
  * @returns The process exit code.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { main } from "./gen_huffman.ts";
- * Deno.exit(await main(["--check"]));
+ * import { equal } from "node:assert/strict";
+ *
+ * equal(await main(["--check"]), 0); // the committed table is up to date
  * ```
  */
 export async function main(args: string[]): Promise<number> {

@@ -18,8 +18,11 @@ import { decodeString } from "./string_literal.ts";
 /** Options of {@linkcode HpackDecoder}. */
 export interface HpackDecoderOptions {
   /**
-   * The SETTINGS_HEADER_TABLE_SIZE we advertise: the largest table the peer
-   * may ask for, and the table's initial size.
+   * The table size limit in effect at the start, which is also the table's
+   * initial size. HTTP/2 starts at 4096 (RFC 9113 §6.5.2) and the peer may
+   * encode with that until it has seen our SETTINGS, so a connection keeps
+   * the default and calls {@linkcode HpackDecoder.setMaxTableSize} when the
+   * peer acknowledges a different SETTINGS_HEADER_TABLE_SIZE.
    *
    * @default {4096}
    */

@@ -215,6 +215,18 @@ export class DynamicTable implements DynamicTableView {
    * (RFC 7541 §4.3).
    *
    * @param maxSize The new maximum size in octets.
+   *
+   * @example
+   * ```ts
+   * import { DynamicTable } from "./dynamic_table.ts";
+   * import { deepEqual } from "node:assert/strict";
+   *
+   * const table = new DynamicTable();
+   * table.add("x-old", "1");
+   * table.add("x-new", "2");
+   * table.setMaxSize(40); // room for one 38-octet entry
+   * deepEqual(table.fields(), ["x-new", "2"]);
+   * ```
    */
   setMaxSize(maxSize: number): void {
     this.#maxSize = maxSize;

@@ -106,6 +106,8 @@ export class HpackEncoder {
   /** Last size set since the last block. */
   #pendingFinal = -1;
   #buffer: Uint8Array = new Uint8Array(1024);
+  /** Set when encode() threw midway: the table may hold fields the peer never saw. */
+  #failed = false;
 
   /**
    * Creates an encoder.
@@ -157,7 +159,10 @@ export class HpackEncoder {
    * lowercase, and every char code is an octet (0-255).
    * @returns The header block: a view of an internal buffer, valid until the
    * next call. Copy it (or write it out) before encoding again.
-   * @throws {RangeError} If `headers` has an odd length or a char code above 0xff.
+   * @throws {RangeError} If `headers` has an odd length or a char code above
+   * 0xff. After a char code error the table may no longer match the peer's,
+   * so the encoder refuses further work and the connection must close
+   * (validate header values before encoding to avoid this).
    *
    * @example Indexed and literal fields
    * ```ts
@@ -177,19 +182,30 @@ export class HpackEncoder {
    * ```
    */
   encode(headers: readonly string[]): Uint8Array {
+    if (this.#failed) {
+      throw new Error(
+        "Cannot encode headers: an earlier encode() failed and left the table unsynced",
+      );
+    }
     if (headers.length % 2 !== 0) {
       throw new RangeError("Cannot encode headers: the list must alternate names and values");
     }
     let buffer = this.#buffer;
     let offset = 0;
-    if (this.#pendingMin >= 0) offset = this.#writeSizeUpdates(buffer, offset);
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!;
-      const value = headers[i + 1]!;
-      // Two integers of at most 6 octets, and strings never longer than raw.
-      const needed = offset + name.length + value.length + 2 * STRING_OVERHEAD;
-      if (needed > buffer.length) buffer = this.#grow(needed, offset);
-      offset = this.#writeField(name, value, buffer, offset);
+    try {
+      if (this.#pendingMin >= 0) offset = this.#writeSizeUpdates(buffer, offset);
+      for (let i = 0; i < headers.length; i += 2) {
+        const name = headers[i]!;
+        const value = headers[i + 1]!;
+        // Two integers of at most 6 octets, and strings never longer than raw.
+        const needed = offset + name.length + value.length + 2 * STRING_OVERHEAD;
+        if (needed > buffer.length) buffer = this.#grow(needed, offset);
+        offset = this.#writeField(name, value, buffer, offset);
+      }
+    } catch (error) {
+      // Earlier fields of this block may be in the table; the peer will never see them.
+      this.#failed = true;
+      throw error;
     }
     return buffer.subarray(0, offset);
   }
@@ -237,19 +253,23 @@ export class HpackEncoder {
       : 0;
 
     // An entry over half the table would flush most of it for one field.
-    const size = name.length + value.length + ENTRY_OVERHEAD;
-    if (policy === INDEX && size <= table.maxSize / 2) {
+    const indexed = policy === INDEX &&
+      name.length + value.length + ENTRY_OVERHEAD <= table.maxSize / 2;
+    if (indexed) {
       // Literal with incremental indexing (RFC 7541 §6.2.1).
       buffer[offset] = 0x40;
       offset = encodeInteger(nameIndex, 6, buffer, offset);
-      table.add(name, value);
     } else {
       // Literal never indexed (§6.2.3) or without indexing (§6.2.2).
       buffer[offset] = policy === NEVER_INDEX ? 0x10 : 0x00;
       offset = encodeInteger(nameIndex, 4, buffer, offset);
     }
     if (nameIndex === 0) offset = encodeString(name, buffer, offset);
-    return encodeString(value, buffer, offset);
+    offset = encodeString(value, buffer, offset);
+    // Added once both strings proved to be octets; the name index above was
+    // taken before the insertion, as the decoder resolves it (RFC 7541 §4.4).
+    if (indexed) table.add(name, value);
+    return offset;
   }
 
   #grow(needed: number, used: number): Uint8Array {

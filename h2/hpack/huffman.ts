@@ -17,7 +17,7 @@ import {
 } from "./huffman_table.ts";
 import { decodeLatin1 } from "./latin1.ts";
 
-/** Reused output of {@linkcode huffmanDecode}, grown on demand, so decoding allocates only the string. */
+/** Output of {@linkcode huffmanDecode}, reused and grown on demand: only the string is new. */
 let scratch = new Uint8Array(256);
 
 /**
@@ -43,7 +43,7 @@ export function huffmanEncodedLength(s: string): number {
     seen |= c;
     bits += HUFFMAN_LENGTHS[c & 0xff]!;
   }
-  if (seen > 0xff) throw new RangeError(`Cannot encode header: "${s}" has a char code above 0xff`);
+  if (seen > 0xff) throw new RangeError("Cannot encode header: a char code is above 0xff");
   return (bits + 7) >>> 3;
 }
 

@@ -71,6 +71,6 @@ export function encodeLatin1(s: string, out: Uint8Array, offset: number): number
     out[offset++] = c;
   }
   // One check after the loop keeps the hot path branch-free.
-  if (seen > 0xff) throw new RangeError(`Cannot encode header: "${s}" has a char code above 0xff`);
+  if (seen > 0xff) throw new RangeError("Cannot encode header: a char code is above 0xff");
   return offset;
 }
