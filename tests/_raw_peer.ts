@@ -11,7 +11,6 @@
 import { equal, fail } from "node:assert/strict";
 import {
   CLIENT_PREFACE,
-  ErrorCode,
   errorCodeName,
   Flag,
   FRAME_HEADER_LENGTH,
@@ -74,7 +73,8 @@ function codeName(code: number): string {
   return errorCodeName(code);
 }
 
-function describe(received: ReceivedFrame): string {
+/** Describes a received frame for failure messages. */
+export function describeFrame(received: ReceivedFrame): string {
   const { header, frame } = received;
   const names = Object.entries(FrameType).find(([, v]) => v === header.type)?.[0] ??
     `UNKNOWN_0x${header.type.toString(16)}`;
@@ -274,7 +274,7 @@ export class RawPeer {
     const received = await this.expectFrame(
       `GOAWAY ${codeName(code)}`,
       (r) => r.header.type === FrameType.GOAWAY,
-      (r) => r.header.type === FrameType.RST_STREAM ? describe(r) : null,
+      (r) => r.header.type === FrameType.RST_STREAM ? describeFrame(r) : null,
     );
     const goaway = received.frame as GoawayFrame;
     equal(
@@ -301,7 +301,7 @@ export class RawPeer {
       `RST_STREAM ${codeName(code)} on stream ${streamId}`,
       (r) => r.header.type === FrameType.RST_STREAM && r.header.streamId === streamId,
       (r) => r.header.type === FrameType.GOAWAY || r.header.type === FrameType.RST_STREAM
-        ? describe(r)
+        ? describeFrame(r)
         : null,
     );
     const frame = received.frame as { errorCode: number };
@@ -317,7 +317,7 @@ export class RawPeer {
     const failure = (r: ReceivedFrame) =>
       r.header.type === FrameType.GOAWAY ||
         (r.header.type === FrameType.RST_STREAM && r.header.streamId === streamId)
-        ? describe(r)
+        ? describeFrame(r)
         : null;
     let fields: string[] | null = null;
     let trailers: string[] | null = null;
@@ -392,7 +392,7 @@ export class RawPeer {
         if (!ack) before.push(r);
         return ack;
       },
-      (r) => r.header.type === FrameType.GOAWAY ? describe(r) : null,
+      (r) => r.header.type === FrameType.GOAWAY ? describeFrame(r) : null,
     );
     return before;
   }
@@ -410,9 +410,3 @@ export class RawPeer {
     await this.#loop;
   }
 }
-
-/** Describes a received frame for failure messages. */
-export { describe as describeFrame };
-
-/** The error code names, for assertions that read well. */
-export { ErrorCode };

@@ -280,6 +280,7 @@ Deno.test(
     await requireTool("node");
     const router = createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true });
     const node = new NodeScript("node_backend.mjs", [String(router.tunnelAddr.port)], signal);
+    let second: NodeScript | undefined;
     const base = `http://127.0.0.1:${router.addr.port}`;
     try {
       await waitFor(() => router.pool.size === 1, "the node backend's tunnel", signal);
@@ -373,6 +374,49 @@ Deno.test(
         `  8 MiB download via node backend: ${(performance.now() - start).toFixed(0)} ms`,
       );
 
+      // Trailers, a 103 before the final head, a 413 sent before the upload was read,
+      // and header blocks over 16 KiB (CONTINUATION) in both directions.
+      response = await fetch(`${base}/trailers`, { signal });
+      equal(response.status, 200);
+      equal(await response.text(), "with trailers");
+      response = await fetch(`${base}/early-hints`, { signal });
+      equal(response.status, 200);
+      equal(await response.text(), "after hints");
+      response = await fetch(`${base}/reject`, {
+        method: "POST",
+        body: randomBytes(4 * 1024 * 1024),
+        signal,
+      });
+      equal(response.status, 413);
+      equal(await response.text(), "too large\n");
+      response = await fetch(`${base}/big-header`, {
+        headers: { "x-big-request": "r".repeat(20_000) },
+        signal,
+      });
+      equal(response.status, 200);
+      equal(response.headers.get("x-big"), "h".repeat(30_000));
+      equal(await response.text(), "20000");
+      response = await fetch(`${base}/foo`, { signal }); // The tunnel still works.
+      equal(await response.text(), "bar");
+
+      // Four 8 MiB downloads and four 1 MiB echoes at once share the connection window.
+      start = performance.now();
+      const expected = pattern(0, 8 * 1024 * 1024);
+      await Promise.all([
+        ...Array.from({ length: 4 }, async () => {
+          const r = await fetch(`${base}/large`, { signal });
+          ok(sameBytes(new Uint8Array(await r.arrayBuffer()), expected), "parallel 8 MiB differs");
+        }),
+        ...Array.from({ length: 4 }, async () => {
+          const r = await fetch(`${base}/echo`, { method: "POST", body: upload, signal });
+          ok(sameBytes(new Uint8Array(await r.arrayBuffer()), upload), "parallel echo differs");
+        }),
+      ]);
+      console.log(
+        `  4 x 8 MiB down + 4 x 1 MiB echo at once: ${(performance.now() - start).toFixed(0)} ms`,
+      );
+      equal(router.pool.size, 1);
+
       // The backend dies with a request in flight: that one gets 502, later ones 503.
       const inFlight = fetch(`${base}/slow?ms=10000&id=lost`, { signal });
       await waitFor(() => router.pool.list()[0]!.inFlight === 1, "request sent", signal);
@@ -385,11 +429,33 @@ Deno.test(
       response = await fetch(`${base}/foo`, { signal });
       equal(response.status, 503);
       await response.body?.cancel();
+
+      // A new node backend takes over; the router's graceful shutdown (GOAWAY) lets it
+      // finish its in-flight request, and node closes the socket by itself.
+      second = new NodeScript("node_backend.mjs", [String(router.tunnelAddr.port)], signal);
+      await waitFor(() => router.pool.size === 1, "the second node backend's tunnel", signal);
+      response = await fetch(`${base}/foo`, { signal });
+      equal(await response.text(), "bar");
+      const slow = fetch(`${base}/slow?ms=300&id=last`, { signal });
+      await waitFor(() => router.pool.list()[0]!.inFlight === 1, "last request sent", signal);
+      start = performance.now();
+      const stopped = router.shutdown();
+      response = await slow;
+      equal(response.status, 200);
+      equal(await response.text(), "slow last");
+      await stopped;
+      const shutdownMs = performance.now() - start;
+      console.log(`  router graceful shutdown with node backend: ${shutdownMs.toFixed(0)} ms`);
+      ok(shutdownMs < 4000, `shutdown waited ${shutdownMs} ms: node never closed the tunnel`);
+      const exit = await second.exited();
+      equal(exit.code, 0, `second node backend: ${second.stderr}`);
     } catch (error) {
       if (node.stderr) console.error(`node backend stderr:\n${node.stderr}`);
+      if (second?.stderr) console.error(`second node backend stderr:\n${second.stderr}`);
       throw error;
     } finally {
       await node.stop();
+      await second?.stop();
       await router.shutdown();
     }
   }),
@@ -406,6 +472,8 @@ Deno.test(
     const node = new NodeScript("node_router.mjs", [], signal);
     let dials = 0;
     const seen: string[] = [];
+    let endlessCancelled = false;
+    let endlessCompleted = false;
     const backend = serveReverse({
       quiet: true,
       maxReconnectDelay: 50,
@@ -436,11 +504,31 @@ Deno.test(
               contentType: request.headers.get("content-type"),
               contentLength: request.headers.get("content-length"),
               method: request.method,
+              text: body.length < 100 ? new TextDecoder().decode(body) : null,
             });
           }
-          case "/slow":
-            await new Promise((resolve) => setTimeout(resolve, 20));
+          case "/slow": {
+            const ms = Number(url.searchParams.get("ms") ?? "20");
+            await new Promise((resolve) => setTimeout(resolve, ms));
             return new Response(`slow ${url.searchParams.get("id")}`);
+          }
+          case "/big-header":
+            return new Response(String(request.headers.get("x-big-request")?.length), {
+              headers: { "x-big": "h".repeat(30_000) },
+            });
+          case "/endless": {
+            // Never ends by itself: only the client's RST_STREAM CANCEL stops it.
+            info.completed.then(() => endlessCompleted = true);
+            const chunk = new Uint8Array(16 * 1024);
+            return new Response(
+              new ReadableStream<Uint8Array>({
+                pull: (controller) => controller.enqueue(chunk),
+                cancel: () => {
+                  endlessCancelled = true;
+                },
+              }),
+            );
+          }
           case "/cookies": {
             const headers = new Headers({ "x-deno": "1" });
             headers.append("set-cookie", "a=1; Path=/");
@@ -488,6 +576,9 @@ Deno.test(
       equal(put.length, 70_000);
       equal(put.contentLength, null);
 
+      equal(r.postTrailers.status, 200);
+      equal(JSON.parse(r.postTrailers.body).text, "body before trailers");
+
       equal(r.concurrent.length, 20);
       r.concurrent.forEach((c: { status: number; body: string }, i: number) => {
         equal(c.status, 200);
@@ -502,6 +593,10 @@ Deno.test(
         many.headers.cookie,
         Array.from({ length: 30 }, (_, i) => `c${i}=${"k".repeat(10)}${i}`).join("; "),
       );
+
+      equal(r.bigHeader.status, 200);
+      equal(r.bigHeader.body, "30000");
+      equal(r.bigHeader.headers["x-big"], "h".repeat(30_000));
 
       equal(r.cookies.status, 200);
       equal(r.cookies.body, "cookies");
@@ -520,11 +615,42 @@ Deno.test(
       equal(r.noContent.length, 0);
       equal(r.throws.status, 500);
 
+      // Node cancelled an endless body: the stream ends, the body is cancelled, the
+      // connection goes on.
+      equal(r.cancelled.status, 200);
+      ok(r.cancelled.first > 0);
+      await waitFor(
+        () => endlessCancelled && endlessCompleted,
+        "the endless body's cancel",
+        signal,
+      );
+      equal(r.afterCancel.status, 200);
+      equal(r.afterCancel.body, "cookies");
+      equal(r.ping, true);
+
       // Node saw the SETTINGS our backend advertised.
       equal(r.settings.maxConcurrentStreams, 8);
       equal(r.settings.initialWindowSize, 1024 * 1024);
       equal(r.settings.maxHeaderListSize, 65_536);
-      equal(seen.length, 29);
+
+      // Graceful shutdown with a request in flight: GOAWAY NO_ERROR naming that stream,
+      // the request completes, then the connection closes.
+      deepEqual(await node.nextJson(signal), { phase: "in-flight" });
+      const start = performance.now();
+      await backend.shutdown();
+      const shutdownMs = performance.now() - start;
+      console.log(`  backend graceful shutdown under node client: ${shutdownMs.toFixed(0)} ms`);
+      const message2 = await node.nextJson(signal);
+      if (message2.error) throw new Error(`node router failed: ${message2.error}`);
+      // deno-lint-ignore no-explicit-any
+      const shutdown = message2.shutdown as any;
+      equal(shutdown.last.status, 200);
+      equal(shutdown.last.body, "slow last");
+      equal(shutdown.goaway.code, 0);
+      ok(shutdown.goaway.lastStreamId >= 1 && shutdown.goaway.lastStreamId % 2 === 1);
+      equal(shutdown.closed, true);
+      ok(shutdownMs < 5000, `backend shutdown took ${shutdownMs} ms`);
+      equal(seen.length, 34, seen.join("\n")); // Every request reached the handler once.
 
       const status = await node.exited();
       equal(status.code, 0, `node router exited with ${status.code}: ${node.stderr}`);

@@ -1,0 +1,99 @@
+import { equal, ok, throws } from "node:assert/strict";
+import { Hono } from "hono";
+import { serveReverse } from "../backend.ts";
+import { baseUrl, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
+
+Deno.test("serveReverse(handler) dials PTTH_ROUTER when no address is given", async () => {
+  await using router = startRouter();
+  Deno.env.set("PTTH_ROUTER", `127.0.0.1:${router.tunnelAddr.port}`);
+  try {
+    const log: string[] = [];
+    await using backend = serveReverse({ log: (line) => log.push(line), handler: () => new Response("env") });
+    await withTimeout(backend.connected, 5000, "tunnel");
+    equal(await (await fetch(`${baseUrl(router)}/`)).text(), "env");
+    ok(log.some((line) => line.includes(`tcp://127.0.0.1:${router.tunnelAddr.port}`)));
+  } finally {
+    Deno.env.delete("PTTH_ROUTER");
+  }
+});
+
+Deno.test("serveReverse() accepts the three call shapes of Deno.serve", async () => {
+  await using router = startRouter();
+  const options = { hostname: "127.0.0.1", port: router.tunnelAddr.port, quiet: true };
+  await using a = serveReverse(options, () => new Response("a"));
+  await using b = serveReverse({ ...options, handler: () => new Response("b") });
+  await Promise.all([a.connected, b.connected]);
+  await waitUntil(() => router.pool.size === 2, 5000, "two tunnels");
+  const seen = new Set<string>();
+  for (let i = 0; i < 40 && seen.size < 2; i++) seen.add(await (await fetch(baseUrl(router))).text());
+  equal([...seen].sort().join(), "a,b");
+  throws(() => serveReverse({} as never), TypeError);
+});
+
+Deno.test("serveReverse(app.fetch) serves a hono app behind the tunnel", async () => {
+  await using router = startRouter();
+  const app = new Hono();
+  app.get("/hello/:name", (c) => c.json({ hello: c.req.param("name"), host: c.req.header("host") }));
+  await using backend = serveReverse({ port: router.tunnelAddr.port, quiet: true }, app.fetch);
+  await backend.connected;
+  const response = await fetch(`${baseUrl(router)}/hello/deno`);
+  const body = await response.json();
+  equal(body.hello, "deno");
+  equal(body.host, `127.0.0.1:${router.addr.port}`, "the original Host reaches the backend");
+});
+
+Deno.test("serveReverse({ connect }) runs over a connection the caller supplies", async () => {
+  await using router = startRouter();
+  let dials = 0;
+  await using backend = serveReverse({
+    quiet: true,
+    connect: () => {
+      dials++;
+      return Deno.connect({ hostname: "127.0.0.1", port: router.tunnelAddr.port });
+    },
+  }, () => new Response("custom"));
+  await backend.connected;
+  equal(await (await fetch(baseUrl(router))).text(), "custom");
+  equal(dials, 1);
+});
+
+Deno.test("serveReverse() reconnects after the router restarts on the same port", async () => {
+  const first = startRouter();
+  const tunnelPort = first.tunnelAddr.port;
+  await using backend = serveReverse({
+    hostname: "127.0.0.1",
+    port: tunnelPort,
+    quiet: true,
+    maxReconnectDelay: 200,
+  }, () => new Response("back"));
+  await backend.connected;
+  await first.shutdown();
+  await waitUntil(() => !backend.isConnected, 5000, "tunnel lost");
+  const { createRouter } = await import("../router.ts");
+  await using second = createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort, quiet: true });
+  await waitUntil(() => second.pool.size === 1, 5000, "tunnel back");
+  equal(await (await fetch(baseUrl(second))).text(), "back");
+  ok(backend.lastError !== null, "the loss is visible in lastError");
+});
+
+Deno.test("shutdown() lets an in-flight request finish before the tunnel closes", async () => {
+  await using router = startRouter();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  let started!: () => void;
+  const inHandler = new Promise<void>((resolve) => started = resolve);
+  const backend = serveReverse({ port: router.tunnelAddr.port, quiet: true }, async () => {
+    started();
+    await gate;
+    return new Response("finished");
+  });
+  await backend.connected;
+  const pending = fetch(baseUrl(router));
+  await withTimeout(inHandler, 5000, "handler");
+  const stopping = backend.shutdown();
+  await waitUntil(() => router.pool.list()[0]?.available === false, 5000, "draining tunnel");
+  release();
+  equal(await (await pending).text(), "finished");
+  await withTimeout(stopping, 5000, "shutdown");
+  await withTimeout(backend.finished, 1000, "finished");
+});
