@@ -229,9 +229,7 @@ class Backend implements ReverseServer {
 
   async #dial(): Promise<ByteIO> {
     if (this.#options.connect) return await this.#options.connect();
-    const conn = await Deno.connect({ hostname: this.#hostname, port: this.#port });
-    conn.setNoDelay(true);
-    return conn;
+    return await Deno.connect({ hostname: this.#hostname, port: this.#port });
   }
 
   async #run(): Promise<void> {

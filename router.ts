@@ -312,7 +312,6 @@ async function attach(
 ): Promise<void> {
   const remoteAddr = conn.remoteAddr as Deno.NetAddr;
   const id = `t${++tunnelCounter}`;
-  conn.setNoDelay(true); // Small frames must not wait for Nagle's algorithm.
   const session = new ClientSession(conn, {
     settings: options.http2,
     onProtocolError: (error) =>

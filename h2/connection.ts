@@ -10,6 +10,7 @@
 
 import {
   CLIENT_PREFACE,
+  DEFAULT_HEADER_TABLE_SIZE,
   DEFAULT_INITIAL_WINDOW_SIZE,
   DEFAULT_MAX_FRAME_SIZE,
   ErrorCode,
@@ -35,6 +36,8 @@ export interface ByteIO {
   write(p: Uint8Array): Promise<number>;
   /** Closes both directions. */
   close(): void;
+  /** Turns Nagle's algorithm off, where the transport has it (TCP). */
+  setNoDelay?(noDelay: boolean): void;
 }
 
 /** The settings this endpoint advertises (RFC 9113 §6.5.2). */
@@ -172,7 +175,7 @@ export class Connection implements StreamHost {
     // A response's HEADERS and DATA leave in separate writes: with Nagle's algorithm on,
     // the second waits for the peer's delayed ACK (~40 ms per request). Go does the same.
     try {
-      (io as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
+      io.setNoDelay?.(true);
     } catch {
       // Not a TCP socket after all, or already closed.
     }
@@ -189,7 +192,8 @@ export class Connection implements StreamHost {
     };
     this.#connectionWindowSize = options.connectionWindowSize ?? 16 * 1024 * 1024;
     this.#decoder = new HpackDecoder({
-      maxTableSize: this.#local.headerTableSize,
+      // Until the peer acknowledges our SETTINGS it may use the default table size (§6.5.3).
+      maxTableSize: Math.max(this.#local.headerTableSize, DEFAULT_HEADER_TABLE_SIZE),
       maxHeaderListSize: this.#local.maxHeaderListSize,
     });
     this.ready = new Promise((resolve) => this.#resolveReady = resolve);
@@ -700,7 +704,12 @@ export class Connection implements StreamHost {
   }
 
   #onSettings(ack: boolean, settings: Array<[number, number]>): void {
-    if (ack) return; // Our settings apply from the start; nothing waits for the ACK.
+    if (ack) {
+      // §6.5.3: our settings bind the peer from its ACK on; only the HPACK table
+      // limit needed waiting for it (windows and limits are checked against what we sent).
+      this.#decoder.setMaxTableSize(this.#local.headerTableSize);
+      return;
+    }
     for (const [id, value] of settings) {
       switch (id) {
         case SettingId.HEADER_TABLE_SIZE:

@@ -117,7 +117,9 @@ async function respond(
   try {
     if (!endStream && !hasBody) stream.discardBody(false);
     // Apps written for Deno.serve read the Host header; HTTP/2 carries it as :authority.
-    if (head.authority !== "" && !head.headers.has("host")) head.headers.set("host", head.authority);
+    if (head.authority !== "" && !head.headers.has("host")) {
+      head.headers.set("host", head.authority);
+    }
     const request = new Request(`${head.scheme || "http"}://${head.authority}${head.path}`, {
       method,
       headers: head.headers,

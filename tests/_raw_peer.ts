@@ -300,9 +300,10 @@ export class RawPeer {
     const received = await this.expectFrame(
       `RST_STREAM ${codeName(code)} on stream ${streamId}`,
       (r) => r.header.type === FrameType.RST_STREAM && r.header.streamId === streamId,
-      (r) => r.header.type === FrameType.GOAWAY || r.header.type === FrameType.RST_STREAM
-        ? describeFrame(r)
-        : null,
+      (r) =>
+        r.header.type === FrameType.GOAWAY || r.header.type === FrameType.RST_STREAM
+          ? describeFrame(r)
+          : null,
     );
     const frame = received.frame as { errorCode: number };
     equal(codeName(frame.errorCode), codeName(code), `RST_STREAM code on stream ${streamId}`);
@@ -326,7 +327,8 @@ export class RawPeer {
     while (true) {
       const received = await this.expectFrame(
         what,
-        (r) => r.header.streamId === streamId &&
+        (r) =>
+          r.header.streamId === streamId &&
           (r.fields !== undefined || r.header.type === FrameType.DATA ||
             r.header.type === FrameType.CONTINUATION),
         failure,
@@ -379,7 +381,9 @@ export class RawPeer {
    * Sends PING with `data` and reads until its ACK; returns the frames that
    * came before it. Proves the endpoint processed everything sent earlier.
    */
-  async sync(data = new Uint8Array([0x73, 0x79, 0x6e, 0x63, 0, 0, 0, 1])): Promise<ReceivedFrame[]> {
+  async sync(
+    data = new Uint8Array([0x73, 0x79, 0x6e, 0x63, 0, 0, 0, 1]),
+  ): Promise<ReceivedFrame[]> {
     this.out.ping(false, data);
     await this.flush();
     const before: ReceivedFrame[] = [];

@@ -8,7 +8,10 @@ Deno.test("serveReverse(handler) dials PTTH_ROUTER when no address is given", as
   Deno.env.set("PTTH_ROUTER", `127.0.0.1:${router.tunnelAddr.port}`);
   try {
     const log: string[] = [];
-    await using backend = serveReverse({ log: (line) => log.push(line), handler: () => new Response("env") });
+    await using backend = serveReverse({
+      log: (line) => log.push(line),
+      handler: () => new Response("env"),
+    });
     await withTimeout(backend.connected, 5000, "tunnel");
     equal(await (await fetch(`${baseUrl(router)}/`)).text(), "env");
     ok(log.some((line) => line.includes(`tcp://127.0.0.1:${router.tunnelAddr.port}`)));
@@ -25,7 +28,9 @@ Deno.test("serveReverse() accepts the three call shapes of Deno.serve", async ()
   await Promise.all([a.connected, b.connected]);
   await waitUntil(() => router.pool.size === 2, 5000, "two tunnels");
   const seen = new Set<string>();
-  for (let i = 0; i < 40 && seen.size < 2; i++) seen.add(await (await fetch(baseUrl(router))).text());
+  for (let i = 0; i < 40 && seen.size < 2; i++) {
+    seen.add(await (await fetch(baseUrl(router))).text());
+  }
   equal([...seen].sort().join(), "a,b");
   throws(() => serveReverse({} as never), TypeError);
 });
@@ -33,7 +38,10 @@ Deno.test("serveReverse() accepts the three call shapes of Deno.serve", async ()
 Deno.test("serveReverse(app.fetch) serves a hono app behind the tunnel", async () => {
   await using router = startRouter();
   const app = new Hono();
-  app.get("/hello/:name", (c) => c.json({ hello: c.req.param("name"), host: c.req.header("host") }));
+  app.get(
+    "/hello/:name",
+    (c) => c.json({ hello: c.req.param("name"), host: c.req.header("host") }),
+  );
   await using backend = serveReverse({ port: router.tunnelAddr.port, quiet: true }, app.fetch);
   await backend.connected;
   const response = await fetch(`${baseUrl(router)}/hello/deno`);

@@ -87,7 +87,7 @@ Deno.test("our backend works behind a Go router (x/net/http2 Transport on the ac
       text += value;
     }
     const port = Number(text.match(/listening (\d+)/)![1]);
-    backend = serveReverse({ hostname: "127.0.0.1", port, quiet: true }, async (request) => {
+    backend = serveReverse({ hostname: "127.0.0.1", port, quiet: true }, (request) => {
       const url = new URL(request.url);
       backendSaw.push(`${request.method} ${url.host}${url.pathname}${url.search}`);
       if (url.pathname === "/foo") return new Response("bar", { headers: { "x-from": "deno" } });
