@@ -24,8 +24,10 @@
 import type { ByteIO, LocalSettings } from "./h2/connection.ts";
 import { serveConnection, type StreamInfo } from "./h2/server.ts";
 import type { Http2Error } from "./h2/errors.ts";
+import { dialTunnel, TunnelRefusedError } from "./tunnel/dial.ts";
 
 export type { ByteIO, LocalSettings } from "./h2/connection.ts";
+export { TunnelRefusedError } from "./tunnel/dial.ts";
 
 /** What the handler learns besides the request; mirrors `Deno.ServeHandlerInfo`. */
 export interface ReverseHandlerInfo {
@@ -56,9 +58,30 @@ export interface ServeReverseOptions {
   signal?: AbortSignal;
   /**
    * Turns an error thrown by the handler into a response; the default logs it
-   * and answers 500.
+   * and answers 500. Also told of a tunnel the router refused
+   * ({@linkcode TunnelRefusedError}); its return value is then ignored.
    */
   onError?: (error: unknown) => Response | Promise<Response>;
+  /** The bearer token for the router's PTTH handshake. */
+  token?: string;
+  /** The service this backend serves. @default {"default"} */
+  service?: string;
+  /** Host names this backend serves, announced to the router. @default {[]} */
+  hosts?: string[];
+  /** Labels announced to the router: version, region, … @default {{}} */
+  metadata?: Record<string, string>;
+  /** Relative share of the service's traffic, 1-1000. @default {1} */
+  weight?: number;
+  /** TLS to the router's tunnel port; `caCerts` (PEM) trusts a private CA. @default {false} */
+  tls?: boolean | { caCerts?: string[] };
+  /**
+   * Skip the PTTH handshake and speak raw HTTP/2 at once, as the Go original
+   * does. The default is the handshake when `token`, `service`, `hosts`,
+   * `metadata` or `weight` is given, else raw HTTP/2 (works with every router).
+   */
+  legacy?: boolean;
+  /** How long the handshake may take (ms). @default {10000} */
+  handshakeTimeout?: number;
   /** Called each time the tunnel is up, with the router address. */
   onListen?: (addr: { hostname: string; port: number }) => void;
   /**
@@ -84,13 +107,16 @@ export interface ServeReverseInit extends ServeReverseOptions {
 
 /** A running backend; mirrors `Deno.HttpServer`. */
 export interface ReverseServer {
-  /** Resolves when the backend has stopped for good. */
+  /**
+   * Resolves when the backend has stopped for good; rejects with a
+   * {@linkcode TunnelRefusedError} when the router refused its token.
+   */
   readonly finished: Promise<void>;
-  /** Resolves the first time a tunnel is up. */
+  /** Resolves the first time a tunnel is up; rejects if the router refuses it. */
   readonly connected: Promise<void>;
   /** Whether a tunnel is up now. */
   readonly isConnected: boolean;
-  /** The last connection error, if any. */
+  /** The last connection error, if any; a {@linkcode TunnelRefusedError} when refused. */
   readonly lastError: Error | null;
   /** Sends GOAWAY, lets in-flight requests finish, then stops. */
   shutdown(): Promise<void>;
@@ -203,6 +229,7 @@ class Backend implements ReverseServer {
   #log: (line: string) => void;
   #stop = new AbortController();
   #resolveConnected!: () => void;
+  #rejectConnected!: (error: Error) => void;
   #current: { goaway(): void; close(): void; closed: Promise<void> } | null = null;
   #isConnected = false;
   #lastError: Error | null = null;
@@ -214,9 +241,15 @@ class Backend implements ReverseServer {
     this.#hostname = options.hostname ?? env.hostname ?? "localhost";
     this.#port = options.port ?? env.port ?? 8887;
     this.#log = options.quiet ? () => {} : (options.log ?? ((line) => console.error(line)));
-    this.connected = new Promise((resolve) => this.#resolveConnected = resolve);
+    this.connected = new Promise((resolve, reject) => {
+      this.#resolveConnected = resolve;
+      this.#rejectConnected = reject;
+    });
+    this.connected.catch(() => {});
     options.signal?.addEventListener("abort", () => this.shutdown(), { once: true });
     this.finished = this.#run();
+    // Callers that never await `finished` must not crash on a refusal.
+    this.finished.catch(() => {});
   }
 
   get isConnected(): boolean {
@@ -227,9 +260,25 @@ class Backend implements ReverseServer {
     return this.#lastError;
   }
 
-  async #dial(): Promise<ByteIO> {
-    if (this.#options.connect) return await this.#options.connect();
-    return await Deno.connect({ hostname: this.#hostname, port: this.#port });
+  #dial(): Promise<ByteIO> {
+    const o = this.#options;
+    const identityGiven = o.token !== undefined || o.service !== undefined ||
+      o.hosts !== undefined || o.metadata !== undefined || o.weight !== undefined;
+    return dialTunnel({
+      hostname: this.#hostname,
+      port: this.#port,
+      ...(o.tls === undefined ? {} : { tls: o.tls }),
+      ...(o.connect === undefined ? {} : { connect: o.connect }),
+      legacy: o.legacy ?? !identityGiven,
+      identity: {
+        service: o.service ?? "default",
+        hosts: o.hosts ?? [],
+        weight: o.weight ?? 1,
+        metadata: o.metadata ?? {},
+      },
+      token: o.token ?? null,
+      timeout: o.handshakeTimeout ?? 10_000,
+    });
   }
 
   async #run(): Promise<void> {
@@ -241,6 +290,17 @@ class Backend implements ReverseServer {
         io = await this.#dial();
       } catch (error) {
         this.#lastError = error as Error;
+        if (error instanceof TunnelRefusedError && error.permanent) {
+          // A refused token will not become valid by retrying: stop and say why.
+          this.#log(`ptth backend: ${error.message}; not retrying`);
+          this.#rejectConnected(error);
+          try {
+            await this.#options.onError?.(error);
+          } catch {
+            // The report is best effort.
+          }
+          throw error;
+        }
         if (failures === 0) {
           this.#log(`ptth backend: cannot reach router: ${(error as Error).message}`);
         }
@@ -305,6 +365,10 @@ class Backend implements ReverseServer {
   }
 
   async shutdown(): Promise<void> {
+    // A refused backend has stopped already; shutting it down is not an error.
+    if (this.#lastError instanceof TunnelRefusedError && this.#lastError.permanent) {
+      return await this.finished.catch(() => {});
+    }
     if (!this.#stop.signal.aborted) {
       this.#stop.abort();
       const current = this.#current;

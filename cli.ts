@@ -1,128 +1,163 @@
 /**
- * The router's command line: flags and environment variables, usage text,
- * and `main(args)`, which runs a router until SIGINT or SIGTERM.
+ * The router's command line: the usage text (generated from the option
+ * table in config.ts) and `main(args)`, which loads the configuration and
+ * runs a router until SIGINT or SIGTERM.
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
-import { createRouter } from "./router.ts";
+import {
+  type AnyOptionSpec,
+  ConfigError,
+  loadConfig,
+  OPTION_GROUPS,
+  OPTIONS,
+  type RouterConfig,
+  toRouterOptions,
+} from "./config.ts";
+import { createRouter, type RouterOptions } from "./router.ts";
 
 /** The package version, read from deno.json. */
 export const VERSION: string = denoJson.version;
 
-const USAGE = `ptth ${VERSION}: a ReverseHTTP router
+/** Where the option descriptions start in `--help`, and where lines end. */
+const HELP_COLUMN = 32;
+const HELP_WIDTH = 100;
 
-Backends dial the tunnel port and serve HTTP/2 over the connection they opened;
-public HTTP requests to the HTTP port are proxied to them.
-
-Usage:
-  deno run -A jsr:@ptth/router [options]
-
-Options:
-  --port <n>          public HTTP port             (env PTTH_PORT, default 8888)
-  --tunnel-port <n>   port backends dial           (env PTTH_TUNNEL_PORT, default 8887)
-  --hostname <host>   interface to listen on       (env PTTH_HOSTNAME, default 0.0.0.0)
-  -h, --help          show this help
-  -V, --version       show the version
-
-Examples:
-  deno run -A jsr:@ptth/router
-  deno run -A jsr:@ptth/router --port 8080 --tunnel-port 9000
-  PTTH_PORT=80 deno run -A jsr:@ptth/router
-`;
-
-/** Bad command-line input: printed as one line, exit code 2. */
-export class UsageError extends Error {
-  /** @param message What is wrong. */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
+/** Breaks `text` into lines of at most `width` characters at spaces. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line !== "" && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === "" ? word : `${line} ${word}`;
   }
+  return [...lines, line];
 }
 
-/** The router settings the command line resolves to. */
-export interface CliConfig {
-  /** Public HTTP port. */
-  port: number;
-  /** Tunnel port. */
-  tunnelPort: number;
-  /** Interface to listen on. */
-  hostname: string;
-  /** `--help` was given. */
-  help: boolean;
-  /** `--version` was given. */
-  version: boolean;
+function describeOption(spec: AnyOptionSpec): string[] {
+  const { metavar } = spec.type;
+  // `--allow-anonymous[=<bool>]`: an optional value sticks to its flag.
+  const value = metavar === "" ? "" : metavar.startsWith("[") ? metavar : ` ${metavar}`;
+  const usage = `  ${spec.short ? `-${spec.short}, ` : ""}--${spec.flag}${value}`;
+  const where = [
+    spec.env ? `env ${spec.env}` : "",
+    spec.shown ? `default ${spec.shown}` : "",
+  ].filter((part) => part !== "").join(", ");
+  const text = wrap(
+    `${spec.help}${spec.type.list ? " (repeatable)" : ""}`,
+    HELP_WIDTH - HELP_COLUMN,
+  );
+  if (where) text.push(...wrap(`[${where}]`, HELP_WIDTH - HELP_COLUMN));
+  const indent = " ".repeat(HELP_COLUMN);
+  const lines = text.map((line) => indent + line);
+  if (usage.length < HELP_COLUMN - 1) lines[0] = usage.padEnd(HELP_COLUMN) + text[0];
+  else lines.unshift(usage);
+  return lines;
 }
 
-function parsePort(name: string, value: string): number {
-  const port = Number(value);
-  if (!/^\d+$/.test(value) || port > 65535) {
-    throw new UsageError(`Invalid ${name}: ${JSON.stringify(value)} is not a port (0-65535)`);
+/** The `--help` text: every option of the table by group, formats, examples. */
+function usage(): string {
+  const lines = [
+    `ptth ${VERSION}: a ReverseHTTP router`,
+    "",
+    "Backends dial the tunnel port and serve HTTP/2 over the connection they opened;",
+    "public HTTP requests to the HTTP port are proxied to them.",
+    "",
+    "Usage:",
+    "  deno run -A jsr:@ptth/router [options]",
+    "",
+    "Every option is a flag, a PTTH_* environment variable and a key of the JSON file given",
+    "with --config: the flag's name in camelCase (tokens, routes and trustedProxies for the",
+    "repeatable ones). A flag wins over the environment, the environment over the file, the",
+    "file over the default; a list is taken whole from one of them, not merged.",
+  ];
+  for (const group of OPTION_GROUPS) {
+    lines.push("", `${group}:`);
+    for (const spec of OPTIONS) if (spec.group === group) lines.push(...describeOption(spec));
   }
-  return port;
+  lines.push(
+    "",
+    "Formats:",
+    "  sizes       bytes, or 512kb, 10mb, 1gb (1kb = 1024 bytes); unlimited where that is the default",
+    "  durations   milliseconds, or 500ms, 30s, 5m, 1h",
+    "  numbers     in the file, JSON numbers; sizes and durations may also be strings as above",
+    "  booleans    --allow-anonymous alone is true, --no-allow-anonymous or =false is false;",
+    "              in the environment true/false, 1/0, yes/no, on/off; in the file true/false",
+    "  lists       repeat the flag; in the environment separate with commas",
+    "  routes      PATTERN=SERVICE, PATTERN is host, host/path or /path; a host *.suffix",
+    "              matches subdomains, and SERVICE * then takes the subdomain's first label",
+    "  tokens      SERVICE=TOKEN; at least 16 characters: shorter tokens could be guessed",
+    "",
+    "Examples:",
+    "  deno run -A jsr:@ptth/router",
+    "  deno run -A jsr:@ptth/router --port 8080 --tunnel-port 9000",
+    "  PTTH_PORT=80 deno run -A jsr:@ptth/router",
+    '  deno run -A jsr:@ptth/router --token "api=$API_TOKEN" --route api.example.com=api',
+    "  deno run -A jsr:@ptth/router --config ptth.json --max-body-bytes 10mb",
+    "",
+    "  with ptth.json:",
+    "  {",
+    '    "port": 443,',
+    '    "tlsCert": "/etc/ptth/cert.pem",',
+    '    "tlsKey": "/etc/ptth/key.pem",',
+    '    "tokens": { "api": "a-long-random-secret-token" },',
+    '    "routes": ["api.example.com=api", { "host": "*.apps.example.com", "service": "*" }],',
+    '    "idleTimeout": "2m"',
+    "  }",
+  );
+  return lines.join("\n");
 }
 
 /**
- * Resolves flags and environment into a configuration (flags win over env).
- *
- * @param args The command-line arguments.
- * @param env Reads an environment variable.
- * @returns The configuration.
- * @throws {UsageError} On unknown flags or bad values.
+ * Prints the usage text to stdout.
  *
  * @example
  * ```ts
- * import { parseCli } from "./cli.ts";
- * import { equal } from "node:assert/strict";
- * const config = parseCli(["--port", "9000"], (name) => name === "PTTH_TUNNEL_PORT" ? "9001" : undefined);
- * equal(config.port, 9000);
- * equal(config.tunnelPort, 9001);
+ * import { printUsage } from "./cli.ts";
+ * import { match } from "node:assert/strict";
+ * const log = console.log;
+ * let text = "";
+ * console.log = (line: string) => text += line;
+ * printUsage();
+ * console.log = log;
+ * match(text, /--tunnel-port/);
  * ```
  */
-export function parseCli(args: string[], env: (name: string) => string | undefined): CliConfig {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: "string" },
-        "tunnel-port": { type: "string" },
-        hostname: { type: "string" },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "V" },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message.split("\n")[0]!);
-  }
-  const port = values.port ?? env("PTTH_PORT");
-  const tunnelPort = values["tunnel-port"] ?? env("PTTH_TUNNEL_PORT");
-  return {
-    port: port === undefined ? 8888 : parsePort(values.port ? "--port" : "PTTH_PORT", port),
-    tunnelPort: tunnelPort === undefined ? 8887 : parsePort(
-      values["tunnel-port"] ? "--tunnel-port" : "PTTH_TUNNEL_PORT",
-      tunnelPort,
-    ),
-    hostname: values.hostname ?? env("PTTH_HOSTNAME") ?? "0.0.0.0",
-    help: values.help ?? false,
-    version: values.version ?? false,
-  };
+export function printUsage(): void {
+  console.log(usage());
 }
 
-/** Prints the usage text to stdout. */
-export function printUsage(): void {
-  console.log(USAGE);
+/** The lines saying what the router does besides listening: auth, TLS, routes. */
+function describeSetup(config: RouterConfig, options: RouterOptions): string[] {
+  const services = Object.keys(config.tokens);
+  // Mirrors the router's default: anonymous tunnels only while no token is configured.
+  const anonymous = config.allowAnonymous ?? services.length === 0;
+  const auth = services.length === 0
+    ? "Authentication: off (no tokens)"
+    : `Authentication: tokens for ${services.length} service${services.length === 1 ? "" : "s"} ` +
+      `(${services.join(", ")})`;
+  const tls = (on: boolean) => on ? "on" : "off";
+  const routes = config.routes.length;
+  return [
+    `${auth}, anonymous tunnels ${anonymous ? "accepted" : "refused"}`,
+    `TLS: ${tls(options.tls !== undefined)} for HTTP traffic, ` +
+    `${tls(options.tunnelTls !== undefined)} for tunnels`,
+    routes === 0
+      ? "Routes: none, every request goes to any tunnel"
+      : `Routes: ${routes} rule${routes === 1 ? "" : "s"}`,
+  ];
 }
 
 /**
  * Runs the router CLI until SIGINT or SIGTERM, then shuts down gracefully.
+ * Options come from flags, `PTTH_…` variables and the `--config` file.
  *
  * @param args The command-line arguments.
- * @returns The exit code: 0, or 2 for bad usage.
+ * @returns The exit code: 0, or 2 for invalid configuration.
  *
  * @example Bad flags give exit code 2
  * ```ts
@@ -135,30 +170,34 @@ export function printUsage(): void {
  * ```
  */
 export async function main(args: string[]): Promise<number> {
-  let config: CliConfig;
+  const readFile = (path: string) => Deno.readTextFileSync(path);
+  let config: RouterConfig;
+  let options: RouterOptions;
   try {
-    config = parseCli(args, (name) => Deno.env.get(name));
+    config = loadConfig(args, (name) => Deno.env.get(name), readFile);
+    if (config.help) {
+      printUsage();
+      return 0;
+    }
+    if (config.version) {
+      console.log(`ptth ${VERSION}`);
+      return 0;
+    }
+    options = toRouterOptions(config, readFile);
   } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
+    if (!(error instanceof ConfigError)) throw error;
     console.error(`ptth: ${error.message} (see --help)`);
     return 2;
   }
-  if (config.help) {
-    printUsage();
-    return 0;
-  }
-  if (config.version) {
-    console.log(`ptth ${VERSION}`);
-    return 0;
-  }
-  const router = createRouter({
-    hostname: config.hostname,
-    port: config.port,
-    tunnelPort: config.tunnelPort,
-  });
+  const router = createRouter(options);
   const { hostname, port } = router.tunnelAddr;
-  console.error(`Listening for reverse tunnels on tcp://${hostname}:${port}`);
-  console.error(`Listening for HTTP traffic on http://${router.addr.hostname}:${router.addr.port}`);
+  const tunnelScheme = options.tunnelTls ? "tls" : "tcp";
+  const scheme = options.tls ? "https" : "http";
+  console.error(`Listening for reverse tunnels on ${tunnelScheme}://${hostname}:${port}`);
+  console.error(
+    `Listening for HTTP traffic on ${scheme}://${router.addr.hostname}:${router.addr.port}`,
+  );
+  for (const line of describeSetup(config, options)) console.error(line);
   const stop = () => {
     console.error("Shutting down: finishing in-flight requests");
     router.shutdown();

@@ -29,13 +29,13 @@
  */
 
 export {
-  createProxyApp,
   createRouter,
   type LocalSettings,
   type ProxyApp,
   type ProxyEnv,
   type Router,
   type RouterOptions,
+  type RouteSpec,
 } from "./router.ts";
 export {
   type ByteIO,

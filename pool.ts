@@ -1,6 +1,7 @@
 /**
- * The router's tunnels: the set of connected backends and the choice of one
- * for each request (fewest streams in flight, ties broken at random).
+ * The router's tunnels: the set of connected backends by service, and the
+ * choice of one for each request (fewest streams in flight relative to its
+ * weight, ties at random, full tunnels last).
  *
  * @module
  */
@@ -9,12 +10,22 @@
 export interface Tunnel {
   /** A short id for logs. */
   readonly id: string;
+  /** The service it serves (`default` for anonymous tunnels). */
+  readonly service: string;
+  /** Host names it announced in its handshake. */
+  readonly hosts: readonly string[];
+  /** Its relative share of the service's traffic. */
+  readonly weight: number;
+  /** Labels from its handshake (version, region, …). */
+  readonly metadata: Readonly<Record<string, string>>;
   /** Where the backend connected from. */
   readonly remoteAddr: Deno.NetAddr;
   /** When it connected (ms since the epoch). */
   readonly connectedAt: number;
   /** Streams open plus requests queued for a stream slot. */
   readonly inFlight: number;
+  /** How many streams it takes at once (its SETTINGS_MAX_CONCURRENT_STREAMS, capped). */
+  readonly capacity: number;
   /** Whether it takes new requests (open, no GOAWAY either way). */
   readonly available: boolean;
   /** Resolves when the tunnel's connection has closed. */
@@ -30,7 +41,7 @@ export interface Tunnel {
  * import { TunnelPool } from "./pool.ts";
  * import { equal } from "node:assert/strict";
  * const pool = new TunnelPool();
- * equal(pool.pick(), undefined);
+ * equal(pool.pick(null), undefined);
  * equal(pool.size, 0);
  * ```
  */
@@ -45,6 +56,18 @@ export class TunnelPool<T extends Tunnel = Tunnel> {
   /** A snapshot of the connected tunnels. */
   list(): T[] {
     return [...this.#tunnels];
+  }
+
+  /**
+   * Counts the tunnels of one service.
+   *
+   * @param service The service.
+   * @returns How many of its tunnels are connected.
+   */
+  count(service: string): number {
+    let n = 0;
+    for (const tunnel of this.#tunnels) if (tunnel.service === service) n++;
+    return n;
   }
 
   /**
@@ -68,23 +91,47 @@ export class TunnelPool<T extends Tunnel = Tunnel> {
   }
 
   /**
-   * Picks the available tunnel with the fewest streams in flight; ties at random.
+   * Finds the service whose tunnels announced `host` (exact, or `*.suffix`).
    *
+   * @param host A normalized host name.
+   * @returns The service, or `undefined`.
+   */
+  serviceForHost(host: string): string | undefined {
+    let wildcard: string | undefined;
+    for (const tunnel of this.#tunnels) {
+      for (const claimed of tunnel.hosts) {
+        if (claimed === host) return tunnel.service;
+        if (claimed.startsWith("*.") && host.endsWith(claimed.slice(1))) {
+          wildcard ??= tunnel.service;
+        }
+      }
+    }
+    return wildcard;
+  }
+
+  /**
+   * Picks the available tunnel of `service` with the lowest load relative to
+   * its weight, preferring tunnels below their stream limit; ties at random.
+   *
+   * @param service The service, or `null` for any tunnel.
    * @param exclude A tunnel not to pick (the one a retry comes from).
    * @returns The tunnel, or `undefined` when none can take a request.
    */
-  pick(exclude?: T): T | undefined {
+  pick(service: string | null, exclude?: T): T | undefined {
     let best: T | undefined;
-    let bestLoad = Infinity;
+    let bestScore = Infinity;
     let ties = 0;
     for (const tunnel of this.#tunnels) {
       if (tunnel === exclude || !tunnel.available) continue;
-      const load = tunnel.inFlight;
-      if (load < bestLoad) {
+      if (service !== null && tunnel.service !== service) continue;
+      const inFlight = tunnel.inFlight;
+      // A full tunnel would queue the request: only if every tunnel is full.
+      const score = (inFlight >= tunnel.capacity ? 1e9 : 0) + (inFlight + 1) / tunnel.weight;
+      if (score < bestScore) {
         best = tunnel;
-        bestLoad = load;
+        bestScore = score;
         ties = 1;
-      } else if (load === bestLoad && Math.random() * ++ties < 1) {
+      } else if (score === bestScore && Math.random() * ++ties < 1) {
         // Reservoir sampling: each of the tied tunnels is kept with equal chance.
         best = tunnel;
       }

@@ -17,13 +17,35 @@
  * @module
  */
 
-import { Hono } from "hono";
-import type { Context } from "hono";
-import { ClientSession, isUnprocessed } from "./h2/client.ts";
+import { ClientSession } from "./h2/client.ts";
 import type { LocalSettings } from "./h2/connection.ts";
 import { errorCodeName } from "./h2/constants.ts";
-import type { Http2Error } from "./h2/errors.ts";
-import { type Tunnel, TunnelPool } from "./pool.ts";
+import { trustedProxyMatcher } from "./forwarded.ts";
+import { TunnelPool } from "./pool.ts";
+import { createProxyApp, type ProxyEnv } from "./proxy.ts";
+import { RouteTable } from "./routes.ts";
+import { acceptTunnel } from "./tunnel/accept.ts";
+import { TunnelAuth } from "./tunnel/auth.ts";
+import { HandshakeError } from "./tunnel/handshake.ts";
+import { RouterTunnel } from "./tunnel/router_tunnel.ts";
+
+export type { LocalSettings } from "./h2/connection.ts";
+export type { Tunnel } from "./pool.ts";
+export type { ProxyEnv } from "./proxy.ts";
+
+/**
+ * One routing rule: requests whose host matches `host` (exact, or `*.suffix`
+ * for any subdomain) and whose path starts with `path` go to `service`.
+ * Longest match wins: exact host before wildcard, then the longest path.
+ */
+export interface RouteSpec {
+  /** `api.example.com`, `*.apps.example.com`, or omitted for any host. */
+  host?: string;
+  /** A path prefix on segment boundaries, e.g. `/api`. @default {"/"} */
+  path?: string;
+  /** The service; `*` with a wildcard host takes the host's first label. */
+  service: string;
+}
 
 /** Options of {@linkcode createRouter}. */
 export interface RouterOptions {
@@ -37,9 +59,47 @@ export interface RouterOptions {
   tunnelPort?: number;
   /** Aborting it shuts the router down gracefully. */
   signal?: AbortSignal;
+  /** Certificate and key (PEM) for public HTTPS; HTTP/2 is offered through ALPN. */
+  tls?: { cert: string; key: string };
+  /** Certificate and key (PEM) for TLS on the tunnel port. */
+  tunnelTls?: { cert: string; key: string };
+  /**
+   * Tokens per service: a backend presenting one of `tokens[s]` may register
+   * as service `s` only. Compared in constant time.
+   * @default {{}}
+   */
+  tokens?: Record<string, string | string[]>;
+  /**
+   * Whether tunnels without a token (and raw HTTP/2 tunnels of the Go original)
+   * are accepted; they serve service `default`.
+   * @default {true when no token is configured, else false}
+   */
+  allowAnonymous?: boolean;
+  /** The route table; none means every request goes to any tunnel. @default {[]} */
+  routes?: RouteSpec[];
+  /**
+   * Peers whose X-Forwarded-* headers are believed (IP addresses or CIDR
+   * ranges); from anyone else those headers are replaced.
+   * @default {[]}
+   */
+  trustedProxies?: string[];
+  /** Largest request header section in bytes (431 above). @default {65536} */
+  maxHeaderBytes?: number;
+  /** Largest request body in bytes (413 above). @default {Infinity} */
+  maxBodyBytes?: number;
+  /** How long to wait for a backend's response headers (ms; 504 after). @default {60000} */
+  responseHeaderTimeout?: number;
+  /** How long a stream may move no body bytes either way before it is reset (ms). @default {300000} */
+  idleTimeout?: number;
+  /** Streams per tunnel at most, below the backend's own limit. @default {Infinity} */
+  maxStreamsPerTunnel?: number;
+  /** Tunnels per service at most (more are refused with 429). @default {256} */
+  maxTunnelsPerService?: number;
+  /** Failed handshakes per address per minute before 429. @default {10} */
+  authFailuresPerMinute?: number;
   /** HTTP/2 settings the router advertises on tunnels. */
   http2?: LocalSettings;
-  /** How long a tunnel may take to send its SETTINGS before it is dropped (ms). @default {10000} */
+  /** How long a tunnel may take to complete its handshake (ms). @default {10000} */
   handshakeTimeout?: number;
   /** Where log lines go. @default {console.error} */
   log?: (line: string) => void;
@@ -51,7 +111,7 @@ export interface RouterOptions {
 export interface Router {
   /** The hono app answering public requests; mountable in another app. */
   readonly app: ProxyApp;
-  /** The public HTTP address. */
+  /** The public HTTP(S) address. */
   readonly addr: Deno.NetAddr;
   /** The tunnel address backends dial. */
   readonly tunnelAddr: Deno.NetAddr;
@@ -66,29 +126,6 @@ export interface Router {
 }
 
 /**
- * Request fields a proxy must not forward (RFC 9110 §7.6.1) plus those HTTP/2
- * forbids (RFC 9113 §8.2.2); `host` becomes `:authority`.
- */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "proxy-connection",
-  "keep-alive",
-  "te",
-  "transfer-encoding",
-  "upgrade",
-  "host",
-  "x-forwarded-for",
-  "x-forwarded-proto",
-  "x-forwarded-host",
-]);
-
-/** Bindings the public server passes to the proxy app: the client's address. */
-export type ProxyEnv = { Bindings: { remoteAddr?: Deno.NetAddr } };
-
-export type { LocalSettings } from "./h2/connection.ts";
-export type { Tunnel } from "./pool.ts";
-
-/**
  * The router's hono app (a `Hono` instance), typed by what embedding needs:
  * `fetch` serves one request, `request` is hono's test helper.
  */
@@ -99,128 +136,13 @@ export interface ProxyApp {
   request(input: string | URL | Request, init?: RequestInit): Response | Promise<Response>;
 }
 
-/** A tunnel as the router holds it: the pool's view plus the HTTP/2 session. */
-class SessionTunnel implements Tunnel {
-  readonly id: string;
-  readonly session: ClientSession;
-  readonly remoteAddr: Deno.NetAddr;
-  readonly connectedAt: number = Date.now();
-  constructor(id: string, session: ClientSession, remoteAddr: Deno.NetAddr) {
-    this.id = id;
-    this.session = session;
-    this.remoteAddr = remoteAddr;
-  }
-  get inFlight(): number {
-    return this.session.inFlight;
-  }
-  get available(): boolean {
-    return this.session.available;
-  }
-  get closed(): Promise<void> {
-    return this.session.closed;
-  }
-}
-
-/**
- * Builds the hono app that proxies every request to a tunnel of `pool`.
- *
- * @param pool Where tunnels come from.
- * @param log Where log lines go.
- * @returns The app; `app.fetch(request, { remoteAddr })` serves one request.
- *
- * @example No tunnel gives 503
- * ```ts
- * import { createProxyApp } from "./router.ts";
- * import { TunnelPool } from "./pool.ts";
- * import { equal } from "node:assert/strict";
- * const app = createProxyApp(new TunnelPool(), () => {});
- * const response = await app.request("/foo");
- * equal(response.status, 503);
- * ```
- */
-export function createProxyApp(pool: TunnelPool, log: (line: string) => void): ProxyApp {
-  const app = new Hono<ProxyEnv>();
-  app.all("*", (c) => proxy(c, pool as TunnelPool<SessionTunnel>, log));
-  return app;
-}
-
-async function proxy(
-  c: Context<ProxyEnv>,
-  pool: TunnelPool<SessionTunnel>,
-  log: (line: string) => void,
-): Promise<Response> {
-  const request = c.req.raw;
-  const url = new URL(request.url);
-  const headers = forwardedHeaders(request, url, c.env?.remoteAddr);
-  const length = request.headers.get("content-length");
-  let tunnel = pool.pick();
-  // A stream the backend refused was never processed (RFC 9113 §8.7): try another tunnel.
-  for (let attempt = 0; tunnel !== undefined; attempt++) {
-    try {
-      return await tunnel.session.request({
-        method: request.method,
-        scheme: url.protocol.slice(0, -1),
-        authority: url.host,
-        path: url.pathname + url.search,
-        headers,
-        body: request.body,
-        contentLength: length === null ? -1 : Number(length),
-        signal: request.signal,
-      });
-    } catch (error) {
-      // The client went away: nobody reads this answer (499 as nginx logs it).
-      if (request.signal.aborted) return new Response(null, { status: 499 });
-      const refused = isUnprocessed(error);
-      if (refused && request.body === null && attempt < 3) {
-        tunnel = pool.pick(tunnel) ?? pool.pick();
-        continue;
-      }
-      const reason = describe(error);
-      log(`${request.method} ${url.pathname}: tunnel ${tunnel.id} failed: ${reason}`);
-      return c.text(
-        `Bad Gateway: the tunnel failed before the response headers (${reason})\n`,
-        502,
-      );
-    }
-  }
-  return c.text(
-    "Service Unavailable: no backend tunnel is connected to this router\n",
-    503,
-  );
-}
-
-function describe(error: unknown): string {
-  const h2 = error as Http2Error;
-  if (typeof h2?.code === "number") return `${errorCodeName(h2.code)}: ${h2.message}`;
-  return (error as Error)?.message ?? String(error);
-}
-
-/** The request's fields minus hop-by-hop ones, plus X-Forwarded-*, as a flat list. */
-function forwardedHeaders(request: Request, url: URL, remote?: Deno.NetAddr): string[] {
-  const fields: string[] = [];
-  const connection = request.headers.get("connection");
-  // RFC 9110 §7.6.1: fields named in Connection are hop-by-hop too.
-  const named = connection ? new Set(connection.toLowerCase().split(/\s*,\s*/)) : null;
-  for (const [name, value] of request.headers) {
-    if (HOP_BY_HOP.has(name) || named?.has(name)) {
-      if (name === "te" && value === "trailers") fields.push(name, value);
-      continue;
-    }
-    fields.push(name, value);
-  }
-  // Set, not appended: a client cannot forge earlier hops (trusted proxies come later).
-  if (remote) fields.push("x-forwarded-for", remote.hostname);
-  fields.push("x-forwarded-proto", url.protocol.slice(0, -1), "x-forwarded-host", url.host);
-  return fields;
-}
-
 let tunnelCounter = 0;
 
 /**
- * Starts a router: the public HTTP server (`Deno.serve` running the hono app)
- * and the tunnel listener (`Deno.listen`).
+ * Starts a router: the public HTTP(S) server (`Deno.serve` running the hono
+ * app) and the tunnel listener (`Deno.listen`, or `Deno.listenTls`).
  *
- * @param options Ports, interfaces and limits.
+ * @param options Ports, TLS, tokens, routes and limits.
  * @returns The running router.
  *
  * @example Embed a router in a program
@@ -234,25 +156,60 @@ let tunnelCounter = 0;
 export function createRouter(options: RouterOptions = {}): Router {
   const hostname = options.hostname ?? "0.0.0.0";
   const log = options.quiet ? () => {} : (options.log ?? ((line: string) => console.error(line)));
-  const pool = new TunnelPool<SessionTunnel>();
-  const app = createProxyApp(pool, log);
-  const listener = Deno.listen({
+  const pool = new TunnelPool<RouterTunnel>();
+  const routes = new RouteTable(options.routes ?? []);
+  const auth = new TunnelAuth({
+    tokens: options.tokens ?? {},
+    ...(options.allowAnonymous === undefined ? {} : { allowAnonymous: options.allowAnonymous }),
+    failuresPerMinute: options.authFailuresPerMinute ?? 10,
+  });
+  const app = createProxyApp(pool, {
+    routes,
+    trusted: trustedProxyMatcher(options.trustedProxies ?? []),
+    maxHeaderBytes: options.maxHeaderBytes ?? 65_536,
+    maxBodyBytes: options.maxBodyBytes ?? Infinity,
+    responseHeaderTimeout: options.responseHeaderTimeout ?? 60_000,
+    log,
+  });
+  const tunnelListen = {
     hostname: options.tunnelHostname ?? hostname,
     port: options.tunnelPort ?? 8887,
-  });
-  const server = Deno.serve({
+  };
+  const listener: Deno.Listener = options.tunnelTls
+    ? Deno.listenTls({ ...tunnelListen, ...options.tunnelTls })
+    : Deno.listen(tunnelListen);
+  const serveOptions = {
     hostname,
     port: options.port ?? 8888,
     onListen: () => {},
-    onError: (error) => {
+    onError: (error: unknown) => {
       log(`public request failed: ${(error as Error)?.message ?? error}`);
       return new Response("Internal Server Error\n", { status: 500 });
     },
-  }, (request, info) => app.fetch(request, { remoteAddr: info.remoteAddr }));
-  const acceptDone = acceptTunnels(listener, pool, options, log);
+  };
+  const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
+    app.fetch(request, { remoteAddr: info.remoteAddr });
+  const server = options.tls
+    ? Deno.serve({ ...serveOptions, ...options.tls }, handler)
+    : Deno.serve(serveOptions, handler);
+  const acceptDone = acceptTunnels(listener, pool, auth, options, log);
+
+  // One timer for all tunnels: streams whose bodies stopped moving are reset.
+  const idleTimeout = options.idleTimeout ?? 300_000;
+  const sweep = Number.isFinite(idleTimeout)
+    ? setInterval(() => {
+      const before = Date.now() - idleTimeout;
+      for (const tunnel of pool.list()) {
+        const n = tunnel.session.connection.resetIdleStreams(before);
+        if (n > 0) log(`tunnel ${tunnel.id}: reset ${n} idle stream(s)`);
+      }
+    }, Math.max(50, Math.min(idleTimeout / 4, 5000)))
+    : undefined;
+
   let stopping: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
+      clearInterval(sweep);
       try {
         listener.close();
       } catch {
@@ -262,39 +219,41 @@ export function createRouter(options: RouterOptions = {}): Router {
       // Then let the backends know, and wait (bounded) for their streams to end.
       const tunnels = pool.list();
       for (const tunnel of tunnels) tunnel.session.shutdown();
+      let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         Promise.all(tunnels.map((t) => t.session.closed)),
-        new Promise((resolve) => setTimeout(resolve, 5000)),
+        new Promise((resolve) => timer = setTimeout(resolve, 5000)),
       ]);
+      clearTimeout(timer);
       for (const tunnel of pool.list()) tunnel.session.close();
       await acceptDone;
     })();
     return stopping;
   };
   options.signal?.addEventListener("abort", () => shutdown(), { once: true });
+  const finished = server.finished.then(() => shutdown());
   return {
     app,
     addr: server.addr,
     tunnelAddr: listener.addr as Deno.NetAddr,
     pool,
-    get finished() {
-      return server.finished.then(() => shutdown());
-    },
+    finished,
     shutdown,
     [Symbol.asyncDispose]: shutdown,
   };
 }
 
 async function acceptTunnels(
-  listener: Deno.TcpListener,
-  pool: TunnelPool<SessionTunnel>,
+  listener: Deno.Listener,
+  pool: TunnelPool<RouterTunnel>,
+  auth: TunnelAuth,
   options: RouterOptions,
   log: (line: string) => void,
 ): Promise<void> {
   const pending = new Set<Promise<void>>();
   try {
     for await (const conn of listener) {
-      const task = attach(conn, pool, options, log);
+      const task = attach(conn, pool, auth, options, log);
       pending.add(task);
       task.finally(() => pending.delete(task));
     }
@@ -305,15 +264,48 @@ async function acceptTunnels(
 }
 
 async function attach(
-  conn: Deno.TcpConn,
-  pool: TunnelPool<SessionTunnel>,
+  conn: Deno.Conn,
+  pool: TunnelPool<RouterTunnel>,
+  auth: TunnelAuth,
   options: RouterOptions,
   log: (line: string) => void,
 ): Promise<void> {
   const remoteAddr = conn.remoteAddr as Deno.NetAddr;
+  const from = `${remoteAddr.hostname}:${remoteAddr.port}`;
   const id = `t${++tunnelCounter}`;
-  const session = new ClientSession(conn, {
+  const handshakeTimeout = options.handshakeTimeout ?? 10_000;
+  const maxPerService = options.maxTunnelsPerService ?? 256;
+  let accepted;
+  try {
+    accepted = await acceptTunnel(conn, {
+      auth,
+      address: remoteAddr.hostname,
+      timeout: handshakeTimeout,
+      admit: (identity) => {
+        if (pool.count(identity.service) >= maxPerService) {
+          throw new HandshakeError(429, `Too many tunnels for service ${identity.service}`);
+        }
+      },
+    });
+  } catch (error) {
+    // Logged without the token: only the status and reason.
+    const reason = error instanceof HandshakeError
+      ? `${error.status} ${error.message}`
+      : String(error);
+    log(`tunnel handshake from ${from} refused: ${reason}`);
+    try {
+      conn.close();
+    } catch {
+      // Closed by the peer.
+    }
+    return;
+  }
+  const { identity } = accepted;
+  const session = new ClientSession(accepted.io, {
     settings: options.http2,
+    ...(options.maxStreamsPerTunnel === undefined
+      ? {}
+      : { maxConcurrentStreams: options.maxStreamsPerTunnel }),
     onProtocolError: (error) =>
       log(`tunnel ${id}: ${error.name} ${error.codeName}: ${error.message}`),
     onGoaway: (_last, code) => log(`tunnel ${id}: backend sent GOAWAY ${errorCodeName(code)}`),
@@ -321,19 +313,20 @@ async function attach(
   // The peer's SETTINGS tell us its limits: only then can it take requests.
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((resolve) =>
-    timer = setTimeout(() => resolve("timeout"), options.handshakeTimeout ?? 10_000)
+    timer = setTimeout(() => resolve("timeout"), handshakeTimeout)
   );
   const outcome = await Promise.race([session.connection.ready, timeout]);
   clearTimeout(timer);
   if (outcome === "timeout" || !session.available) {
-    log(`tunnel ${id} from ${remoteAddr.hostname}:${remoteAddr.port} did not speak HTTP/2; closed`);
+    log(`tunnel ${id} from ${from} did not speak HTTP/2; closed`);
     session.close();
     return;
   }
-  const tunnel = new SessionTunnel(id, session, remoteAddr);
+  const tunnel = new RouterTunnel(id, session, remoteAddr, identity, accepted.legacy);
   pool.add(tunnel);
+  const kind = accepted.legacy ? "raw HTTP/2" : "PTTH";
   log(
-    `tunnel ${id} connected from ${remoteAddr.hostname}:${remoteAddr.port} (${pool.size} connected)`,
+    `tunnel ${id} connected from ${from} for service ${identity.service} (${kind}; ${pool.size} connected)`,
   );
   await session.closed;
   const error = session.connection.error;

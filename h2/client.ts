@@ -40,6 +40,8 @@ export interface ClientSessionOptions extends ConnectionOptions {
   onProtocolError?: (error: Http2Error) => void;
   /** Told when the peer sends GOAWAY. */
   onGoaway?: (lastStreamId: number, errorCode: number, debug: string) => void;
+  /** Opens at most this many streams, even if the peer allows more. @default {Infinity} */
+  maxConcurrentStreams?: number;
 }
 
 interface Pending {
@@ -99,6 +101,7 @@ export class ClientSession {
   #pending = new Map<number, Pending>();
   #slotWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   #ready = false;
+  #maxConcurrentStreams: number;
 
   /**
    * @param io The byte stream.
@@ -106,6 +109,7 @@ export class ClientSession {
    */
   constructor(io: ByteIO, options: ClientSessionOptions = {}) {
     this.connection = new Connection(io, "client", options);
+    this.#maxConcurrentStreams = options.maxConcurrentStreams ?? Infinity;
     this.connection.ready.then(() => this.#ready = true);
     this.connection.onStreamClosed(() => this.#admit());
     this.connection.closed.then(() => this.#rejectWaiters());
@@ -115,6 +119,8 @@ export class ClientSession {
         this.#rejectWaiters();
         options.onGoaway?.(lastStreamId, code, debug);
       },
+      // §5.1.2: a raised SETTINGS_MAX_CONCURRENT_STREAMS frees slots for waiting requests.
+      onSettings: () => this.#admit(),
       onProtocolError: options.onProtocolError,
     });
   }
@@ -122,6 +128,11 @@ export class ClientSession {
   /** Resolves when the connection has ended. */
   get closed(): Promise<void> {
     return this.connection.closed;
+  }
+
+  /** How many streams may be open at once: the peer's limit, capped by ours. */
+  get capacity(): number {
+    return Math.min(this.connection.peerMaxConcurrentStreams, this.#maxConcurrentStreams);
   }
 
   /** Streams open now plus requests waiting for a stream slot. */
@@ -146,7 +157,7 @@ export class ClientSession {
    */
   async request(request: ClientRequest): Promise<Response> {
     if (!this.#ready) await this.connection.ready;
-    while (this.connection.activeLocalStreams >= this.connection.peerMaxConcurrentStreams) {
+    while (this.connection.activeLocalStreams >= this.capacity) {
       await new Promise<void>((resolve, reject) => this.#slotWaiters.push({ resolve, reject }));
     }
     request.signal?.throwIfAborted();
@@ -223,7 +234,7 @@ export class ClientSession {
   }
 
   #admit(): void {
-    const free = this.connection.peerMaxConcurrentStreams - this.connection.activeLocalStreams;
+    const free = this.capacity - this.connection.activeLocalStreams;
     for (let i = 0; i < free && this.#slotWaiters.length > 0; i++) {
       this.#slotWaiters.shift()!.resolve();
     }

@@ -76,6 +76,8 @@ export interface ConnectionHooks {
   onHeaders?(stream: Http2Stream, fields: string[], endStream: boolean): boolean | void;
   /** The peer sent GOAWAY. */
   onGoaway?(lastStreamId: number, errorCode: number, debug: string): void;
+  /** The peer's SETTINGS were applied (its limits may have changed). */
+  onSettings?(): void;
   /** A stream-level protocol problem we answered with RST_STREAM, or a connection error. */
   onProtocolError?(error: Http2Error): void;
 }
@@ -303,6 +305,24 @@ export class Connection implements StreamHost {
   }
 
   /**
+   * Resets every stream whose body has not moved since `before` (CANCEL), so
+   * a stalled peer cannot hold a stream open forever.
+   *
+   * @param before A time in ms since the epoch.
+   * @returns How many streams were reset.
+   */
+  resetIdleStreams(before: number): number {
+    let reset = 0;
+    for (const stream of [...this.#streams.values()]) {
+      if (stream.lastActivity < before) {
+        stream.reset(ErrorCode.CANCEL, new Error("Stream idle timeout"));
+        reset++;
+      }
+    }
+    return reset;
+  }
+
+  /**
    * Sends PING and measures the round trip (RFC 9113 §6.7).
    *
    * @returns The round-trip time in milliseconds.
@@ -483,16 +503,17 @@ export class Connection implements StreamHost {
     ) {
       throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "Expected CONTINUATION frame");
     }
+    // §3.4: the peer's preface must start with SETTINGS; checked before parsing so that
+    // a malformed first frame is still an invalid preface, not a mere stream error.
+    if (!this.#sawSettings && header.type !== FrameType.SETTINGS) {
+      throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "First frame is not SETTINGS");
+    }
     let frame: Frame;
     try {
       frame = parseFrame(header, payload) as Frame;
     } catch (error) {
       if (error instanceof StreamError) return this.#streamError(error);
       throw error;
-    }
-    // §3.4: the peer's preface must start with SETTINGS.
-    if (!this.#sawSettings && header.type !== FrameType.SETTINGS) {
-      throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "First frame is not SETTINGS");
     }
     try {
       switch (frame.type) {
@@ -663,6 +684,10 @@ export class Connection implements StreamHost {
       if (how === undefined) {
         throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `Stream id ${id} went backwards`);
       }
+      // §5.1: a frame other than PRIORITY after the peer's RST_STREAM is a stream error.
+      if (how === Closed.RESET_BY_PEER) {
+        throw new StreamError(id, ErrorCode.STREAM_CLOSED, `HEADERS after RST_STREAM on ${id}`);
+      }
       throw new ConnectionError(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
     }
     this.#lastPeerStreamId = id;
@@ -763,6 +788,7 @@ export class Connection implements StreamHost {
       this.#sawSettings = true;
       this.#resolveReady();
     }
+    this.#hooks.onSettings?.();
   }
 
   #onPing(ack: boolean, data: Uint8Array): void {
@@ -818,6 +844,14 @@ export class Connection implements StreamHost {
     if (stream === undefined) {
       if (this.#isIdle(id)) {
         throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `WINDOW_UPDATE on idle stream ${id}`);
+      }
+      // §5.1: only PRIORITY may follow the peer's own RST_STREAM.
+      if (this.#recentlyClosed.get(id) === Closed.RESET_BY_PEER) {
+        throw new StreamError(
+          id,
+          ErrorCode.STREAM_CLOSED,
+          `WINDOW_UPDATE after RST_STREAM on ${id}`,
+        );
       }
       return; // §5.1: may arrive shortly after the stream closed.
     }

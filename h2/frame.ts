@@ -212,7 +212,11 @@ export function parseFrame(header: FrameHeader, payload: Uint8Array): Frame | Un
       let [start, end] = unpad(header, payload, 0);
       let dependency = -1;
       if ((flags & Flag.PRIORITY) !== 0) {
-        if (end - start < 5) throw frameSizeError("Invalid frame: HEADERS priority truncated");
+        // §4.2: too short for the priority fields is FRAME_SIZE_ERROR; padding that
+        // leaves them no room is §6.2's PROTOCOL_ERROR, caught by the check below.
+        if (payload.length < start + 5) {
+          throw frameSizeError("Invalid frame: HEADERS priority truncated");
+        }
         // §5.3.1's self-dependency is a stream error; the connection checks it after
         // decoding the block, so the HPACK state stays in step with the peer.
         dependency = readUint31(payload, start);

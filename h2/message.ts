@@ -53,6 +53,11 @@ export const CONNECTION_SPECIFIC_FIELDS: ReadonlySet<string> = new Set([
 const INVALID_NAME = /[^\x21-\x39\x3b-\x40\x5b-\x7e]/;
 // §8.2.1: values MUST NOT contain NUL, LF or CR, nor start or end with SP or HTAB.
 const INVALID_VALUE = /[\0\r\n]|^[ \t]|[ \t]$/;
+// §8.3.1 forbids userinfo in :authority; RFC 3986 §3.2 allows only host and port. Any
+// "@", "/", "?" or "#" would change the host or path of the URL built from it.
+const INVALID_AUTHORITY = /[^A-Za-z0-9\-._~%!$&'()*+,;=:[\]]/;
+// RFC 3986 §3.1: a scheme is a letter followed by letters, digits, "+", "-" or ".".
+const VALID_SCHEME = /^[A-Za-z][A-Za-z0-9+\-.]*$/;
 
 function malformed(streamId: number, message: string): StreamError {
   return new StreamError(streamId, ErrorCode.PROTOCOL_ERROR, `Malformed message: ${message}`);
@@ -190,6 +195,7 @@ export function parseRequestHead(
       throw malformed(streamId, "CONNECT with :scheme or :path");
     }
     if (authority === null) throw malformed(streamId, "CONNECT without :authority");
+    if (INVALID_AUTHORITY.test(authority)) throw malformed(streamId, "invalid :authority");
     return {
       method,
       scheme: "",
@@ -201,6 +207,7 @@ export function parseRequestHead(
     };
   }
   if (scheme === null || scheme === "") throw malformed(streamId, "missing :scheme");
+  if (!VALID_SCHEME.test(scheme)) throw malformed(streamId, "invalid :scheme");
   if (path === null || path === "") throw malformed(streamId, "missing or empty :path");
   // §8.3.1: http(s) paths start with "/", except "*" for OPTIONS.
   if (path.charCodeAt(0) !== 0x2f && !(path === "*" && method === "OPTIONS")) {
@@ -209,10 +216,12 @@ export function parseRequestHead(
   if (authority !== null && host !== null && host !== authority) {
     throw malformed(streamId, "host differs from :authority");
   }
+  const effectiveAuthority = authority ?? host ?? "";
+  if (INVALID_AUTHORITY.test(effectiveAuthority)) throw malformed(streamId, "invalid :authority");
   return {
     method,
     scheme,
-    authority: authority ?? host ?? "",
+    authority: effectiveAuthority,
     path,
     protocol,
     headers,

@@ -8,7 +8,7 @@
 
 import { type ByteIO, Connection, type ConnectionOptions } from "./connection.ts";
 import { ErrorCode } from "./constants.ts";
-import type { Http2Error } from "./errors.ts";
+import { type Http2Error, StreamError } from "./errors.ts";
 import {
   appendHeaderFields,
   parseRequestHead,
@@ -88,6 +88,15 @@ export function serveConnection(
         return;
       }
       const head = parseRequestHead(stream.id, fields, allowConnect);
+      // §8.1.1: a request that ends with its head yet declares a body is malformed,
+      // and must not reach the handler.
+      if (endStream && head.contentLength > 0) {
+        throw new StreamError(
+          stream.id,
+          ErrorCode.PROTOCOL_ERROR,
+          "Malformed message: content-length without DATA",
+        );
+      }
       stream.expectedLength = head.contentLength;
       respond(stream, head, endStream, handler, onError);
     },
@@ -127,6 +136,11 @@ async function respond(
       signal: stream.signal,
       // @ts-ignore: `duplex` is required for streaming bodies but missing from some lib types.
       duplex: "half",
+    });
+    // Once the exchange is over, a body nobody read would hold its octets against the
+    // connection window for good (RFC 9113 §6.9): drop it.
+    completed.then(() => {
+      if (!request.bodyUsed) request.body?.cancel().catch(() => {});
     });
     response = await handler(request, { streamId: stream.id, completed });
     if (!(response instanceof Response)) {

@@ -65,6 +65,8 @@ export class Http2Stream {
   headReceived = false;
   /** The trailers the peer sent, if any. */
   trailers: Headers | null = null;
+  /** When body bytes last moved either way (ms since the epoch), for idle timeouts. */
+  lastActivity: number = Date.now();
 
   #host: StreamHost;
   #state: StreamState = StreamState.IDLE;
@@ -189,10 +191,8 @@ export class Http2Stream {
    * @throws {StreamError} PROTOCOL_ERROR when more arrives than content-length said.
    */
   receiveData(data: Uint8Array, endStream: boolean): void {
+    this.lastActivity = Date.now();
     this.#received += data.length;
-    if (this.expectedLength >= 0 && this.#received > this.expectedLength) {
-      throw new StreamError(this.id, ErrorCode.PROTOCOL_ERROR, "DATA exceeds content-length");
-    }
     if (data.length > 0) {
       if (this.#bodyWanted) {
         this.#chunks.push(data.slice());
@@ -200,6 +200,11 @@ export class Http2Stream {
       } else {
         this.#host.release(this, data.length);
       }
+    }
+    // §8.1.1: checked after queueing, so that the reset that follows credits these
+    // octets back to the connection window (§6.9) instead of losing them for good.
+    if (this.expectedLength >= 0 && this.#received > this.expectedLength) {
+      throw new StreamError(this.id, ErrorCode.PROTOCOL_ERROR, "DATA exceeds content-length");
     }
     if (endStream) this.receiveEnd();
     else this.#wake();
@@ -306,6 +311,7 @@ export class Http2Stream {
   }
 
   async #sendChunk(chunk: Uint8Array, endStream: boolean): Promise<void> {
+    this.lastActivity = Date.now();
     let offset = 0;
     do {
       if (this.#error !== null || !this.localOpen) return;

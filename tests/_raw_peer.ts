@@ -62,6 +62,25 @@ export interface RawPeerOptions {
   readPreface?: boolean;
 }
 
+/** The flags each frame type defines (RFC 9113 §6); others must be sent as 0 (§4.1). */
+const DEFINED_FLAGS: ReadonlyMap<number, number> = new Map([
+  [FrameType.DATA, Flag.END_STREAM | Flag.PADDED],
+  [FrameType.HEADERS, Flag.END_STREAM | Flag.END_HEADERS | Flag.PADDED | Flag.PRIORITY],
+  [FrameType.PRIORITY, 0],
+  [FrameType.RST_STREAM, 0],
+  [FrameType.SETTINGS, Flag.ACK],
+  [FrameType.PUSH_PROMISE, Flag.END_HEADERS | Flag.PADDED],
+  [FrameType.PING, Flag.ACK],
+  [FrameType.GOAWAY, 0],
+  [FrameType.WINDOW_UPDATE, 0],
+  [FrameType.CONTINUATION, Flag.END_HEADERS],
+]);
+
+function typeName(type: number): string {
+  return Object.entries(FrameType).find(([, v]) => v === type)?.[0] ??
+    `UNKNOWN_0x${type.toString(16)}`;
+}
+
 /** Looks a field up in a flat `[name, value, …]` list. */
 export function field(fields: readonly string[], name: string): string | undefined {
   for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
@@ -76,8 +95,7 @@ function codeName(code: number): string {
 /** Describes a received frame for failure messages. */
 export function describeFrame(received: ReceivedFrame): string {
   const { header, frame } = received;
-  const names = Object.entries(FrameType).find(([, v]) => v === header.type)?.[0] ??
-    `UNKNOWN_0x${header.type.toString(16)}`;
+  const names = typeName(header.type);
   let detail = "";
   if (frame.type === FrameType.RST_STREAM && "errorCode" in frame) {
     detail = ` ${codeName(frame.errorCode)}`;
@@ -105,6 +123,13 @@ export class RawPeer {
   readonly decoder: HpackDecoder = new HpackDecoder();
   /** Every frame received so far, in order (for assertions about what did not come). */
   readonly log: ReceivedFrame[] = [];
+  /** Sender rules the endpoint broke; {@linkcode RawPeer.close} fails the test if any. */
+  readonly violations: string[] = [];
+  /** The SETTINGS_MAX_FRAME_SIZE this peer advertised: larger frames are violations. */
+  maxFrameSize = 16_384;
+  // Streams the endpoint ended (END_STREAM) or reset (RST_STREAM), for §5.1 checks.
+  #endedByEndpoint = new Set<number>();
+  #resetByEndpoint = new Set<number>();
   #queue: ReceivedFrame[] = [];
   #eof = false;
   #error: Error | null = null;
@@ -156,7 +181,9 @@ export class RawPeer {
           readFrameHeader(buf, 0, header);
           if (buf.length < FRAME_HEADER_LENGTH + header.length) break;
           const payload = buf.slice(FRAME_HEADER_LENGTH, FRAME_HEADER_LENGTH + header.length);
+          const reservedBit = (buf[5]! & 0x80) !== 0;
           buf = buf.slice(FRAME_HEADER_LENGTH + header.length);
+          this.#check(header, payload, reservedBit);
           this.#receive(header, payload);
         }
       }
@@ -166,6 +193,46 @@ export class RawPeer {
     } finally {
       this.#eof = true;
       this.#notify();
+    }
+  }
+
+  /** Records every sender rule of RFC 9113 the endpoint's frame breaks. */
+  #check(header: FrameHeader, payload: Uint8Array, reservedBit: boolean): void {
+    const { type, flags, streamId, length } = header;
+    const what = `${typeName(type)} on stream ${streamId}`;
+    const violate = (rule: string) => this.violations.push(`${what}: ${rule}`);
+    // §4.1: the reserved bit and undefined flags MUST be left unset when sending.
+    if (reservedBit) violate("reserved bit of the stream id set (§4.1)");
+    const defined = DEFINED_FLAGS.get(type);
+    if (defined !== undefined && (flags & ~defined) !== 0) {
+      violate(`undefined flags 0x${(flags & ~defined).toString(16)} set (§4.1)`);
+    }
+    if ((type === FrameType.WINDOW_UPDATE || type === FrameType.GOAWAY) && (payload[0]! & 0x80)) {
+      violate("reserved bit of the payload set (§6.8, §6.9)");
+    }
+    // §4.2: never larger than the SETTINGS_MAX_FRAME_SIZE we advertised.
+    if (length > this.maxFrameSize) violate(`${length} octets exceed ${this.maxFrameSize} (§4.2)`);
+    // §4.3: the frames of a field block are contiguous.
+    if (
+      this.#blockStream !== 0 && (type !== FrameType.CONTINUATION || streamId !== this.#blockStream)
+    ) {
+      violate(`interleaved in the field block of stream ${this.#blockStream} (§4.3)`);
+    }
+    if (streamId === 0) return;
+    // §5.1: after its RST_STREAM only PRIORITY; after its END_STREAM no DATA or HEADERS.
+    if (this.#resetByEndpoint.has(streamId) && type !== FrameType.PRIORITY) {
+      violate("sent after the endpoint's own RST_STREAM (§5.1)");
+    } else if (
+      this.#endedByEndpoint.has(streamId) &&
+      (type === FrameType.DATA || type === FrameType.HEADERS)
+    ) {
+      violate("sent after the endpoint's END_STREAM (§5.1)");
+    }
+    if (type === FrameType.RST_STREAM) this.#resetByEndpoint.add(streamId);
+    if (
+      (type === FrameType.DATA || type === FrameType.HEADERS) && (flags & Flag.END_STREAM) !== 0
+    ) {
+      this.#endedByEndpoint.add(streamId);
     }
   }
 
@@ -255,7 +322,18 @@ export class RawPeer {
     reject: (received: ReceivedFrame) => string | null = () => null,
   ): Promise<ReceivedFrame> {
     while (true) {
-      const received = await this.nextFrame();
+      let received: ReceivedFrame | null;
+      try {
+        received = await this.nextFrame();
+      } catch (error) {
+        const recent = this.log.slice(-8).map(describeFrame).join("\n  ");
+        throw new Error(
+          `While waiting for ${what}: ${(error as Error).message}; last frames:\n  ${recent}`,
+          {
+            cause: error,
+          },
+        );
+      }
       if (received === null) fail(`Connection closed while waiting for ${what}`);
       if (accept(received)) return received;
       const message = reject(received);
@@ -401,7 +479,11 @@ export class RawPeer {
     return before;
   }
 
-  /** Closes the socket and waits for the read loop to end. */
+  /**
+   * Closes the socket and waits for the read loop to end.
+   *
+   * @throws When the endpoint broke a sender rule during the test.
+   */
   async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
@@ -412,5 +494,8 @@ export class RawPeer {
       }
     }
     await this.#loop;
+    if (this.violations.length > 0) {
+      fail(`The endpoint broke RFC 9113 sender rules:\n  ${this.violations.join("\n  ")}`);
+    }
   }
 }

@@ -1,9 +1,15 @@
 import { equal, match, ok, throws } from "node:assert/strict";
-import { parseCli, UsageError } from "../cli.ts";
+import { ConfigError, loadConfig } from "../config.ts";
 import { withTimeout } from "./_helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const noEnv = () => undefined;
+const noFile = () => "{}";
+
+/** Resolves flags and environment as the CLI does, without a config file. */
+function parseCli(args: string[], env: (name: string) => string | undefined) {
+  return loadConfig(args, env, noFile);
+}
 
 async function runCli(args: string[], env: Record<string, string> = {}) {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -15,22 +21,22 @@ async function runCli(args: string[], env: Record<string, string> = {}) {
   return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
 }
 
-Deno.test("parseCli() uses the Go original's ports by default", () => {
+Deno.test("the CLI uses the Go original's ports by default", () => {
   const config = parseCli([], noEnv);
   equal(config.port, 8888);
   equal(config.tunnelPort, 8887);
   equal(config.hostname, "0.0.0.0");
 });
 
-Deno.test("parseCli() reads PTTH_PORT and PTTH_TUNNEL_PORT, and flags win over them", () => {
+Deno.test("the CLI reads PTTH_PORT and PTTH_TUNNEL_PORT, and flags win over them", () => {
   const env = (name: string) => ({ PTTH_PORT: "9000", PTTH_TUNNEL_PORT: "9001" })[name];
   equal(parseCli([], env).port, 9000);
   equal(parseCli([], env).tunnelPort, 9001);
   equal(parseCli(["--port", "7000"], env).port, 7000);
 });
 
-Deno.test("parseCli() rejects unknown flags and bad ports with a UsageError naming them", () => {
-  throws(() => parseCli(["--nope"], noEnv), UsageError);
+Deno.test("the CLI rejects unknown flags and bad ports with a ConfigError naming them", () => {
+  throws(() => parseCli(["--nope"], noEnv), ConfigError);
   throws(() => parseCli(["--port", "http"], noEnv), /--port/);
   throws(() => parseCli(["--port", "70000"], noEnv), /--port/);
   throws(() => parseCli([], (n) => n === "PTTH_TUNNEL_PORT" ? "x" : undefined), /PTTH_TUNNEL_PORT/);
@@ -51,35 +57,63 @@ Deno.test("the CLI prints usage with --help and the version with --version", asy
   equal(help.code, 0);
   match(help.stdout, /--tunnel-port/);
   match(help.stdout, /PTTH_PORT/);
+  for (const section of ["Listening", "TLS", "Authentication", "Routing", "Limits", "Other"]) {
+    match(help.stdout, new RegExp(`^${section}:$`, "m"));
+  }
+  match(help.stdout, /--port <port> +Public HTTP port.*\n +\[env PTTH_PORT, default 8888\]/);
+  match(help.stdout, /flag wins over the environment, the environment over the file/);
+  match(help.stdout, /with ptth\.json:\n +\{\n +"port": 443,/);
   const version = await runCli(["--version"]);
   equal(version.code, 0);
   match(version.stdout, /^ptth \d+\.\d+\.\d+/);
 });
 
-Deno.test("the CLI starts a router, prints where it listens, and stops on SIGTERM", async () => {
+/** Loopback, free ports: what every started CLI in these tests listens on. */
+const LISTEN = ["--hostname", "127.0.0.1", "--port", "0", "--tunnel-port", "0"];
+
+/** Starts the CLI with `args`, hands its banner to `check`, then stops it with SIGTERM. */
+async function banner(args: string[], check: (banner: string) => Promise<void> | void) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "mod.ts", "--hostname", "127.0.0.1", "--port", "0", "--tunnel-port", "0"],
+    args: ["run", "-A", "mod.ts", ...LISTEN, ...args],
     cwd: root,
     stdout: "null",
     stderr: "piped",
   }).spawn();
   const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let banner = "";
+  let text = "";
   try {
-    while (!banner.includes("HTTP traffic on")) {
+    while (!text.includes("Routes:")) {
       const { value, done } = await withTimeout(reader.read(), 20_000, "banner");
       if (done) break;
-      banner += value;
+      text += value;
     }
-    match(banner, /Listening for reverse tunnels on tcp:\/\/127\.0\.0\.1:\d+/);
-    const port = Number(banner.match(/HTTP traffic on http:\/\/127\.0\.0\.1:(\d+)/)![1]);
-    const response = await fetch(`http://127.0.0.1:${port}/`);
-    equal(response.status, 503);
-    await response.body?.cancel();
+    await check(text);
   } finally {
     child.kill("SIGTERM");
     const status = await withTimeout(child.status, 10_000, "router exit");
     ok(status.success, `router exited with ${status.code}`);
     await reader.cancel();
   }
+}
+
+Deno.test("the CLI's banner says which services have tokens, whether anonymous tunnels are accepted and how many routes there are", async () => {
+  const token = "s3cret-token-0123456789";
+  await banner(["--token", `api=${token}`, "--route", "/=api", "--route", "/v2=api"], (text) => {
+    match(text, /Authentication: tokens for 1 service \(api\), anonymous tunnels refused/);
+    match(text, /Routes: 2 rules/);
+    ok(!text.includes(token), "the banner never shows a token");
+  });
+});
+
+Deno.test("the CLI starts a router, prints where it listens, and stops on SIGTERM", async () => {
+  await banner([], async (text) => {
+    match(text, /Listening for reverse tunnels on tcp:\/\/127\.0\.0\.1:\d+/);
+    const port = Number(text.match(/HTTP traffic on http:\/\/127\.0\.0\.1:(\d+)/)![1]);
+    match(text, /Authentication: off \(no tokens\), anonymous tunnels accepted/);
+    match(text, /TLS: off for HTTP traffic, off for tunnels/);
+    match(text, /Routes: none/);
+    const response = await fetch(`http://127.0.0.1:${port}/`);
+    equal(response.status, 503);
+    await response.body?.cancel();
+  });
 });

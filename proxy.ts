@@ -1,0 +1,213 @@
+/**
+ * The public side of the router: a hono app that routes each request to a
+ * service, enforces the request limits, and forwards it over a tunnel of that
+ * service, answering 404/413/431/502/503/504 with a clear body when it cannot.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { isUnprocessed } from "./h2/client.ts";
+import { errorCodeName } from "./h2/constants.ts";
+import type { Http2Error } from "./h2/errors.ts";
+import { forwardedFields } from "./forwarded.ts";
+import type { TunnelPool } from "./pool.ts";
+import { normalizeHost, type RouteTable } from "./routes.ts";
+import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
+
+/** Bindings the public server passes to the proxy app: the client's address. */
+export type ProxyEnv = { Bindings: { remoteAddr?: Deno.NetAddr } };
+
+/** What the proxy needs to know; filled in by `createRouter`. */
+export interface ProxyOptions {
+  /** The route table (empty: any tunnel). */
+  routes: RouteTable;
+  /** Whether an address is a trusted proxy. */
+  trusted: (address: string) => boolean;
+  /** Largest request header section (bytes). */
+  maxHeaderBytes: number;
+  /** Largest request body (bytes). */
+  maxBodyBytes: number;
+  /** How long to wait for response headers (ms). */
+  responseHeaderTimeout: number;
+  /** Where log lines go. */
+  log: (line: string) => void;
+}
+
+/**
+ * Builds the hono app that proxies every request to a tunnel of `pool`.
+ *
+ * @param pool Where tunnels come from.
+ * @param options Routes, limits and logging.
+ * @returns The app; `app.fetch(request, { remoteAddr })` serves one request.
+ *
+ * @example No tunnel gives 503
+ * ```ts
+ * import { createProxyApp } from "./proxy.ts";
+ * import { RouteTable } from "./routes.ts";
+ * import { TunnelPool } from "./pool.ts";
+ * import { equal } from "node:assert/strict";
+ * const app = createProxyApp(new TunnelPool(), {
+ *   routes: new RouteTable(), trusted: () => false, maxHeaderBytes: 65536,
+ *   maxBodyBytes: Infinity, responseHeaderTimeout: 60_000, log: () => {},
+ * });
+ * const response = await app.request("/foo");
+ * equal(response.status, 503);
+ * ```
+ */
+export function createProxyApp(
+  pool: TunnelPool<RouterTunnel>,
+  options: ProxyOptions,
+): Hono<ProxyEnv> {
+  const app = new Hono<ProxyEnv>();
+  app.all("*", (c) => proxy(c, pool, options));
+  return app;
+}
+
+function text(status: number, body: string, headers?: Record<string, string>): Response {
+  return new Response(body + "\n", {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+  });
+}
+
+function describe(error: unknown): string {
+  const h2 = error as Http2Error;
+  if (typeof h2?.code === "number") return `${errorCodeName(h2.code)}: ${h2.message}`;
+  return (error as Error)?.message ?? String(error);
+}
+
+/** The size of the request head as RFC 9113 §6.5.2 counts it (name + value + 32). */
+function headerBytes(headers: Headers, url: URL): number {
+  let size = url.pathname.length + url.search.length + url.host.length + 96;
+  for (const [name, value] of headers) size += name.length + value.length + 32;
+  return size;
+}
+
+/** Counts body bytes on their way through, failing the stream past `limit`. */
+function limitBody(limit: number, onExceeded: () => void): TransformStream<Uint8Array, Uint8Array> {
+  let total = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      total += chunk.length;
+      if (total > limit) {
+        onExceeded();
+        controller.error(new RangeError(`Request body exceeds ${limit} bytes`));
+        return;
+      }
+      controller.enqueue(chunk);
+    },
+  });
+}
+
+async function proxy(
+  c: Context<ProxyEnv>,
+  pool: TunnelPool<RouterTunnel>,
+  options: ProxyOptions,
+): Promise<Response> {
+  const request = c.req.raw;
+  const url = new URL(request.url);
+  if (headerBytes(request.headers, url) > options.maxHeaderBytes) {
+    return text(
+      431,
+      `Request Header Fields Too Large: the limit is ${options.maxHeaderBytes} bytes`,
+    );
+  }
+  const length = request.headers.get("content-length");
+  if (length !== null && Number(length) > options.maxBodyBytes) {
+    return text(413, `Content Too Large: the limit is ${options.maxBodyBytes} bytes`);
+  }
+
+  // Which service answers: the route table, then hosts backends announced, else any tunnel.
+  let service: string | null = null;
+  const route = options.routes.resolve(url.host, url.pathname);
+  if (route !== null) service = route.service;
+  else {
+    const claimed = pool.serviceForHost(normalizeHost(url.host));
+    if (claimed !== undefined) service = claimed;
+    else if (!options.routes.isEmpty) {
+      return text(404, `Not Found: no route for host ${normalizeHost(url.host)}`);
+    }
+  }
+
+  const first = pool.pick(service);
+  if (first === undefined) {
+    const which = service === null
+      ? "no backend tunnel is connected to this router"
+      : `no backend tunnel is connected for service ${service}`;
+    return text(503, `Service Unavailable: ${which}`, { "retry-after": "1" });
+  }
+
+  let tunnel: RouterTunnel = first;
+  const remote = c.env?.remoteAddr?.hostname;
+  const fields = forwardedFields(
+    request.headers,
+    url,
+    remote,
+    remote !== undefined && options.trusted(remote),
+  );
+  let tooLarge = false;
+  let body: ReadableStream<Uint8Array> | null = request.body;
+  if (body !== null && Number.isFinite(options.maxBodyBytes)) {
+    body = body.pipeThrough(limitBody(options.maxBodyBytes, () => tooLarge = true));
+  }
+
+  // One signal ends the stream: the client going away, or the header timeout.
+  const cancel = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    cancel.abort(new Error("Response header timeout"));
+  }, options.responseHeaderTimeout);
+  const onClientGone = () => cancel.abort(request.signal.reason);
+  request.signal.addEventListener("abort", onClientGone, { once: true });
+  try {
+    // A stream the backend refused was never processed (RFC 9113 §8.7): try another tunnel.
+    for (let attempt = 0;; attempt++) {
+      try {
+        const response = await tunnel.request({
+          method: request.method,
+          scheme: url.protocol.slice(0, -1),
+          authority: url.host,
+          path: url.pathname + url.search,
+          headers: fields,
+          body,
+          contentLength: length === null ? -1 : Number(length),
+          signal: cancel.signal,
+        });
+        // RFC 9110 §7.6.3: the response passed through us too.
+        response.headers.append("via", "2 ptth");
+        return response;
+      } catch (error) {
+        // The client went away: nobody reads this answer (499 as nginx logs it).
+        if (request.signal.aborted) return new Response(null, { status: 499 });
+        if (timedOut) {
+          options.log(
+            `${request.method} ${url.pathname}: tunnel ${tunnel.id}: no response headers in time`,
+          );
+          return text(
+            504,
+            `Gateway Timeout: the backend sent no response headers within ${options.responseHeaderTimeout} ms`,
+          );
+        }
+        if (tooLarge) {
+          return text(413, `Content Too Large: the limit is ${options.maxBodyBytes} bytes`);
+        }
+        const next = isUnprocessed(error) && request.body === null && attempt < 3
+          ? pool.pick(service, tunnel) ?? pool.pick(service)
+          : undefined;
+        if (next !== undefined) {
+          tunnel = next;
+          continue;
+        }
+        const reason = describe(error);
+        options.log(`${request.method} ${url.pathname}: tunnel ${tunnel.id} failed: ${reason}`);
+        return text(502, `Bad Gateway: the tunnel failed before the response headers (${reason})`);
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    request.signal.removeEventListener("abort", onClientGone);
+  }
+}

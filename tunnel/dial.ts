@@ -1,0 +1,170 @@
+/**
+ * The backend's side of opening a tunnel: connect (TCP, TLS or a supplied
+ * byte stream), send the PTTH handshake unless in legacy mode, and hand the
+ * connection to HTTP/2 once the router answers 101.
+ *
+ * @module
+ */
+
+import type { ByteIO } from "../h2/connection.ts";
+import {
+  encodeHandshakeRequest,
+  findHeadEnd,
+  MAX_HANDSHAKE_BYTES,
+  parseHandshakeResponse,
+  type TunnelIdentity,
+} from "./handshake.ts";
+import { PrefixedIO } from "./prefixed_io.ts";
+
+/**
+ * The router refused the tunnel: 400 (bad handshake), 401 (token needed),
+ * 403 (token not valid for the service) or 429 (too many failures; retry later).
+ *
+ * @example
+ * ```ts
+ * import { TunnelRefusedError } from "./dial.ts";
+ * import { equal } from "node:assert/strict";
+ * const error = new TunnelRefusedError(403, "Token not valid for service api");
+ * equal(error.permanent, true);
+ * ```
+ */
+export class TunnelRefusedError extends Error {
+  /** The router's HTTP status. */
+  readonly status: number;
+  /** The router's one-line reason. */
+  readonly reason: string;
+  /**
+   * Records the router's refusal.
+   *
+   * @param status The HTTP status.
+   * @param reason The one-line reason.
+   */
+  constructor(status: number, reason: string) {
+    super(`Cannot open tunnel: router refused it with ${status}: ${reason}`);
+    this.name = "TunnelRefusedError";
+    this.status = status;
+    this.reason = reason;
+  }
+  /** Whether retrying cannot help (everything but 429 and 5xx). */
+  get permanent(): boolean {
+    return this.status !== 429 && this.status < 500;
+  }
+}
+
+/** How to reach a router. */
+export interface DialOptions {
+  /** The router's tunnel host. */
+  hostname: string;
+  /** The router's tunnel port. */
+  port: number;
+  /** TLS to the tunnel port; `caCerts` (PEM) trusts a private CA. */
+  tls?: { caCerts?: string[] } | boolean;
+  /** Supplies the connection instead of dialing. */
+  connect?: () => ByteIO | Promise<ByteIO>;
+  /** Skip the handshake (raw HTTP/2, for routers of the Go original). */
+  legacy: boolean;
+  /** What this backend serves. */
+  identity: TunnelIdentity;
+  /** The bearer token. */
+  token: string | null;
+  /** The handshake must complete within this many ms. */
+  timeout: number;
+}
+
+/**
+ * Opens a tunnel to a router.
+ *
+ * @param options Where and who.
+ * @returns The connection, ready for HTTP/2 in the server role.
+ * @throws {TunnelRefusedError} When the router refuses the handshake.
+ *
+ * @example Legacy mode over a supplied connection skips the handshake
+ * ```ts
+ * import { dialTunnel } from "./dial.ts";
+ * import { memoryPipe } from "../h2/memory_pipe.ts";
+ * import { equal } from "node:assert/strict";
+ * const [a, b] = memoryPipe();
+ * const io = await dialTunnel({
+ *   hostname: "localhost", port: 8887, connect: () => a, legacy: true,
+ *   identity: { service: "default", hosts: [], weight: 1, metadata: {} }, token: null, timeout: 1000,
+ * });
+ * equal(io, a);
+ * b.close();
+ * ```
+ */
+export async function dialTunnel(options: DialOptions): Promise<ByteIO> {
+  const { hostname, port } = options;
+  let io: ByteIO;
+  if (options.connect) io = await options.connect();
+  else if (options.tls) {
+    const caCerts = typeof options.tls === "object" ? options.tls.caCerts : undefined;
+    // A TlsConn has no setNoDelay: turn Nagle's algorithm off on the TCP socket first,
+    // or each small write after the TLS handshake waits for a delayed ACK (~40 ms a request).
+    const tcp = await Deno.connect({ hostname, port });
+    tcp.setNoDelay(true);
+    try {
+      io = await Deno.startTls(tcp, { hostname, ...(caCerts ? { caCerts } : {}) });
+    } catch (error) {
+      try {
+        tcp.close();
+      } catch {
+        // Taken over by startTls already.
+      }
+      throw error;
+    }
+  } else io = await Deno.connect({ hostname, port });
+  if (options.legacy) return io;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        io.close();
+        reject(new Error(`Cannot open tunnel: no handshake answer within ${options.timeout} ms`));
+      }, options.timeout);
+    });
+    return await Promise.race([handshake(io, options), timedOut]);
+  } catch (error) {
+    try {
+      io.close();
+    } catch {
+      // Closed already.
+    }
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function handshake(io: ByteIO, options: DialOptions): Promise<ByteIO> {
+  const host = options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname;
+  let request = encodeHandshakeRequest(`${host}:${options.port}`, options.identity, options.token);
+  while (request.length > 0) request = request.subarray(await io.write(request));
+  let buf = new Uint8Array(1024);
+  let length = 0;
+  let end = -1;
+  while (end < 0) {
+    if (length === buf.length) {
+      if (length >= MAX_HANDSHAKE_BYTES) {
+        throw new Error("Cannot open tunnel: answer head too large");
+      }
+      const next = new Uint8Array(buf.length * 2);
+      next.set(buf);
+      buf = next;
+    }
+    const n = await io.read(buf.subarray(length));
+    if (n === null) throw new Error("Cannot open tunnel: router closed the connection");
+    length += n;
+    end = findHeadEnd(buf, length);
+  }
+  const response = parseHandshakeResponse(buf.subarray(0, end - 4));
+  if (response.switched) return new PrefixedIO(io, buf.slice(end, length));
+  // A refusal carries a one-line reason as its body.
+  let body = new TextDecoder().decode(buf.subarray(end, length));
+  while (!body.includes("\n") && body.length < 1024) {
+    const more = new Uint8Array(1024);
+    const n = await io.read(more).catch(() => null);
+    if (n === null) break;
+    body += new TextDecoder().decode(more.subarray(0, n));
+  }
+  throw new TunnelRefusedError(response.status, body.split("\n")[0]!.trim() || "no reason given");
+}
