@@ -210,10 +210,10 @@ const DURATION_UNITS = new Map([["", 1], ["ms", 1], ["s", 1000], ["m", 60_000], 
 const MAX_TIMER = 2 ** 31 - 1;
 
 /** Durations in milliseconds: `500`, `500ms`, `30s`, `5m`, `1h`. */
-export function durationType(): ValueType<number> {
+export function durationType(min = 1): ValueType<number> {
   const expected = "a duration (e.g. 30s, 500ms, 5m)";
   const check = (ms: number, shown: string, label: string): number => {
-    if (!Number.isFinite(ms) || ms < 1) throw invalid(label, `${shown} is not ${expected}`);
+    if (!Number.isFinite(ms) || ms < min) throw invalid(label, `${shown} is not ${expected}`);
     if (ms > MAX_TIMER) throw invalid(label, `${shown} is too long (at most 24 days)`);
     return ms;
   };
@@ -232,19 +232,21 @@ export function durationType(): ValueType<number> {
 }
 
 /** Positive integers, maybe `unlimited`. */
-export function countType(unlimited: boolean): ValueType<number> {
-  const expected = `a positive integer${unlimited ? " or unlimited" : ""}`;
+export function countType(unlimited: boolean, min = 1): ValueType<number> {
+  const expected = `${min === 0 ? "a whole number" : "a positive integer"}${
+    unlimited ? " or unlimited" : ""
+  }`;
   const parse = (text: string, label: string): number => {
     if (unlimited && text.toLowerCase() === "unlimited") return Infinity;
     const count = /^\d+$/.test(text) ? Number(text) : NaN;
-    if (!Number.isSafeInteger(count) || count < 1) {
+    if (!Number.isSafeInteger(count) || count < min) {
       throw invalid(label, `${quote(text)} is not ${expected}`);
     }
     return count;
   };
   return scalar("<n>", parse, (value, name) => {
     if (typeof value === "string") return parse(value, name());
-    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
       throw invalid(name(), `${show(value)} is not ${expected}`);
     }
     return value;

@@ -101,6 +101,10 @@ export interface RouterConfig {
   maxTunnelsPerService: number;
   /** Failed handshakes per address per minute before 429. @default {10} */
   authFailuresPerMinute: number;
+  /** How long a request waits for a tunnel to (re)connect before 503 (ms). @default {3000} */
+  tunnelWait: number;
+  /** How many times a failed request is sent again on another tunnel. @default {2} */
+  maxRetries: number;
   /** The JSON config file that was read, if any. */
   config?: string;
   /** `--help` was given: nothing but the flags was read. @default {false} */
@@ -404,6 +408,28 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
     default: 10,
     shown: "10",
     help: "Failed handshakes per address per minute before 429",
+  }),
+  option({
+    key: "tunnelWait",
+    flag: "tunnel-wait",
+    env: "PTTH_TUNNEL_WAIT",
+    inFile: true,
+    group: "Limits",
+    type: durationType(0),
+    default: 3000,
+    shown: "3s",
+    help: "A request with no tunnel waits this long for one to (re)connect (503 after)",
+  }),
+  option({
+    key: "maxRetries",
+    flag: "max-retries",
+    env: "PTTH_MAX_RETRIES",
+    inFile: true,
+    group: "Limits",
+    type: countType(false, 0),
+    default: 2,
+    shown: "2",
+    help: "Resend a failed request this often on another tunnel (unprocessed or idempotent ones)",
   }),
   option({
     key: "config",
@@ -795,6 +821,8 @@ export function toRouterOptions(
     maxStreamsPerTunnel: config.maxStreamsPerTunnel,
     maxTunnelsPerService: config.maxTunnelsPerService,
     authFailuresPerMinute: config.authFailuresPerMinute,
+    tunnelWait: config.tunnelWait,
+    maxRetries: config.maxRetries,
   };
   // Unset means "the router decides" (anonymous only while no token is configured).
   if (config.allowAnonymous !== undefined) options.allowAnonymous = config.allowAnonymous;

@@ -46,7 +46,7 @@ export {
   type ServeReverseInit,
   type ServeReverseOptions,
 } from "./backend.ts";
-export { type Tunnel, TunnelPool } from "./pool.ts";
+export type { Tunnel, TunnelList } from "./pool.ts";
 export { main, VERSION } from "./cli.ts";
 
 import { main } from "./cli.ts";

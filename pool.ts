@@ -32,6 +32,16 @@ export interface Tunnel {
   readonly closed: Promise<void>;
 }
 
+/** A read-only view of the connected tunnels, for embedding and admin code. */
+export interface TunnelList {
+  /** How many tunnels are connected (draining ones included). */
+  readonly size: number;
+  /** A snapshot of the connected tunnels. */
+  list(): Tunnel[];
+  /** How many tunnels of one service are connected. */
+  count(service: string): number;
+}
+
 /**
  * The set of live tunnels. A tunnel that closes or sends GOAWAY stops being
  * picked at once.
@@ -45,8 +55,9 @@ export interface Tunnel {
  * equal(pool.size, 0);
  * ```
  */
-export class TunnelPool<T extends Tunnel = Tunnel> {
+export class TunnelPool<T extends Tunnel = Tunnel> implements TunnelList {
   #tunnels: T[] = [];
+  #waiters = new Set<{ service: string | null; exclude?: T; done: (tunnel?: T) => void }>();
 
   /** How many tunnels are connected (draining ones included). */
   get size(): number {
@@ -78,6 +89,45 @@ export class TunnelPool<T extends Tunnel = Tunnel> {
   add(tunnel: T): void {
     this.#tunnels.push(tunnel);
     tunnel.closed.then(() => this.remove(tunnel));
+    for (const waiter of this.#waiters) {
+      const picked = this.pick(waiter.service, waiter.exclude);
+      if (picked !== undefined) waiter.done(picked);
+    }
+  }
+
+  /**
+   * Waits for a tunnel of `service` to connect, so that a backend restart is
+   * invisible to clients.
+   *
+   * @param service The service, or `null` for any tunnel.
+   * @param ms How long to wait at most; 0 does not wait.
+   * @param signal Stops waiting early.
+   * @param exclude A tunnel not to take.
+   * @returns The tunnel, or `undefined` when none came in time.
+   */
+  waitFor(
+    service: string | null,
+    ms: number,
+    signal?: AbortSignal,
+    exclude?: T,
+  ): Promise<T | undefined> {
+    if (ms <= 0 || signal?.aborted) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const waiter = {
+        service,
+        ...(exclude === undefined ? {} : { exclude }),
+        done: (tunnel?: T) => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+          this.#waiters.delete(waiter);
+          resolve(tunnel);
+        },
+      };
+      const onAbort = () => waiter.done();
+      const timer = setTimeout(onAbort, ms);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.add(waiter);
+    });
   }
 
   /**

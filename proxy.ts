@@ -31,6 +31,10 @@ export interface ProxyOptions {
   maxBodyBytes: number;
   /** How long to wait for response headers (ms). */
   responseHeaderTimeout: number;
+  /** How long a request waits for a tunnel of its service to (re)connect before 503 (ms). */
+  tunnelWait: number;
+  /** How many times a request may be sent again on another tunnel. */
+  maxRetries: number;
   /** Where log lines go. */
   log: (line: string) => void;
 }
@@ -50,7 +54,8 @@ export interface ProxyOptions {
  * import { equal } from "node:assert/strict";
  * const app = createProxyApp(new TunnelPool(), {
  *   routes: new RouteTable(), trusted: () => false, maxHeaderBytes: 65536,
- *   maxBodyBytes: Infinity, responseHeaderTimeout: 60_000, log: () => {},
+ *   maxBodyBytes: Infinity, responseHeaderTimeout: 60_000, tunnelWait: 0, maxRetries: 2,
+ *   log: () => {},
  * });
  * const response = await app.request("/foo");
  * equal(response.status, 503);
@@ -70,6 +75,20 @@ function text(status: number, body: string, headers?: Record<string, string>): R
     status,
     headers: { "content-type": "text/plain; charset=utf-8", ...headers },
   });
+}
+
+/** Bodies up to this size (with a known length) are buffered so a retry can resend them. */
+const REPLAY_LIMIT = 64 * 1024;
+/** Methods whose repetition has the effect of one request (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+/**
+ * Whether a failed request may be sent again: always when the backend never
+ * processed it (REFUSED_STREAM, a GOAWAY that excluded it: RFC 9113 §8.7),
+ * otherwise only for idempotent methods (RFC 9110 §9.2.2).
+ */
+function mayRetry(error: unknown, method: string): boolean {
+  return isUnprocessed(error) || IDEMPOTENT.has(method);
 }
 
 function describe(error: unknown): string {
@@ -131,15 +150,6 @@ async function proxy(
     }
   }
 
-  const first = pool.pick(service);
-  if (first === undefined) {
-    const which = service === null
-      ? "no backend tunnel is connected to this router"
-      : `no backend tunnel is connected for service ${service}`;
-    return text(503, `Service Unavailable: ${which}`, { "retry-after": "1" });
-  }
-
-  let tunnel: RouterTunnel = first;
   const remote = c.env?.remoteAddr?.hostname;
   const fields = forwardedFields(
     request.headers,
@@ -147,11 +157,16 @@ async function proxy(
     remote,
     remote !== undefined && options.trusted(remote),
   );
+  // A small body of known length is read first, so it can be sent again on
+  // another tunnel; larger ones stream through and cannot be replayed.
   let tooLarge = false;
-  let body: ReadableStream<Uint8Array> | null = request.body;
-  if (body !== null && Number.isFinite(options.maxBodyBytes)) {
+  let body: ReadableStream<Uint8Array> | Uint8Array | null = request.body;
+  if (body !== null && length !== null && Number(length) <= REPLAY_LIMIT) {
+    body = new Uint8Array(await request.arrayBuffer());
+  } else if (body !== null && Number.isFinite(options.maxBodyBytes)) {
     body = body.pipeThrough(limitBody(options.maxBodyBytes, () => tooLarge = true));
   }
+  const replayable = !(body instanceof ReadableStream);
 
   // One signal ends the stream: the client going away, or the header timeout.
   const cancel = new AbortController();
@@ -163,8 +178,9 @@ async function proxy(
   const onClientGone = () => cancel.abort(request.signal.reason);
   request.signal.addEventListener("abort", onClientGone, { once: true });
   try {
-    // A stream the backend refused was never processed (RFC 9113 §8.7): try another tunnel.
-    for (let attempt = 0;; attempt++) {
+    let tunnel = pool.pick(service) ??
+      await pool.waitFor(service, options.tunnelWait, cancel.signal);
+    for (let attempt = 0; tunnel !== undefined; attempt++) {
       try {
         const response = await tunnel.request({
           method: request.method,
@@ -194,18 +210,26 @@ async function proxy(
         if (tooLarge) {
           return text(413, `Content Too Large: the limit is ${options.maxBodyBytes} bytes`);
         }
-        const next = isUnprocessed(error) && request.body === null && attempt < 3
-          ? pool.pick(service, tunnel) ?? pool.pick(service)
-          : undefined;
-        if (next !== undefined) {
-          tunnel = next;
-          continue;
-        }
         const reason = describe(error);
-        options.log(`${request.method} ${url.pathname}: tunnel ${tunnel.id} failed: ${reason}`);
+        if (attempt < options.maxRetries && replayable && mayRetry(error, request.method)) {
+          const failed = tunnel;
+          tunnel = pool.pick(service, failed) ??
+            await pool.waitFor(service, options.tunnelWait, cancel.signal, failed);
+          if (tunnel !== undefined) {
+            options.log(
+              `${request.method} ${url.pathname}: tunnel ${failed.id} failed (${reason}); retrying on ${tunnel.id}`,
+            );
+            continue;
+          }
+        }
+        options.log(`${request.method} ${url.pathname}: tunnel failed: ${reason}`);
         return text(502, `Bad Gateway: the tunnel failed before the response headers (${reason})`);
       }
     }
+    const which = service === null
+      ? "no backend tunnel is connected to this router"
+      : `no backend tunnel is connected for service ${service}`;
+    return text(503, `Service Unavailable: ${which}`, { "retry-after": "1" });
   } finally {
     clearTimeout(timer);
     request.signal.removeEventListener("abort", onClientGone);

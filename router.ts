@@ -7,7 +7,9 @@
  * ```ts
  * import { createRouter } from "./router.ts";
  * import { equal } from "node:assert/strict";
- * const router = createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true });
+ * const router = createRouter({
+ *   hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true, tunnelWait: 0,
+ * });
  * const response = await fetch(`http://127.0.0.1:${router.addr.port}/`);
  * equal(response.status, 503); // no backend connected yet
  * await response.body?.cancel();
@@ -21,7 +23,7 @@ import { ClientSession } from "./h2/client.ts";
 import type { LocalSettings } from "./h2/connection.ts";
 import { errorCodeName } from "./h2/constants.ts";
 import { trustedProxyMatcher } from "./forwarded.ts";
-import { TunnelPool } from "./pool.ts";
+import { type TunnelList, TunnelPool } from "./pool.ts";
 import { createProxyApp, type ProxyEnv } from "./proxy.ts";
 import { RouteTable } from "./routes.ts";
 import { acceptTunnel } from "./tunnel/accept.ts";
@@ -30,7 +32,7 @@ import { HandshakeError } from "./tunnel/handshake.ts";
 import { RouterTunnel } from "./tunnel/router_tunnel.ts";
 
 export type { LocalSettings } from "./h2/connection.ts";
-export type { Tunnel } from "./pool.ts";
+export type { Tunnel, TunnelList } from "./pool.ts";
 export type { ProxyEnv } from "./proxy.ts";
 
 /**
@@ -89,6 +91,19 @@ export interface RouterOptions {
   maxBodyBytes?: number;
   /** How long to wait for a backend's response headers (ms; 504 after). @default {60000} */
   responseHeaderTimeout?: number;
+  /**
+   * How long a request waits for a tunnel of its service to (re)connect before
+   * 503, so that a backend restart is invisible to clients (ms).
+   * @default {3000}
+   */
+  tunnelWait?: number;
+  /**
+   * How many times a failed request is sent again on another tunnel: any
+   * request the backend never processed, others only when idempotent; bodies
+   * must be absent or small enough to replay (64 KiB).
+   * @default {2}
+   */
+  maxRetries?: number;
   /** How long a stream may move no body bytes either way before it is reset (ms). @default {300000} */
   idleTimeout?: number;
   /** Streams per tunnel at most, below the backend's own limit. @default {Infinity} */
@@ -116,7 +131,7 @@ export interface Router {
   /** The tunnel address backends dial. */
   readonly tunnelAddr: Deno.NetAddr;
   /** The connected tunnels. */
-  readonly pool: TunnelPool;
+  readonly pool: TunnelList;
   /** Resolves when the router has stopped. */
   readonly finished: Promise<void>;
   /** Stops accepting, lets in-flight requests finish, then closes every tunnel. */
@@ -169,6 +184,8 @@ export function createRouter(options: RouterOptions = {}): Router {
     maxHeaderBytes: options.maxHeaderBytes ?? 65_536,
     maxBodyBytes: options.maxBodyBytes ?? Infinity,
     responseHeaderTimeout: options.responseHeaderTimeout ?? 60_000,
+    tunnelWait: options.tunnelWait ?? 3000,
+    maxRetries: options.maxRetries ?? 2,
     log,
   });
   const tunnelListen = {

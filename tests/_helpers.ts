@@ -5,13 +5,13 @@
  * @module
  */
 
-import { createRouter, type Router } from "../router.ts";
+import { createRouter, type Router, type RouterOptions } from "../router.ts";
 import { type ReverseHandler, type ReverseServer, serveReverse } from "../backend.ts";
 import type { ServeReverseOptions } from "../backend.ts";
 
 /** Starts a quiet router on 127.0.0.1 with free ports. */
-export function startRouter(): Router {
-  return createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true });
+export function startRouter(options: RouterOptions = {}): Router {
+  return createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true, ...options });
 }
 
 /** Starts a quiet backend connected to `router` and waits for its tunnel. */

@@ -65,6 +65,8 @@ Deno.test("loadConfig() gives every option its default when nothing is set", () 
     maxStreamsPerTunnel: Infinity,
     maxTunnelsPerService: 256,
     authFailuresPerMinute: 10,
+    tunnelWait: 3000,
+    maxRetries: 2,
     help: false,
     version: false,
     sources: {},

@@ -117,14 +117,14 @@ Deno.test("router spreads load over several tunnels", async () => {
 });
 
 Deno.test("router answers 503 with a clear body when no tunnel is connected", async () => {
-  await using router = startRouter();
+  await using router = startRouter({ tunnelWait: 0 });
   const response = await fetch(`${baseUrl(router)}/foo`);
   equal(response.status, 503);
   ok((await response.text()).includes("no backend tunnel is connected"));
 });
 
 Deno.test("router answers 502 when the tunnel dies before the response headers, then 503", async () => {
-  await using router = startRouter();
+  await using router = startRouter({ tunnelWait: 0 });
   let conn: Deno.TcpConn | undefined;
   let received!: () => void;
   const requestSeen = new Promise<void>((resolve) => received = resolve);
@@ -136,7 +136,8 @@ Deno.test("router answers 502 when the tunnel dies before the response headers, 
     connect: async () => conn = await Deno.connect({ port: router.tunnelAddr.port }),
     maxReconnectDelay: 60_000,
   });
-  const pending = fetch(`${baseUrl(router)}/hang`);
+  // POST is not idempotent: it may have been processed, so it is not retried.
+  const pending = fetch(`${baseUrl(router)}/hang`, { method: "POST", body: "x" });
   await withTimeout(requestSeen, 5000, "request at the backend");
   const shutdown = backend.shutdown(); // No reconnection after the kill below.
   conn!.close(); // The tunnel dies abruptly.
@@ -254,4 +255,14 @@ Deno.test("HEAD and 204 responses carry no body through the tunnel", async () =>
   const empty = await fetch(`${baseUrl(router)}/`, { method: "DELETE" });
   equal(empty.status, 204);
   equal(await empty.text(), "");
+});
+
+Deno.test("a request waits for a tunnel that connects within the wait window", async () => {
+  await using router = startRouter({ tunnelWait: 3000 });
+  const pending = fetch(`${baseUrl(router)}/late`);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await using _backend = await startBackend(router, () => new Response("worth the wait"));
+  const response = await withTimeout(pending, 5000, "response");
+  equal(response.status, 200);
+  equal(await response.text(), "worth the wait");
 });

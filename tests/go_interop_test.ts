@@ -30,7 +30,7 @@ async function buildGo(name: string): Promise<string> {
 
 Deno.test("a Go backend (x/net/http2 Server.ServeConn on a dialed conn) works behind our router", async () => {
   const binary = await buildGo("go_backend");
-  await using router = startRouter();
+  await using router = startRouter({ tunnelWait: 0 });
   const child = new Deno.Command(binary, {
     args: [`127.0.0.1:${router.tunnelAddr.port}`],
     stdout: "null",

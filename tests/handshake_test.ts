@@ -626,6 +626,22 @@ Deno.test("more tunnels than maxTunnelsPerService are refused with 429", async (
   }
 });
 
+Deno.test("a raw HTTP/2 peer over the per-service cap is closed without an HTTP/1.1 answer", async () => {
+  await using router = startRouter({ maxTunnelsPerService: 1 });
+  const port = router.tunnelAddr.port;
+  const first = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await writeAll(first, EMPTY_SETTINGS);
+    await readUntil(first, (b) => b.length >= 24);
+    await waitUntil(() => router.pool.size === 1, 3000, "first tunnel");
+    const result = await exchange(port, [EMPTY_SETTINGS]);
+    equal(result.text, "", "no HTTP/1.1 429 to an HTTP/2 peer");
+    ok(result.eof);
+  } finally {
+    first.close();
+  }
+});
+
 Deno.test("a raw HTTP/2 backend (legacy) is served where anonymous tunnels are allowed", async () => {
   await using router = startRouter();
   await using backend = serveReverse({

@@ -15,7 +15,14 @@ import { waitUntil, withTimeout } from "./_helpers.ts";
 const TOKENS = { a: "token-for-service-a-0001", b: "token-for-service-b-0002" };
 
 function router(options: RouterOptions = {}) {
-  return createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true, ...options });
+  return createRouter({
+    hostname: "127.0.0.1",
+    port: 0,
+    tunnelPort: 0,
+    quiet: true,
+    tunnelWait: 0,
+    ...options,
+  });
 }
 
 async function backend(

@@ -103,8 +103,8 @@ export async function acceptTunnel(io: ByteIO, options: AcceptOptions): Promise<
       if (chunk !== "silent" && !looksLikeSettings(chunk)) {
         throw new HandshakeError(400, "Not a tunnel: expected a PTTH handshake or HTTP/2");
       }
+      answer = false; // No HTTP/1.1 answer makes sense to an HTTP/2 peer (nor its 429 below).
       if (!options.auth.anonymousAllowed) {
-        answer = false; // No HTTP/1.1 answer makes sense to an HTTP/2 peer.
         throw new HandshakeError(401, "Raw HTTP/2 tunnel refused: this router requires a token");
       }
       options.admit?.(ANONYMOUS);
