@@ -25,9 +25,11 @@ import type { ByteIO, LocalSettings } from "./h2/connection.ts";
 import { serveConnection, type StreamInfo } from "./h2/server.ts";
 import type { Http2Error } from "./h2/errors.ts";
 import { dialTunnel, TunnelRefusedError } from "./tunnel/dial.ts";
+import { type Backoff, type LinkStatus, TunnelLink } from "./tunnel/link.ts";
 
 export type { ByteIO, LocalSettings } from "./h2/connection.ts";
 export { TunnelRefusedError } from "./tunnel/dial.ts";
+export type { Backoff, LinkStatus } from "./tunnel/link.ts";
 
 /** What the handler learns besides the request; mirrors `Deno.ServeHandlerInfo`. */
 export interface ReverseHandlerInfo {
@@ -91,8 +93,25 @@ export interface ServeReverseOptions {
   connect?: () => ByteIO | Promise<ByteIO>;
   /** HTTP/2 settings the backend advertises. */
   http2?: LocalSettings;
-  /** Largest pause between reconnection attempts (ms). @default {5000} */
+  /**
+   * Several routers to keep a tunnel to at once, as `host:port` (overrides
+   * `hostname` and `port`). Routers behind DNS or a TCP load balancer then
+   * serve the same services with no shared state.
+   */
+  routers?: string[];
+  /**
+   * Resolve each router host name (A and AAAA) and keep a tunnel to every
+   * address, looking again every `resolveInterval`. @default {false}
+   */
+  allAddresses?: boolean;
+  /** How often to resolve router names again with `allAddresses` (ms). @default {30000} */
+  resolveInterval?: number;
+  /** Backoff between reconnection attempts, with full jitter. */
+  reconnect?: Partial<Backoff>;
+  /** Largest pause between reconnection attempts (ms); same as `reconnect.max`. @default {5000} */
   maxReconnectDelay?: number;
+  /** How long `shutdown()` lets in-flight requests finish (ms). @default {10000} */
+  shutdownTimeout?: number;
   /** Where log lines go. @default {console.error} */
   log?: (line: string) => void;
   /** Log nothing. @default {false} */
@@ -116,6 +135,10 @@ export interface ReverseServer {
   readonly connected: Promise<void>;
   /** Whether a tunnel is up now. */
   readonly isConnected: boolean;
+  /** `connected` when any tunnel is up, `connecting`, `refused` (token rejected) or `stopped`. */
+  readonly status: LinkStatus;
+  /** How many tunnels are up (one per router address). */
+  readonly tunnels: number;
   /** The last connection error, if any; a {@linkcode TunnelRefusedError} when refused. */
   readonly lastError: Error | null;
   /** Sends GOAWAY, lets in-flight requests finish, then stops. */
@@ -202,161 +225,230 @@ export function serveReverse(
   return new Backend(options, fn);
 }
 
-function routerFromEnv(): { hostname?: string; port?: number } {
-  let value: string | undefined;
-  try {
-    value = Deno.env.get("PTTH_ROUTER");
-  } catch {
-    return {}; // No --allow-env: use the defaults.
-  }
-  if (!value) return {};
-  const i = value.lastIndexOf(":");
-  if (i < 0) return { hostname: value };
-  const port = Number(value.slice(i + 1));
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) {
-    throw new TypeError(`Invalid PTTH_ROUTER: ${JSON.stringify(value)} (expected host:port)`);
-  }
-  return { hostname: value.slice(0, i).replace(/^\[(.*)\]$/, "$1"), port };
+/** A router address to keep a tunnel to. */
+interface Target {
+  /** What to dial: a host name or an address. */
+  hostname: string;
+  port: number;
+  /** The name the address was resolved from (for TLS verification and logs). */
+  serverName: string;
 }
+
+function parseRouter(value: string, what: string): Target {
+  const i = value.lastIndexOf(":");
+  const port = i < 0 ? 8887 : Number(value.slice(i + 1));
+  const hostname = (i < 0 ? value : value.slice(0, i)).replace(/^\[(.*)\]$/, "$1");
+  if (hostname === "" || !Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new TypeError(`Invalid ${what}: ${JSON.stringify(value)} (expected host:port)`);
+  }
+  return { hostname, port, serverName: hostname };
+}
+
+/** The routers to dial: `routers`, else `hostname`/`port`, else PTTH_ROUTER (commas allowed). */
+function targetsOf(options: ServeReverseOptions): Target[] {
+  if (options.routers?.length) return options.routers.map((r) => parseRouter(r, "router"));
+  let env: string | undefined;
+  if (options.hostname === undefined || options.port === undefined) {
+    try {
+      env = Deno.env.get("PTTH_ROUTER");
+    } catch {
+      env = undefined; // No --allow-env: use the defaults.
+    }
+  }
+  const fromEnv = env ? env.split(",").map((r) => parseRouter(r.trim(), "PTTH_ROUTER")) : [];
+  if (options.hostname !== undefined || options.port !== undefined || fromEnv.length === 0) {
+    const hostname = options.hostname ?? fromEnv[0]?.hostname ?? "localhost";
+    return [{ hostname, port: options.port ?? fromEnv[0]?.port ?? 8887, serverName: hostname }];
+  }
+  return fromEnv;
+}
+
+/** Every A and AAAA address of a target, or the target itself when it is an address. */
+async function resolveAll(target: Target): Promise<Target[]> {
+  if (/^[\d.]+$/.test(target.hostname) || target.hostname.includes(":")) return [target];
+  const lookups = await Promise.allSettled([
+    Deno.resolveDns(target.hostname, "A"),
+    Deno.resolveDns(target.hostname, "AAAA"),
+  ]);
+  const addresses = lookups.flatMap((r) => (r.status === "fulfilled" ? r.value : []));
+  if (addresses.length === 0) return [target]; // Let dialing report the failure.
+  return addresses.map((address) => ({
+    hostname: address,
+    port: target.port,
+    serverName: target.hostname,
+  }));
+}
+
+const key = (t: Target) => `${t.hostname}|${t.port}`;
 
 class Backend implements ReverseServer {
   readonly finished: Promise<void>;
   readonly connected: Promise<void>;
   #options: ServeReverseOptions;
   #handler: ReverseHandler;
-  #hostname: string;
-  #port: number;
+  #targets: Target[];
+  #links = new Map<string, TunnelLink>();
   #log: (line: string) => void;
-  #stop = new AbortController();
+  #stopped = false;
   #resolveConnected!: () => void;
   #rejectConnected!: (error: Error) => void;
-  #current: { goaway(): void; close(): void; closed: Promise<void> } | null = null;
-  #isConnected = false;
   #lastError: Error | null = null;
+  #refusal: TunnelRefusedError | null = null;
+  #resolveFinished!: () => void;
+  #rejectFinished!: (error: Error) => void;
+  #resolveTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: ServeReverseOptions, handler: ReverseHandler) {
     this.#options = options;
     this.#handler = handler;
-    const env = options.hostname === undefined || options.port === undefined ? routerFromEnv() : {};
-    this.#hostname = options.hostname ?? env.hostname ?? "localhost";
-    this.#port = options.port ?? env.port ?? 8887;
+    this.#targets = targetsOf(options);
     this.#log = options.quiet ? () => {} : (options.log ?? ((line) => console.error(line)));
     this.connected = new Promise((resolve, reject) => {
       this.#resolveConnected = resolve;
       this.#rejectConnected = reject;
     });
+    this.finished = new Promise((resolve, reject) => {
+      this.#resolveFinished = resolve;
+      this.#rejectFinished = reject;
+    });
+    // Callers that never await these must not crash on a refusal.
     this.connected.catch(() => {});
-    options.signal?.addEventListener("abort", () => this.shutdown(), { once: true });
-    this.finished = this.#run();
-    // Callers that never await `finished` must not crash on a refusal.
     this.finished.catch(() => {});
+    options.signal?.addEventListener("abort", () => this.shutdown(), { once: true });
+    this.#start();
+  }
+
+  async #start(): Promise<void> {
+    if (this.#options.connect || !this.#options.allAddresses) {
+      this.#sync(this.#targets);
+      return;
+    }
+    await this.#resolve();
+    // Routers come and go behind a name: look again now and then.
+    this.#resolveTimer = setInterval(
+      () => this.#resolve(),
+      this.#options.resolveInterval ?? 30_000,
+    );
+  }
+
+  async #resolve(): Promise<void> {
+    const all = (await Promise.all(this.#targets.map(resolveAll))).flat();
+    if (!this.#stopped) this.#sync(all);
+  }
+
+  /** Starts links for new addresses and drains links for addresses that went away. */
+  #sync(targets: Target[]): void {
+    const wanted = new Map(targets.map((t) => [key(t), t]));
+    for (const [k, link] of this.#links) {
+      if (!wanted.has(k)) {
+        this.#links.delete(k);
+        this.#log(`ptth backend: ${link.label} no longer resolves; draining its tunnel`);
+        link.drain(this.#options.shutdownTimeout ?? 10_000);
+      }
+    }
+    for (const [k, target] of wanted) {
+      if (this.#links.has(k)) continue;
+      const link = this.#link(target);
+      this.#links.set(k, link);
+      link.finished.then(
+        () => this.#maybeFinished(),
+        (error) => this.#refused(error),
+      );
+    }
+  }
+
+  #link(target: Target): TunnelLink {
+    const o = this.#options;
+    const label = o.connect
+      ? "the supplied connection"
+      : `${o.tls ? "tls" : "tcp"}://${target.hostname}:${target.port}`;
+    const identityGiven = o.token !== undefined || o.service !== undefined ||
+      o.hosts !== undefined || o.metadata !== undefined || o.weight !== undefined;
+    return new TunnelLink({
+      label,
+      dial: () =>
+        dialTunnel({
+          hostname: target.hostname,
+          port: target.port,
+          serverName: target.serverName,
+          ...(o.tls === undefined ? {} : { tls: o.tls }),
+          ...(o.connect === undefined ? {} : { connect: o.connect }),
+          legacy: o.legacy ?? !identityGiven,
+          identity: {
+            service: o.service ?? "default",
+            hosts: o.hosts ?? [],
+            weight: o.weight ?? 1,
+            metadata: o.metadata ?? {},
+          },
+          token: o.token ?? null,
+          timeout: o.handshakeTimeout ?? 10_000,
+        }),
+      serve: (io) =>
+        serveConnection(io, (request, info) => this.#serve(request, info, target.serverName), {
+          settings: o.http2,
+          onError: o.onError ?? ((error) => {
+            this.#log(`ptth backend: handler failed: ${(error as Error)?.stack ?? error}`);
+            return new Response("Internal Server Error", { status: 500 });
+          }),
+          onProtocolError: (error: Http2Error) =>
+            this.#log(`ptth backend: ${error.name} ${error.codeName}: ${error.message}`),
+        }),
+      backoff: {
+        initial: o.reconnect?.initial ?? 100,
+        max: o.reconnect?.max ?? o.maxReconnectDelay ?? 5000,
+        healthyAfter: o.reconnect?.healthyAfter ?? 10_000,
+      },
+      log: this.#log,
+      onUp: () => {
+        this.#resolveConnected();
+        o.onListen?.({ hostname: target.hostname, port: target.port });
+        if (!o.connect) this.#log(`Dialed ${label} and serving HTTP/2 traffic`);
+      },
+      onError: (error) => this.#lastError = error,
+    });
+  }
+
+  #refused(error: Error): void {
+    if (this.#refusal !== null) return;
+    // The same credentials go to every router: one refusal stops them all.
+    this.#refusal = error as TunnelRefusedError;
+    this.#lastError = error;
+    this.#rejectConnected(error);
+    Promise.resolve(this.#options.onError?.(error)).catch(() => {});
+    this.#stop(0).then(() => this.#rejectFinished(error));
+  }
+
+  #maybeFinished(): void {
+    if (this.#stopped && [...this.#links.values()].every((l) => l.status === "stopped")) {
+      if (this.#refusal === null) this.#resolveFinished();
+    }
+  }
+
+  get status(): LinkStatus {
+    if (this.#refusal !== null) return "refused";
+    const statuses = [...this.#links.values()].map((l) => l.status);
+    if (statuses.includes("connected")) return "connected";
+    return this.#stopped ? "stopped" : "connecting";
+  }
+
+  get tunnels(): number {
+    let n = 0;
+    for (const link of this.#links.values()) if (link.status === "connected") n++;
+    return n;
   }
 
   get isConnected(): boolean {
-    return this.#isConnected;
+    return this.tunnels > 0;
   }
 
   get lastError(): Error | null {
     return this.#lastError;
   }
 
-  #dial(): Promise<ByteIO> {
-    const o = this.#options;
-    const identityGiven = o.token !== undefined || o.service !== undefined ||
-      o.hosts !== undefined || o.metadata !== undefined || o.weight !== undefined;
-    return dialTunnel({
-      hostname: this.#hostname,
-      port: this.#port,
-      ...(o.tls === undefined ? {} : { tls: o.tls }),
-      ...(o.connect === undefined ? {} : { connect: o.connect }),
-      legacy: o.legacy ?? !identityGiven,
-      identity: {
-        service: o.service ?? "default",
-        hosts: o.hosts ?? [],
-        weight: o.weight ?? 1,
-        metadata: o.metadata ?? {},
-      },
-      token: o.token ?? null,
-      timeout: o.handshakeTimeout ?? 10_000,
-    });
-  }
-
-  async #run(): Promise<void> {
-    let failures = 0;
-    const maxDelay = this.#options.maxReconnectDelay ?? 5000;
-    while (!this.#stop.signal.aborted) {
-      let io: ByteIO;
-      try {
-        io = await this.#dial();
-      } catch (error) {
-        this.#lastError = error as Error;
-        if (error instanceof TunnelRefusedError && error.permanent) {
-          // A refused token will not become valid by retrying: stop and say why.
-          this.#log(`ptth backend: ${error.message}; not retrying`);
-          this.#rejectConnected(error);
-          try {
-            await this.#options.onError?.(error);
-          } catch {
-            // The report is best effort.
-          }
-          throw error;
-        }
-        if (failures === 0) {
-          this.#log(`ptth backend: cannot reach router: ${(error as Error).message}`);
-        }
-        await this.#pause(Math.min(maxDelay, 100 * 2 ** failures++) * Math.random());
-        continue;
-      }
-      const connection = serveConnection(io, (request, info) => this.#serve(request, info), {
-        settings: this.#options.http2,
-        onError: this.#options.onError ?? ((error) => {
-          this.#log(`ptth backend: handler failed: ${(error as Error)?.stack ?? error}`);
-          return new Response("Internal Server Error", { status: 500 });
-        }),
-        onProtocolError: (error: Http2Error) =>
-          this.#log(`ptth backend: ${error.name} ${error.codeName}: ${error.message}`),
-      });
-      this.#current = {
-        goaway: () => connection.goaway(),
-        close: () => connection.close(),
-        closed: connection.closed,
-      };
-      // The tunnel counts as up once the router's SETTINGS arrived.
-      await connection.ready;
-      if (connection.isOpen) {
-        this.#isConnected = true;
-        failures = 0;
-        this.#resolveConnected();
-        this.#options.onListen?.({ hostname: this.#hostname, port: this.#port });
-        if (!this.#options.connect) {
-          this.#log(`Dialed tcp://${this.#hostname}:${this.#port} and serving HTTP/2 traffic`);
-        }
-      }
-      await connection.closed;
-      this.#isConnected = false;
-      this.#current = null;
-      if (this.#stop.signal.aborted) break;
-      this.#lastError = connection.error ?? new Error("Tunnel closed by the router");
-      this.#log(`ptth backend: tunnel lost: ${this.#lastError.message}; reconnecting`);
-      await this.#pause(Math.min(maxDelay, 100 * 2 ** failures++) * Math.random());
-    }
-  }
-
-  #pause(ms: number): Promise<void> {
-    if (this.#stop.signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#stop.signal.addEventListener("abort", done, { once: true });
-    });
-  }
-
-  #serve(request: Request, info: StreamInfo): Response | Promise<Response> {
+  #serve(request: Request, info: StreamInfo, router: string): Response | Promise<Response> {
+    // The public client as the router saw it; without X-Forwarded-For, the router.
     const forwarded = request.headers.get("x-forwarded-for");
-    const hostname = forwarded ? forwarded.split(",")[0]!.trim() : this.#hostname;
+    const hostname = forwarded ? forwarded.split(",")[0]!.trim() : router;
     return this.#handler(request, {
       remoteAddr: { transport: "tcp", hostname, port: 0 },
       completed: info.completed,
@@ -364,27 +456,18 @@ class Backend implements ReverseServer {
     });
   }
 
+  async #stop(deadline: number): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#resolveTimer);
+    await Promise.all([...this.#links.values()].map((link) => link.drain(deadline)));
+  }
+
   async shutdown(): Promise<void> {
-    // A refused backend has stopped already; shutting it down is not an error.
-    if (this.#lastError instanceof TunnelRefusedError && this.#lastError.permanent) {
-      return await this.finished.catch(() => {});
+    if (!this.#stopped) {
+      await this.#stop(this.#options.shutdownTimeout ?? 10_000);
+      this.#maybeFinished();
     }
-    if (!this.#stop.signal.aborted) {
-      this.#stop.abort();
-      const current = this.#current;
-      if (current) {
-        current.goaway();
-        // In-flight requests get a bounded time to finish.
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          current.closed,
-          new Promise((resolve) => timer = setTimeout(resolve, 10_000)),
-        ]);
-        clearTimeout(timer);
-        current.close();
-      }
-    }
-    await this.finished;
+    await this.finished.catch(() => {});
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -105,3 +105,48 @@ Deno.test("shutdown() lets an in-flight request finish before the tunnel closes"
   await withTimeout(stopping, 5000, "shutdown");
   await withTimeout(backend.finished, 1000, "finished");
 });
+
+Deno.test("serveReverse({ routers }) keeps a tunnel to every router and survives losing one", async () => {
+  const first = startRouter({ tunnelWait: 0 });
+  await using second = startRouter({ tunnelWait: 0 });
+  await using backend = serveReverse({
+    routers: [`127.0.0.1:${first.tunnelAddr.port}`, `127.0.0.1:${second.tunnelAddr.port}`],
+    quiet: true,
+    reconnect: { initial: 50, max: 200 },
+  }, (request) => new Response(new URL(request.url).port));
+  await waitUntil(() => backend.tunnels === 2, 5000, "two tunnels");
+  equal(backend.status, "connected");
+  equal(await (await fetch(baseUrl(first))).text(), String(first.addr.port));
+  equal(await (await fetch(baseUrl(second))).text(), String(second.addr.port));
+  await first.shutdown();
+  await waitUntil(() => backend.tunnels === 1, 5000, "one tunnel left");
+  equal(backend.status, "connected");
+  equal(await (await fetch(baseUrl(second))).text(), String(second.addr.port));
+});
+
+Deno.test("backend status goes connecting, connected, stopped", async () => {
+  const port = (() => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const p = l.addr.port;
+    l.close();
+    return p;
+  })();
+  const backend = serveReverse(
+    { hostname: "127.0.0.1", port, quiet: true, reconnect: { initial: 20, max: 50 } },
+    () => new Response("x"),
+  );
+  equal(backend.status, "connecting");
+  await waitUntil(() => backend.lastError !== null, 2000, "a failed dial");
+  const { createRouter } = await import("../router.ts");
+  await using router = createRouter({
+    hostname: "127.0.0.1",
+    port: 0,
+    tunnelPort: port,
+    quiet: true,
+  });
+  await withTimeout(backend.connected, 5000, "connected once the router is up");
+  equal(backend.status, "connected");
+  await backend.shutdown();
+  equal(backend.status, "stopped");
+  await waitUntil(() => router.pool.size === 0, 2000, "the router sees the tunnel go");
+});

@@ -660,7 +660,7 @@ Deno.test("a raw HTTP/2 backend (legacy) is served where anonymous tunnels are a
 });
 
 Deno.test("a raw HTTP/2 backend is refused where tokens are required: closed, no answer, 503", async () => {
-  await using router = startRouter({ tokens: { api: API_TOKEN } });
+  await using router = startRouter({ tokens: { api: API_TOKEN }, tunnelWait: 0 });
   // Byte level: a SETTINGS frame first is answered with nothing but the close.
   const result = await exchange(router.tunnelAddr.port, [EMPTY_SETTINGS]);
   equal(result.text, "", "no HTTP/1.1 answer to an HTTP/2 peer");

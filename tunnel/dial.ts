@@ -59,6 +59,8 @@ export interface DialOptions {
   port: number;
   /** TLS to the tunnel port; `caCerts` (PEM) trusts a private CA. */
   tls?: { caCerts?: string[] } | boolean;
+  /** The name to verify the router's certificate against, when dialing it by address. */
+  serverName?: string;
   /** Supplies the connection instead of dialing. */
   connect?: () => ByteIO | Promise<ByteIO>;
   /** Skip the handshake (raw HTTP/2, for routers of the Go original). */

@@ -1,0 +1,167 @@
+/**
+ * One backend-to-router link: dial, serve HTTP/2 on the tunnel, and redial
+ * after any loss with exponential backoff and full jitter, until stopped or
+ * refused for good.
+ *
+ * @module
+ */
+
+import type { ByteIO, Connection } from "../h2/connection.ts";
+import { TunnelRefusedError } from "./dial.ts";
+
+/** Where a link is in its life. */
+export type LinkStatus = "connecting" | "connected" | "refused" | "stopped";
+
+/** Backoff between attempts: a random pause in [0, min(max, initial * 2^n)) ("full jitter"). */
+export interface Backoff {
+  /** The first pause's upper bound (ms). @default {100} */
+  initial: number;
+  /** The largest pause (ms). @default {5000} */
+  max: number;
+  /** A tunnel that stayed up this long resets the backoff (ms). @default {10000} */
+  healthyAfter: number;
+}
+
+/** What a link needs. */
+export interface LinkOptions {
+  /** A label for logs, e.g. `tcp://router:8887`. */
+  label: string;
+  /** Opens one tunnel, handshake included. */
+  dial: () => Promise<ByteIO>;
+  /** Serves HTTP/2 on an open tunnel. */
+  serve: (io: ByteIO) => Connection;
+  /** Backoff between attempts. */
+  backoff: Backoff;
+  /** Where log lines go. */
+  log: (line: string) => void;
+  /** Told each time the tunnel is up. */
+  onUp?: () => void;
+  /** Told of each loss or failed attempt. */
+  onError?: (error: Error) => void;
+}
+
+/**
+ * Keeps one tunnel to one router address alive.
+ *
+ * @example Links are made by serveReverse, one per router address
+ * ```ts
+ * import { TunnelLink } from "./link.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(typeof TunnelLink, "function");
+ * ```
+ */
+export class TunnelLink {
+  /** Resolves when stopped; rejects with {@linkcode TunnelRefusedError} when refused. */
+  readonly finished: Promise<void>;
+  /** The link's label. */
+  readonly label: string;
+  #options: LinkOptions;
+  #status: LinkStatus = "connecting";
+  #lastError: Error | null = null;
+  #stop = new AbortController();
+  #connection: Connection | null = null;
+
+  /** @param options Dialing, serving, backoff. */
+  constructor(options: LinkOptions) {
+    this.#options = options;
+    this.label = options.label;
+    this.finished = this.#run();
+    this.finished.catch(() => {});
+  }
+
+  /** Where the link is now. */
+  get status(): LinkStatus {
+    return this.#status;
+  }
+
+  /** The last error, if any. */
+  get lastError(): Error | null {
+    return this.#lastError;
+  }
+
+  async #run(): Promise<void> {
+    const { backoff, log } = this.#options;
+    let failures = 0;
+    while (!this.#stop.signal.aborted) {
+      this.#status = "connecting";
+      let io: ByteIO;
+      try {
+        io = await this.#options.dial();
+      } catch (error) {
+        this.#lastError = error as Error;
+        this.#options.onError?.(error as Error);
+        if (error instanceof TunnelRefusedError && error.permanent) {
+          // A refused token will not become valid by retrying.
+          this.#status = "refused";
+          log(`ptth backend: ${this.label}: ${error.message}; not retrying`);
+          throw error;
+        }
+        if (failures === 0) {
+          log(`ptth backend: cannot reach ${this.label}: ${(error as Error).message}`);
+        }
+        await this.#pause(failures++);
+        continue;
+      }
+      if (this.#stop.signal.aborted) {
+        io.close();
+        break;
+      }
+      const connection = this.#options.serve(io);
+      this.#connection = connection;
+      // The tunnel counts as up once the router's SETTINGS arrived.
+      await connection.ready;
+      const upSince = Date.now();
+      if (connection.isOpen) {
+        this.#status = "connected";
+        this.#options.onUp?.();
+      }
+      await connection.closed;
+      this.#connection = null;
+      if (this.#stop.signal.aborted) break;
+      // Only a tunnel that stayed up for a while proves the router healthy again.
+      if (Date.now() - upSince >= backoff.healthyAfter) failures = 0;
+      this.#lastError = connection.error ?? new Error("Tunnel closed by the router");
+      this.#options.onError?.(this.#lastError);
+      log(`ptth backend: ${this.label}: tunnel lost: ${this.#lastError.message}; reconnecting`);
+      await this.#pause(failures++);
+    }
+    this.#status = "stopped";
+  }
+
+  #pause(failures: number): Promise<void> {
+    const { initial, max } = this.#options.backoff;
+    const ms = Math.random() * Math.min(max, initial * 2 ** Math.min(failures, 30));
+    if (this.#stop.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#stop.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#stop.signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /**
+   * Stops redialing; sends GOAWAY and lets in-flight requests finish within
+   * `deadline` ms before closing.
+   *
+   * @param deadline The most time in-flight requests get (ms).
+   */
+  async drain(deadline: number): Promise<void> {
+    this.#stop.abort();
+    const connection = this.#connection;
+    if (connection) {
+      connection.goaway();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        connection.closed,
+        new Promise((resolve) => timer = setTimeout(resolve, deadline)),
+      ]);
+      clearTimeout(timer);
+      connection.close();
+    }
+    await this.finished.catch(() => {});
+  }
+}
