@@ -112,6 +112,10 @@ export interface ServeReverseOptions {
   maxReconnectDelay?: number;
   /** How long `shutdown()` lets in-flight requests finish (ms). @default {10000} */
   shutdownTimeout?: number;
+  /** PING the tunnel when it has been silent this long (ms). @default {15000} */
+  keepaliveInterval?: number;
+  /** Drop and redial a tunnel whose PING is not answered within this long (ms). @default {10000} */
+  keepaliveTimeout?: number;
   /** Where log lines go. @default {console.error} */
   log?: (line: string) => void;
   /** Log nothing. @default {false} */
@@ -386,6 +390,10 @@ class Backend implements ReverseServer {
       serve: (io) =>
         serveConnection(io, (request, info) => this.#serve(request, info, target.serverName), {
           settings: o.http2,
+          keepalive: {
+            interval: o.keepaliveInterval ?? 15_000,
+            timeout: o.keepaliveTimeout ?? 10_000,
+          },
           onError: o.onError ?? ((error) => {
             this.#log(`ptth backend: handler failed: ${(error as Error)?.stack ?? error}`);
             return new Response("Internal Server Error", { status: 500 });

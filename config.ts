@@ -105,6 +105,10 @@ export interface RouterConfig {
   tunnelWait: number;
   /** How many times a failed request is sent again on another tunnel. @default {2} */
   maxRetries: number;
+  /** PING a tunnel silent this long (ms). @default {15000} */
+  keepaliveInterval: number;
+  /** Close a tunnel whose PING is not answered within this long (ms). @default {10000} */
+  keepaliveTimeout: number;
   /** The JSON config file that was read, if any. */
   config?: string;
   /** `--help` was given: nothing but the flags was read. @default {false} */
@@ -430,6 +434,28 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
     default: 2,
     shown: "2",
     help: "Resend a failed request this often on another tunnel (unprocessed or idempotent ones)",
+  }),
+  option({
+    key: "keepaliveInterval",
+    flag: "keepalive-interval",
+    env: "PTTH_KEEPALIVE_INTERVAL",
+    inFile: true,
+    group: "Limits",
+    type: durationType(),
+    default: 15_000,
+    shown: "15s",
+    help: "PING a tunnel that has been silent this long (NATs often drop idle flows at 30s)",
+  }),
+  option({
+    key: "keepaliveTimeout",
+    flag: "keepalive-timeout",
+    env: "PTTH_KEEPALIVE_TIMEOUT",
+    inFile: true,
+    group: "Limits",
+    type: durationType(),
+    default: 10_000,
+    shown: "10s",
+    help: "Close a tunnel whose PING is not answered within this long",
   }),
   option({
     key: "config",
@@ -823,6 +849,8 @@ export function toRouterOptions(
     authFailuresPerMinute: config.authFailuresPerMinute,
     tunnelWait: config.tunnelWait,
     maxRetries: config.maxRetries,
+    keepaliveInterval: config.keepaliveInterval,
+    keepaliveTimeout: config.keepaliveTimeout,
   };
   // Unset means "the router decides" (anonymous only while no token is configured).
   if (config.allowAnonymous !== undefined) options.allowAnonymous = config.allowAnonymous;

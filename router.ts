@@ -112,6 +112,14 @@ export interface RouterOptions {
   maxTunnelsPerService?: number;
   /** Failed handshakes per address per minute before 429. @default {10} */
   authFailuresPerMinute?: number;
+  /**
+   * PING a tunnel that has been silent this long (ms); under the 30 s after
+   * which many NATs drop idle flows.
+   * @default {15000}
+   */
+  keepaliveInterval?: number;
+  /** Close a tunnel whose PING is not answered within this long (ms). @default {10000} */
+  keepaliveTimeout?: number;
   /** HTTP/2 settings the router advertises on tunnels. */
   http2?: LocalSettings;
   /** How long a tunnel may take to complete its handshake (ms). @default {10000} */
@@ -320,6 +328,11 @@ async function attach(
   const { identity } = accepted;
   const session = new ClientSession(accepted.io, {
     settings: options.http2,
+    ...(accepted.reply ? { prelude: accepted.reply } : {}),
+    keepalive: {
+      interval: options.keepaliveInterval ?? 15_000,
+      timeout: options.keepaliveTimeout ?? 10_000,
+    },
     ...(options.maxStreamsPerTunnel === undefined
       ? {}
       : { maxConcurrentStreams: options.maxStreamsPerTunnel }),

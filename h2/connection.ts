@@ -62,6 +62,14 @@ export interface ConnectionOptions {
   settings?: LocalSettings;
   /** The connection-level receive window. @default {16777216} */
   connectionWindowSize?: number;
+  /**
+   * Liveness: PING a connection that has been silent (or unable to write) for
+   * `interval` ms, and close it when no PING ACK arrives within `timeout` ms,
+   * even if TCP has not noticed. Off when omitted.
+   */
+  keepalive?: { interval: number; timeout: number };
+  /** Bytes to send before the connection preface, in the same write. */
+  prelude?: Uint8Array;
 }
 
 /** How a role reacts to what the read loop sees. */
@@ -86,6 +94,15 @@ export interface ConnectionHooks {
 const WRITE_HIGH_WATER = 256 * 1024;
 /** Output backlog at which we stop answering PING/SETTINGS of a peer that does not read. */
 const CONTROL_BACKLOG_LIMIT = 4 * 1024 * 1024;
+/**
+ * Frames that cost work but carry no request (PING, SETTINGS, RST_STREAM from
+ * the peer, PRIORITY, empty DATA, unknown types) are limited by a token bucket:
+ * this many at once, refilled at FLOOD_RATE per second. Beyond it the peer is
+ * flooding (rapid reset, CVE-2023-44487; ping and settings floods, CVE-2019-9512/9515;
+ * empty frames, CVE-2019-9518) and gets GOAWAY ENHANCE_YOUR_CALM (§10.5).
+ */
+const FLOOD_BURST = 5000;
+const FLOOD_RATE = 1000;
 /** How many closed stream identifiers we remember, to tell closed from idle (§5.1). */
 const CLOSED_MEMORY = 1024;
 const READ_BUFFER_SIZE = 64 * 1024;
@@ -121,6 +138,8 @@ export class Connection implements StreamHost {
   readonly closed: Promise<void>;
   /** Resolves when the peer's first SETTINGS arrived (its limits are known). */
   readonly ready: Promise<void>;
+  /** Resolves when the peer acknowledged our SETTINGS (it has read our preface). */
+  readonly acknowledged: Promise<void>;
 
   #io: ByteIO;
   #hooks: ConnectionHooks = {};
@@ -144,6 +163,7 @@ export class Connection implements StreamHost {
   #connectionWindowSize: number;
   #sawSettings = false;
   #resolveReady!: () => void;
+  #resolveAcknowledged!: () => void;
   #resolveClosed!: () => void;
   // Header block being assembled across CONTINUATION frames (§6.10).
   #blockStream = 0;
@@ -166,6 +186,16 @@ export class Connection implements StreamHost {
   #closing = false;
   #ioClosed = false;
   #error: Error | null = null;
+  // Liveness (keepalive option).
+  #lastRead = Date.now();
+  #writeStarted = 0;
+  #pingSentAt = 0;
+  #keepaliveTimer: ReturnType<typeof setInterval> | undefined;
+  #keepalive: { interval: number; timeout: number } | null;
+  #prelude: Uint8Array | null;
+  // Flood guards: frames that cost us work but carry no request (RFC 9113 §10.5).
+  #budget = FLOOD_BURST;
+  #budgetAt = Date.now();
 
   /**
    * @param io The byte stream.
@@ -193,12 +223,15 @@ export class Connection implements StreamHost {
       enableConnectProtocol: s.enableConnectProtocol ?? false,
     };
     this.#connectionWindowSize = options.connectionWindowSize ?? 16 * 1024 * 1024;
+    this.#keepalive = options.keepalive ?? null;
+    this.#prelude = options.prelude ?? null;
     this.#decoder = new HpackDecoder({
       // Until the peer acknowledges our SETTINGS it may use the default table size (§6.5.3).
       maxTableSize: Math.max(this.#local.headerTableSize, DEFAULT_HEADER_TABLE_SIZE),
       maxHeaderListSize: this.#local.maxHeaderListSize,
     });
     this.ready = new Promise((resolve) => this.#resolveReady = resolve);
+    this.acknowledged = new Promise((resolve) => this.#resolveAcknowledged = resolve);
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
   }
 
@@ -256,6 +289,9 @@ export class Connection implements StreamHost {
   start(hooks: ConnectionHooks = {}): void {
     this.#hooks = hooks;
     // §3.4: the client preface, then SETTINGS (the server's preface is its SETTINGS).
+    // Bytes owed to the transport before HTTP/2 (a tunnel handshake's answer)
+    // leave in the same write as the preface.
+    if (this.#prelude !== null) this.#out.append(this.#prelude);
     if (this.role === "client") this.#out.append(CLIENT_PREFACE);
     const settings: Array<[number, number]> = [
       [SettingId.HEADER_TABLE_SIZE, this.#local.headerTableSize],
@@ -273,6 +309,48 @@ export class Connection implements StreamHost {
     if (increment > 0) this.#out.windowUpdate(0, increment);
     this.#scheduleFlush();
     this.#readLoop();
+    const keepalive = this.#keepalive;
+    if (keepalive) {
+      this.#keepaliveTimer = setInterval(
+        () => this.#checkLiveness(keepalive.interval, keepalive.timeout),
+        Math.max(10, Math.min(keepalive.interval, keepalive.timeout) / 4),
+      );
+    }
+  }
+
+  #checkLiveness(interval: number, timeout: number): void {
+    const now = Date.now();
+    if (this.#pingSentAt !== 0) {
+      if (now - this.#pingSentAt > timeout) {
+        this.#error ??= new ConnectionError(
+          ErrorCode.NO_ERROR,
+          `Peer did not answer PING within ${timeout} ms`,
+        );
+        this.close(this.#error);
+      }
+      return;
+    }
+    // Silent peer, or a peer that stopped reading (our write does not complete).
+    const silent = now - this.#lastRead >= interval;
+    const stuck = this.#writing && this.#writeStarted !== 0 && now - this.#writeStarted >= interval;
+    if (silent || stuck) {
+      this.#pingSentAt = now;
+      this.ping().then(() => this.#pingSentAt = 0, () => {});
+    }
+  }
+
+  /** Takes one unit of the flood budget; throws ENHANCE_YOUR_CALM when it runs out. */
+  #spend(what: string): void {
+    if (--this.#budget >= 0) return;
+    const now = Date.now();
+    this.#budget = Math.min(
+      FLOOD_BURST,
+      this.#budget + ((now - this.#budgetAt) * FLOOD_RATE) / 1000,
+    );
+    this.#budgetAt = now;
+    if (this.#budget < 0) {
+      throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, `Flood of ${what} frames`);
+    }
   }
 
   /**
@@ -385,6 +463,7 @@ export class Connection implements StreamHost {
   #closeIo(): void {
     if (this.#ioClosed) return;
     this.#ioClosed = true;
+    clearInterval(this.#keepaliveTimer);
     try {
       this.#io.close();
     } catch {
@@ -392,7 +471,9 @@ export class Connection implements StreamHost {
     }
     this.#failStreams(this.#error ?? new ConnectionError(ErrorCode.CANCEL, "Connection closed"));
     for (const wake of this.#drainWaiters.splice(0)) wake();
-    this.#resolveReady(); // Whoever waits for the peer's SETTINGS must not wait forever.
+    // Whoever waits for the peer's SETTINGS or ACK must not wait forever.
+    this.#resolveReady();
+    this.#resolveAcknowledged();
     this.#resolveClosed();
   }
 
@@ -434,6 +515,7 @@ export class Connection implements StreamHost {
           n = null;
         }
         if (n === null) break;
+        this.#lastRead = Date.now();
         end += n;
         if (prefaceLeft > 0) {
           // §3.4: the server first reads the 24-octet client preface.
@@ -518,6 +600,7 @@ export class Connection implements StreamHost {
     try {
       switch (frame.type) {
         case FrameType.DATA:
+          if (frame.flowLength === 0 && !frame.endStream) this.#spend("empty DATA");
           return this.#onData(frame.streamId, frame.data, frame.flowLength, frame.endStream);
         case FrameType.HEADERS:
           this.#blockStream = frame.streamId;
@@ -531,22 +614,25 @@ export class Connection implements StreamHost {
           }
           return this.#appendBlock(frame.fragment, frame.endHeaders);
         case FrameType.PRIORITY:
-          return; // §5.3.2: parsed above, otherwise ignored.
+          return this.#spend("PRIORITY"); // §5.3.2: parsed above, otherwise ignored.
         case FrameType.RST_STREAM:
+          this.#spend("RST_STREAM");
           return this.#onRstStream(frame.streamId, frame.errorCode);
         case FrameType.SETTINGS:
+          if (!frame.ack) this.#spend("SETTINGS");
           return this.#onSettings(frame.ack, frame.settings);
         case FrameType.PUSH_PROMISE:
           // §8.4: a client cannot push; we disable push as client (§6.6).
           throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "PUSH_PROMISE not allowed");
         case FrameType.PING:
+          if (!frame.ack) this.#spend("PING");
           return this.#onPing(frame.ack, frame.data);
         case FrameType.GOAWAY:
           return this.#onGoaway(frame.lastStreamId, frame.errorCode, frame.debugData);
         case FrameType.WINDOW_UPDATE:
           return this.#onWindowUpdate(frame.streamId, frame.increment);
         default:
-          return; // §4.1: unknown frame types are ignored.
+          return this.#spend("unknown"); // §4.1: unknown frame types are ignored.
       }
     } catch (error) {
       if (error instanceof StreamError) return this.#streamError(error);
@@ -733,6 +819,7 @@ export class Connection implements StreamHost {
       // §6.5.3: our settings bind the peer from its ACK on; only the HPACK table
       // limit needed waiting for it (windows and limits are checked against what we sent).
       this.#decoder.setMaxTableSize(this.#local.headerTableSize);
+      this.#resolveAcknowledged();
       return;
     }
     for (const [id, value] of settings) {
@@ -962,10 +1049,12 @@ export class Connection implements StreamHost {
         this.#out = this.#spare;
         this.#spare = out;
         let bytes = out.bytes();
+        this.#writeStarted = Date.now();
         while (bytes.length > 0) {
           const n = await this.#io.write(bytes);
           bytes = bytes.subarray(n);
         }
+        this.#writeStarted = 0;
         out.reset();
         if (this.#out.length < WRITE_HIGH_WATER) {
           for (const wake of this.#drainWaiters.splice(0)) wake();

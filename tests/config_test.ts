@@ -67,6 +67,8 @@ Deno.test("loadConfig() gives every option its default when nothing is set", () 
     authFailuresPerMinute: 10,
     tunnelWait: 3000,
     maxRetries: 2,
+    keepaliveInterval: 15_000,
+    keepaliveTimeout: 10_000,
     help: false,
     version: false,
     sources: {},

@@ -26,6 +26,12 @@ export interface AcceptedTunnel {
   identity: TunnelIdentity;
   /** Whether it skipped the handshake (raw HTTP/2, as the Go original). */
   legacy: boolean;
+  /**
+   * The 101 answer still to send, or `null` (raw HTTP/2). The caller sends it
+   * in the same write as its HTTP/2 preface: on TLS, where Nagle's algorithm
+   * cannot be turned off, two small writes would wait for a delayed ACK.
+   */
+  reply: Uint8Array | null;
 }
 
 /** Options of {@linkcode acceptTunnel}. */
@@ -111,7 +117,7 @@ export async function acceptTunnel(io: ByteIO, options: AcceptOptions): Promise<
       const io2 = chunk === "silent"
         ? new PrefixedIO(io, new Uint8Array(0), first)
         : new PrefixedIO(io, chunk);
-      return { io: io2, identity: ANONYMOUS, legacy: true };
+      return { io: io2, identity: ANONYMOUS, legacy: true, reply: null };
     }
     if (chunk === null) throw new HandshakeError(400, "Connection closed before the handshake");
     // A PTTH handshake: read the whole head (bounded), then decide.
@@ -143,8 +149,12 @@ export async function acceptTunnel(io: ByteIO, options: AcceptOptions): Promise<
       metadata: request.metadata,
     };
     options.admit?.(identity);
-    await writeAll(io, encodeHandshakeResponse(101));
-    return { io: new PrefixedIO(io, head.subarray(end)), identity, legacy: false };
+    return {
+      io: new PrefixedIO(io, head.subarray(end)),
+      identity,
+      legacy: false,
+      reply: encodeHandshakeResponse(101),
+    };
   } catch (error) {
     if (error instanceof HandshakeError && answer) {
       await writeAll(io, encodeHandshakeResponse(error.status, error.message)).catch(() => {});

@@ -87,8 +87,9 @@ export class TunnelAuth {
       throw new HandshakeError(429, "Too many failed handshakes from this address; retry later");
     }
     try {
+      // Success does not clear earlier failures: a valid token for one service
+      // must not buy unlimited guesses at another's.
       await this.#verify(service, token);
-      this.#failures.delete(address);
     } catch (error) {
       this.#fail(address, now);
       throw error;

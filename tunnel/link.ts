@@ -108,8 +108,9 @@ export class TunnelLink {
       }
       const connection = this.#options.serve(io);
       this.#connection = connection;
-      // The tunnel counts as up once the router's SETTINGS arrived.
-      await connection.ready;
+      // The tunnel counts as up once the router has our SETTINGS (it ACKed them)
+      // and we have its own: by then it is taking the tunnel into its pool.
+      await Promise.all([connection.ready, connection.acknowledged]);
       const upSince = Date.now();
       if (connection.isOpen) {
         this.#status = "connected";
