@@ -24,7 +24,7 @@
 import type { ByteIO, LocalSettings } from "./h2/connection.ts";
 import { serveConnection, type StreamInfo } from "./h2/server.ts";
 import type { Http2Error } from "./h2/errors.ts";
-import { dialTunnel, TunnelRefusedError } from "./tunnel/dial.ts";
+import { dialTunnel, type TunnelRefusedError } from "./tunnel/dial.ts";
 import { type Backoff, type LinkStatus, TunnelLink } from "./tunnel/link.ts";
 
 export type { ByteIO, LocalSettings } from "./h2/connection.ts";
