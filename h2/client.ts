@@ -226,10 +226,17 @@ export class ClientSession {
     const noBody = endStream || pending.method === "HEAD" || NULL_BODY_STATUS.has(head.status);
     // A HEAD response's content-length describes the body it did not send.
     if (pending.method !== "HEAD") stream.expectedLength = head.contentLength;
-    if (noBody && !endStream) stream.discardBody(false);
-    pending.resolve(
-      new Response(noBody ? null : stream.body, { status: head.status, headers: head.headers }),
-    );
+    if (noBody) {
+      if (!endStream) stream.discardBody(false);
+      pending.resolve(new Response(null, { status: head.status, headers: head.headers }));
+      return true;
+    }
+    // Let the read loop finish its buffer first: a small body that came with the
+    // headers is then complete and goes out as bytes, not as a ReadableStream.
+    queueMicrotask(() => {
+      const body = stream.takeCompleteBody() ?? stream.body;
+      pending.resolve(new Response(body, { status: head.status, headers: head.headers }));
+    });
     return true;
   }
 

@@ -129,10 +129,17 @@ async function respond(
     if (head.authority !== "" && !head.headers.has("host")) {
       head.headers.set("host", head.authority);
     }
+    let body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> | null = null;
+    if (hasBody) {
+      // Let the read loop finish its buffer first: a small body that came with
+      // the headers is then complete and needs no ReadableStream.
+      await Promise.resolve();
+      body = stream.takeCompleteBody() ?? stream.body;
+    }
     const request = new Request(`${head.scheme || "http"}://${head.authority}${head.path}`, {
       method,
       headers: head.headers,
-      body: hasBody ? stream.body : null,
+      body,
       signal: stream.signal,
       // @ts-ignore: `duplex` is required for streaming bodies but missing from some lib types.
       duplex: "half",
@@ -165,9 +172,9 @@ async function respond(
     stream.sendHeaders(fields, true);
     body?.cancel().catch(() => {});
   } else {
-    stream.sendHeaders(fields, false);
+    // The head goes with the first chunk when that is ready at once (one write).
     const length = response.headers.get("content-length");
-    await stream.sendBody(body, length === null ? -1 : Number(length));
+    await stream.sendBody(body, length === null ? -1 : Number(length), fields);
   }
   // §8.1: a complete response may end a request the client is still sending.
   if (stream.remoteOpen) stream.reset(ErrorCode.NO_ERROR);

@@ -10,6 +10,14 @@ import { ErrorCode } from "./constants.ts";
 import { StreamError } from "./errors.ts";
 import { ReceiveWindow, SendWindow } from "./flow.ts";
 
+const EMPTY = new Uint8Array(0);
+const PENDING = Symbol("pending");
+
+/** Resolves to the promise's result if it has already settled, else to PENDING, in one microtask. */
+function settledOrPending<T>(promise: Promise<T>): Promise<T | typeof PENDING> {
+  return Promise.race([promise, Promise.resolve(PENDING)]);
+}
+
 /** Stream states (RFC 9113 §5.1); this codec never reserves streams (no push). */
 export const StreamState = {
   IDLE: 0,
@@ -277,37 +285,98 @@ export class Http2Stream {
    * Sends a body, respecting both flow-control windows and the output backlog,
    * then ends our side. Stops early (and cancels the source) if the stream fails.
    *
+   * A chunk that is already the last one (the source's next read is settled
+   * and done) goes out with END_STREAM, and `head`, when given, goes out in
+   * the same turn as the first chunk: a small complete response is one
+   * HEADERS and one DATA frame in one write, yet a streaming body's head is
+   * never held back waiting for its first chunk.
+   *
    * @param source The body; a `Uint8Array` is sent without a reader.
    * @param knownLength When the byte count is known, the last DATA frame carries
-   *   END_STREAM and no empty frame is needed.
+   *   END_STREAM even if the source has not said it is done.
+   * @param head A header block to send first (flat field list), if not sent yet.
    * @returns Resolves when everything was queued, or the stream failed.
    */
   async sendBody(
     source: ReadableStream<Uint8Array> | Uint8Array | null,
     knownLength = -1,
+    head?: string[],
   ): Promise<void> {
-    if (source === null) return this.#sendChunk(new Uint8Array(0), true);
-    if (source instanceof Uint8Array) return this.#sendChunk(source, true);
+    if (source === null || source instanceof Uint8Array) {
+      const body = source ?? EMPTY;
+      if (head) this.sendHeaders(head, body.length === 0);
+      if (!head || body.length > 0) await this.#sendChunk(body, true);
+      return;
+    }
     const reader = source.getReader();
+    let pendingHead = head ?? null;
     let sent = 0;
     try {
+      let next = reader.read();
+      let result = await settledOrPending(next);
+      if (result === PENDING) {
+        // Nothing to send yet (a stream that starts slowly): the head goes now.
+        if (pendingHead) this.sendHeaders(pendingHead, false);
+        pendingHead = null;
+        result = await next;
+      }
       while (true) {
-        const { done, value } = await reader.read();
-        if (done) {
-          if (sent !== knownLength) await this.#sendChunk(new Uint8Array(0), true);
+        if (result.done) {
+          if (pendingHead) this.sendHeaders(pendingHead, true);
+          else if (sent !== knownLength || knownLength < 0) {
+            await this.#sendChunk(EMPTY, true);
+          }
           return;
         }
-        sent += value.length;
-        await this.#sendChunk(value, sent === knownLength);
-        if (this.#error !== null || !this.localOpen) break;
+        const chunk = result.value;
+        sent += chunk.length;
+        next = reader.read();
+        const after = await settledOrPending(next);
+        const last = sent === knownLength || (after !== PENDING && after.done);
+        if (pendingHead) this.sendHeaders(pendingHead, false);
+        pendingHead = null;
+        await this.#sendChunk(chunk, last);
+        if (last || this.#error !== null || !this.localOpen) {
+          if (last && after === PENDING) next.catch(() => {});
+          return;
+        }
+        result = after === PENDING ? await next : after;
       }
     } catch (error) {
       // The source failed: the peer must not take a truncated body as complete.
+      if (pendingHead) this.sendHeaders(pendingHead, false);
       this.reset(ErrorCode.INTERNAL_ERROR, error as Error);
     } finally {
       if (this.#error !== null || !this.localOpen) reader.cancel(this.#error).catch(() => {});
       reader.releaseLock();
     }
+  }
+
+  /**
+   * Takes the whole inbound body when it has already arrived (END_STREAM
+   * seen), so the caller can skip a `ReadableStream`; credits the windows.
+   *
+   * @returns The body bytes, or `null` when more may still come.
+   */
+  takeCompleteBody(): Uint8Array<ArrayBuffer> | null {
+    if (!this.#ended || this.#body !== null || this.#error !== null) return null;
+    const chunks = this.#chunks;
+    let body: Uint8Array<ArrayBuffer>;
+    if (chunks.length === 1) body = chunks[0]! as Uint8Array<ArrayBuffer>;
+    else {
+      body = new Uint8Array(this.#queued);
+      let offset = 0;
+      for (const chunk of chunks) {
+        body.set(chunk, offset);
+        offset += chunk.length;
+      }
+    }
+    const queued = this.#queued;
+    this.#chunks = [];
+    this.#queued = 0;
+    this.#bodyWanted = false;
+    if (queued > 0) this.#host.release(this, queued);
+    return body;
   }
 
   async #sendChunk(chunk: Uint8Array, endStream: boolean): Promise<void> {
