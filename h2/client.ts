@@ -191,20 +191,25 @@ export class ClientSession {
     // after that, cancelling the response body does (RST_STREAM CANCEL either way).
     const onAbort = () => stream.reset(ErrorCode.CANCEL, signal?.reason as Error);
     signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) onAbort();
     const response = new Promise<Response>((resolve, reject) => {
       const pending: Pending = { method: request.method, resolve, reject, settled: false };
       this.#pending.set(stream.id, pending);
-      stream.signal.addEventListener("abort", () => {
+      // A callback, not an abort listener: no AbortController per request.
+      stream.onFail = (error) => {
         this.#pending.delete(stream.id);
         if (!pending.settled) {
           pending.settled = true;
-          reject(stream.error ?? new ConnectionError(ErrorCode.CANCEL, "Stream aborted"));
+          reject(error);
         }
-      }, { once: true });
+      };
       if (body !== null) stream.sendBody(body, request.contentLength ?? -1);
     });
     if (signal) {
-      response.finally(() => signal.removeEventListener("abort", onAbort)).catch(() => {});
+      response.then(
+        () => signal.removeEventListener("abort", onAbort),
+        () => signal.removeEventListener("abort", onAbort),
+      );
     }
     return response;
   }

@@ -107,6 +107,37 @@ const FLOOD_RATE = 1000;
 const CLOSED_MEMORY = 1024;
 const READ_BUFFER_SIZE = 64 * 1024;
 
+/**
+ * Recently closed streams and how each closed, in fixed typed arrays indexed
+ * by id: ids only grow, so recent ids land in distinct slots and an old id
+ * is simply overwritten (no allocation per stream).
+ */
+class ClosedStreams {
+  #ids: Int32Array;
+  #how: Uint8Array;
+  #mask: number;
+  constructor(size: number) {
+    this.#ids = new Int32Array(size);
+    this.#how = new Uint8Array(size);
+    this.#mask = size - 1; // size is a power of two
+  }
+  #slot(id: number): number {
+    return id & this.#mask;
+  }
+  set(id: number, how: Closed): void {
+    const slot = this.#slot(id);
+    this.#ids[slot] = id;
+    this.#how[slot] = how;
+  }
+  get(id: number): Closed | undefined {
+    const slot = this.#slot(id);
+    return this.#ids[slot] === id ? this.#how[slot] as Closed : undefined;
+  }
+  has(id: number): boolean {
+    return this.#ids[this.#slot(id)] === id;
+  }
+}
+
 /** How a remembered stream closed: after our RST_STREAM, late frames are ignored (§5.1). */
 const Closed = { NORMALLY: 0, RESET_BY_US: 1, RESET_BY_PEER: 2 } as const;
 type Closed = typeof Closed[keyof typeof Closed];
@@ -146,7 +177,7 @@ export class Connection implements StreamHost {
   #encoder = new HpackEncoder();
   #decoder: HpackDecoder;
   #streams = new Map<number, Http2Stream>();
-  #recentlyClosed = new Map<number, Closed>();
+  #recentlyClosed = new ClosedStreams(CLOSED_MEMORY);
   #nextStreamId: number;
   #lastPeerStreamId = 0;
   #activePeerStreams = 0;
@@ -664,9 +695,6 @@ export class Connection implements StreamHost {
 
   #rememberClosed(id: number, how: Closed): void {
     this.#recentlyClosed.set(id, how);
-    if (this.#recentlyClosed.size > CLOSED_MEMORY) {
-      this.#recentlyClosed.delete(this.#recentlyClosed.keys().next().value!);
-    }
   }
 
   #onData(id: number, data: Uint8Array, flowLength: number, endStream: boolean): void {

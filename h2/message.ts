@@ -9,6 +9,9 @@
 import { ErrorCode } from "./constants.ts";
 import { StreamError } from "./errors.ts";
 
+/** Regular fields as name/value pairs, ready to initialize `Headers`, `Request` or `Response`. */
+export type FieldPairs = Array<[string, string]>;
+
 /** The pseudo-headers and fields of a request, checked. */
 export interface RequestHead {
   /** `:method`. */
@@ -21,8 +24,10 @@ export interface RequestHead {
   path: string;
   /** `:protocol` of an extended CONNECT (RFC 8441), else `null`. */
   protocol: string | null;
-  /** The regular fields. */
-  headers: Headers;
+  /** The regular fields (cookie crumbs joined, §8.2.3). */
+  headers: FieldPairs;
+  /** Whether a `host` field is among them. */
+  hasHost: boolean;
   /** The declared content-length, or -1. */
   contentLength: number;
 }
@@ -32,7 +37,7 @@ export interface ResponseHead {
   /** `:status`. */
   status: number;
   /** The regular fields. */
-  headers: Headers;
+  headers: FieldPairs;
   /** The declared content-length, or -1. */
   contentLength: number;
 }
@@ -49,8 +54,9 @@ export const CONNECTION_SPECIFIC_FIELDS: ReadonlySet<string> = new Set([
   "upgrade",
 ]);
 
-// §8.2.1: names MUST NOT contain 0x00-0x20, 0x41-0x5a (upper case), 0x7f-0xff or a colon.
-const INVALID_NAME = /[^\x21-\x39\x3b-\x40\x5b-\x7e]/;
+// §8.2.1: names MUST NOT contain 0x00-0x20, 0x41-0x5a (upper case), 0x7f-0xff or a colon;
+// beyond that a field name is an RFC 9110 §5.1 token, which is what Web Headers accept.
+const INVALID_NAME = /[^!#$%&'*+\-.^_`|~0-9a-z]/;
 // §8.2.1: values MUST NOT contain NUL, LF or CR, nor start or end with SP or HTAB.
 const INVALID_VALUE = /[\0\r\n]|^[ \t]|[ \t]$/;
 // §8.3.1 forbids userinfo in :authority; RFC 3986 §3.2 allows only host and port. Any
@@ -82,13 +88,24 @@ function checkRegularField(streamId: number, name: string, value: string): void 
   if (name === "te" && value !== "trailers") throw malformed(streamId, "te other than trailers");
 }
 
+/** Regular fields collected from a field list, with what the message rules need. */
+interface Collected {
+  pairs: FieldPairs;
+  contentLength: number;
+  hasHost: boolean;
+  host: string | null;
+}
+
 /**
- * Collects the regular fields from index `start` into `Headers`, checking each.
- * Cookie crumbs are joined with "; " (RFC 9113 §8.2.3).
+ * Collects the regular fields from index `start` as pairs, checking each.
+ * Cookie crumbs are joined with "; " (RFC 9113 §8.2.3); content-length is
+ * checked as it goes by.
  */
-function collectHeaders(streamId: number, fields: string[], start: number): Headers {
-  const init: Array<[string, string]> = [];
+function collectFields(streamId: number, fields: string[], start: number): Collected {
+  const pairs: FieldPairs = [];
   let cookie: string | null = null;
+  let contentLength = -1;
+  let host: string | null = null;
   for (let i = start; i < fields.length; i += 2) {
     const name = fields[i]!;
     const value = fields[i + 1]!;
@@ -96,26 +113,33 @@ function collectHeaders(streamId: number, fields: string[], start: number): Head
       throw malformed(streamId, `pseudo-header ${name} after fields`);
     }
     checkRegularField(streamId, name, value);
-    if (name === "cookie") cookie = cookie === null ? value : `${cookie}; ${value}`;
-    else init.push([name, value]);
+    if (name === "cookie") {
+      cookie = cookie === null ? value : `${cookie}; ${value}`;
+      continue;
+    }
+    if (name === "content-length") {
+      contentLength = parseContentLength(streamId, value, contentLength);
+    } else if (name === "host") host = value;
+    pairs.push([name, value]);
   }
-  if (cookie !== null) init.push(["cookie", cookie]);
-  try {
-    return new Headers(init);
-  } catch (error) {
-    throw malformed(streamId, (error as Error).message);
-  }
+  if (cookie !== null) pairs.push(["cookie", cookie]);
+  return { pairs, contentLength, hasHost: host !== null, host };
 }
 
-function parseContentLength(streamId: number, headers: Headers): number {
-  const value = headers.get("content-length");
-  if (value === null) return -1;
-  // Repeated identical values are joined by Headers as "n, n" (RFC 9110 §8.6).
-  const first = value.split(",")[0]!.trim();
-  if (!/^\d{1,15}$/.test(first) || value.split(",").some((v) => v.trim() !== first)) {
-    throw malformed(streamId, `invalid content-length ${JSON.stringify(value)}`);
+/** Parses one content-length value; repeats must agree (RFC 9110 §8.6). */
+function parseContentLength(streamId: number, value: string, previous: number): number {
+  let length = -1;
+  for (const part of value.split(",")) {
+    const text = part.trim();
+    if (!/^\d{1,15}$/.test(text) || (length >= 0 && Number(text) !== length)) {
+      throw malformed(streamId, `invalid content-length ${JSON.stringify(value)}`);
+    }
+    length = Number(text);
   }
-  return Number(first);
+  if (previous >= 0 && previous !== length) {
+    throw malformed(streamId, `conflicting content-length ${JSON.stringify(value)}`);
+  }
+  return length;
 }
 
 /**
@@ -137,7 +161,7 @@ function parseContentLength(streamId: number, headers: Headers): number {
  *   "accept", "text/plain",
  * ]);
  * equal(head.path, "/foo");
- * equal(head.headers.get("accept"), "text/plain");
+ * equal(new Headers(head.headers).get("accept"), "text/plain");
  * ```
  */
 export function parseRequestHead(
@@ -181,14 +205,15 @@ export function parseRequestHead(
     }
     if (INVALID_VALUE.test(value)) throw malformed(streamId, `invalid value of ${name}`);
   }
-  const headers = collectHeaders(streamId, fields, i);
+  const collected = collectFields(streamId, fields, i);
+  const headers = collected.pairs;
   if (method === null || method === "") throw malformed(streamId, "missing :method");
   if (protocol !== null) {
     // RFC 8441 §4: :protocol only on CONNECT, only when the server allowed it.
     if (!allowExtendedConnect) throw malformed(streamId, ":protocol not enabled");
     if (method !== "CONNECT") throw malformed(streamId, ":protocol without CONNECT");
   }
-  const host = headers.get("host");
+  const host = collected.host;
   if (method === "CONNECT" && protocol === null) {
     // §8.5: CONNECT carries :authority only.
     if (scheme !== null || path !== null) {
@@ -203,7 +228,8 @@ export function parseRequestHead(
       path: "",
       protocol,
       headers,
-      contentLength: parseContentLength(streamId, headers),
+      hasHost: collected.hasHost,
+      contentLength: collected.contentLength,
     };
   }
   if (scheme === null || scheme === "") throw malformed(streamId, "missing :scheme");
@@ -225,7 +251,8 @@ export function parseRequestHead(
     path,
     protocol,
     headers,
-    contentLength: parseContentLength(streamId, headers),
+    hasHost: collected.hasHost,
+    contentLength: collected.contentLength,
   };
 }
 
@@ -258,8 +285,12 @@ export function parseResponseHead(streamId: number, fields: string[]): ResponseH
   if (status === null || !/^[1-9]\d\d$/.test(status)) throw malformed(streamId, "invalid :status");
   // §8.6: HTTP/2 has no 101 Switching Protocols.
   if (status === "101") throw malformed(streamId, ":status 101");
-  const headers = collectHeaders(streamId, fields, i);
-  return { status: Number(status), headers, contentLength: parseContentLength(streamId, headers) };
+  const collected = collectFields(streamId, fields, i);
+  return {
+    status: Number(status),
+    headers: collected.pairs,
+    contentLength: collected.contentLength,
+  };
 }
 
 /**
@@ -278,7 +309,7 @@ export function parseResponseHead(streamId: number, fields: string[]): ResponseH
  * ```
  */
 export function parseTrailers(streamId: number, fields: string[]): Headers {
-  return collectHeaders(streamId, fields, 0);
+  return new Headers(collectFields(streamId, fields, 0).pairs);
 }
 
 /**
@@ -307,11 +338,12 @@ export function appendHeaderFields(
   out: string[],
   skip?: ReadonlySet<string>,
 ): string[] {
-  for (const [name, value] of headers) {
-    if (CONNECTION_SPECIFIC_FIELDS.has(name) || skip?.has(name)) continue;
-    if (name === "te" && value !== "trailers") continue;
-    // Iterating Headers yields each set-cookie on its own (Fetch standard).
+  // forEach, not for…of: no iterator and result objects per field. It yields
+  // each set-cookie on its own (Fetch standard).
+  headers.forEach((value, name) => {
+    if (CONNECTION_SPECIFIC_FIELDS.has(name) || skip?.has(name)) return;
+    if (name === "te" && value !== "trailers") return;
     out.push(name, value);
-  }
+  });
   return out;
 }

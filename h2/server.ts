@@ -126,9 +126,7 @@ async function respond(
   try {
     if (!endStream && !hasBody) stream.discardBody(false);
     // Apps written for Deno.serve read the Host header; HTTP/2 carries it as :authority.
-    if (head.authority !== "" && !head.headers.has("host")) {
-      head.headers.set("host", head.authority);
-    }
+    if (head.authority !== "" && !head.hasHost) head.headers.push(["host", head.authority]);
     let body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> | null = null;
     if (hasBody) {
       // Let the read loop finish its buffer first: a small body that came with

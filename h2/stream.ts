@@ -65,8 +65,8 @@ export class Http2Stream {
   readonly sendWindow: SendWindow;
   /** Window for DATA we receive. */
   readonly receiveWindow: ReceiveWindow;
-  /** Aborted when the stream ends abnormally (RST_STREAM either way, connection loss). */
-  readonly signal: AbortSignal;
+  /** Called once when the stream ends abnormally, before `signal` aborts. */
+  onFail: ((error: Error) => void) | null = null;
   /** The declared content-length of the inbound message, or -1 (RFC 9113 §8.1.1). */
   expectedLength = -1;
   /** Whether the inbound message's first header block arrived. */
@@ -78,7 +78,7 @@ export class Http2Stream {
 
   #host: StreamHost;
   #state: StreamState = StreamState.IDLE;
-  #abort = new AbortController();
+  #abort: AbortController | null = null;
   #error: Error | null = null;
   #received = 0;
   // Inbound body: chunks wait here until the reader pulls them.
@@ -102,7 +102,18 @@ export class Http2Stream {
     this.#host = host;
     this.sendWindow = new SendWindow(sendWindow);
     this.receiveWindow = new ReceiveWindow(receiveWindow);
-    this.signal = this.#abort.signal;
+  }
+
+  /**
+   * Aborted when the stream ends abnormally (RST_STREAM either way, connection
+   * loss). Made on first use: most streams never need one.
+   */
+  get signal(): AbortSignal {
+    if (this.#abort === null) {
+      this.#abort = new AbortController();
+      if (this.#error !== null) this.#abort.abort(this.#error);
+    }
+    return this.#abort.signal;
   }
 
   /** The current state. */
@@ -245,7 +256,8 @@ export class Http2Stream {
       this.#queued = 0;
       this.#host.release(this, queued);
     }
-    this.#abort.abort(error);
+    this.onFail?.(error);
+    this.#abort?.abort(error);
     this.#wake();
     this.wakeWriter();
   }
@@ -347,8 +359,9 @@ export class Http2Stream {
       if (pendingHead) this.sendHeaders(pendingHead, false);
       this.reset(ErrorCode.INTERNAL_ERROR, error as Error);
     } finally {
+      // No releaseLock(): nobody reads the source after us, and releasing builds
+      // a TypeError with a stack trace for every response.
       if (this.#error !== null || !this.localOpen) reader.cancel(this.#error).catch(() => {});
-      reader.releaseLock();
     }
   }
 
