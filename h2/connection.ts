@@ -17,6 +17,7 @@ import {
   errorCodeName,
   FRAME_HEADER_LENGTH,
   FrameType,
+  MAX_WINDOW_SIZE,
   SettingId,
 } from "./constants.ts";
 import { ConnectionError, Http2Error, StreamError } from "./errors.ts";
@@ -70,6 +71,14 @@ export interface ConnectionOptions {
   keepalive?: { interval: number; timeout: number };
   /** Bytes to send before the connection preface, in the same write. */
   prelude?: Uint8Array;
+  /**
+   * Runs the flush of queued frames. The default, a microtask, writes as soon
+   * as the current job ends; a runtime's "after I/O" hook (Node's and Deno's
+   * `setImmediate`) coalesces the frames of every event handled in one turn
+   * of the event loop into one write.
+   * @default {queueMicrotask}
+   */
+  schedule?: (task: () => void) => void;
 }
 
 /** How a role reacts to what the read loop sees. */
@@ -224,6 +233,7 @@ export class Connection implements StreamHost {
   #keepaliveTimer: ReturnType<typeof setInterval> | undefined;
   #keepalive: { interval: number; timeout: number } | null;
   #prelude: Uint8Array | null;
+  #schedule: (task: () => void) => void;
   // Flood guards: frames that cost us work but carry no request (RFC 9113 §10.5).
   #budget = FLOOD_BURST;
   #budgetAt = Date.now();
@@ -256,6 +266,7 @@ export class Connection implements StreamHost {
     this.#connectionWindowSize = options.connectionWindowSize ?? 16 * 1024 * 1024;
     this.#keepalive = options.keepalive ?? null;
     this.#prelude = options.prelude ?? null;
+    this.#schedule = options.schedule ?? queueMicrotask;
     this.#decoder = new HpackDecoder({
       // Until the peer acknowledges our SETTINGS it may use the default table size (§6.5.3).
       maxTableSize: Math.max(this.#local.headerTableSize, DEFAULT_HEADER_TABLE_SIZE),
@@ -463,6 +474,30 @@ export class Connection implements StreamHost {
     this.#closeIfIdle();
   }
 
+  #shutdownTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Shuts down gracefully in two steps (RFC 9113 §6.8): a GOAWAY with the
+   * highest stream id stops the peer from opening streams without refusing
+   * those already on their way; once a PING round trip shows the peer has seen
+   * it (or after `wait` ms), {@linkcode Connection.goaway} names the last
+   * stream accepted, and the connection closes when the open streams are done.
+   * Closing right after a single GOAWAY would reset streams the peer sent
+   * meanwhile, and those it cannot tell were never processed.
+   *
+   * @param wait The longest wait for the PING round trip (ms).
+   */
+  shutdown(wait = 1000): void {
+    if (this.#goawaySent || this.#ioClosed || this.#shutdownTimer !== undefined) return;
+    this.#out.goaway(0x7fff_ffff, ErrorCode.NO_ERROR);
+    const final = () => {
+      clearTimeout(this.#shutdownTimer);
+      this.goaway();
+    };
+    this.#shutdownTimer = setTimeout(final, wait);
+    this.ping().then(final, final);
+  }
+
   /**
    * Closes the connection now: GOAWAY if not sent yet, then the socket; open
    * streams fail with `error` (or a plain "connection closed").
@@ -495,6 +530,7 @@ export class Connection implements StreamHost {
     if (this.#ioClosed) return;
     this.#ioClosed = true;
     clearInterval(this.#keepaliveTimer);
+    clearTimeout(this.#shutdownTimer);
     try {
       this.#io.close();
     } catch {
@@ -631,7 +667,8 @@ export class Connection implements StreamHost {
     try {
       switch (frame.type) {
         case FrameType.DATA:
-          if (frame.flowLength === 0 && !frame.endStream) this.#spend("empty DATA");
+          // Padding-only DATA is as empty as a zero-length frame: it delivers nothing.
+          if (frame.data.length === 0 && !frame.endStream) this.#spend("empty DATA");
           return this.#onData(frame.streamId, frame.data, frame.flowLength, frame.endStream);
         case FrameType.HEADERS:
           this.#blockStream = frame.streamId;
@@ -643,6 +680,8 @@ export class Connection implements StreamHost {
           if (this.#blockStream === 0) {
             throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "CONTINUATION without HEADERS");
           }
+          // Empty fragments never grow the block, so its size limit would never end them.
+          if (frame.fragment.length === 0) this.#spend("empty CONTINUATION");
           return this.#appendBlock(frame.fragment, frame.endHeaders);
         case FrameType.PRIORITY:
           return this.#spend("PRIORITY"); // §5.3.2: parsed above, otherwise ignored.
@@ -673,10 +712,18 @@ export class Connection implements StreamHost {
 
   #streamError(error: StreamError): void {
     this.#hooks.onProtocolError?.(error);
+    // Every RST_STREAM the peer provokes costs a reset handler and output: a peer that
+    // provokes them in a loop is flooding as surely as one that sends its own
+    // (MadeYouReset, CVE-2025-8671), and one that does not read must not grow our backlog.
+    this.#spend("stream error");
+    if (this.#out.length > CONTROL_BACKLOG_LIMIT) {
+      throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "Peer does not read our RST_STREAM");
+    }
     const stream = this.#streams.get(error.streamId);
     if (stream) {
       stream.reset(error.code, error);
-    } else {
+    } else if (this.#recentlyClosed.get(error.streamId) !== Closed.RESET_BY_US) {
+      // §5.1: a stream we reset is closed; later frames on it get no second RST_STREAM.
       this.#out.rstStream(error.streamId, error.code);
       this.#rememberClosed(error.streamId, Closed.RESET_BY_US);
       this.#scheduleFlush();
@@ -850,6 +897,12 @@ export class Connection implements StreamHost {
       this.#resolveAcknowledged();
       return;
     }
+    // §6.9.2: INITIAL_WINDOW_SIZE changes every open stream's window. It is applied once,
+    // after the loop, so that a frame repeating it thousands of times costs O(streams) and
+    // not O(entries × streams); in order (§6.5.3), some entry overflows a window exactly
+    // when the highest one does.
+    let initialWindow = -1;
+    let highestWindow = -1;
     for (const [id, value] of settings) {
       switch (id) {
         case SettingId.HEADER_TABLE_SIZE:
@@ -865,21 +918,10 @@ export class Connection implements StreamHost {
         case SettingId.MAX_CONCURRENT_STREAMS:
           this.#peerMaxConcurrent = value;
           break;
-        case SettingId.INITIAL_WINDOW_SIZE: {
-          // §6.9.2: the change applies to every open stream's window.
-          const delta = value - this.#peerInitialWindow;
-          this.#peerInitialWindow = value;
-          for (const stream of this.#streams.values()) {
-            if (!stream.sendWindow.add(delta)) {
-              throw new ConnectionError(
-                ErrorCode.FLOW_CONTROL_ERROR,
-                "Window overflow by SETTINGS",
-              );
-            }
-            if (delta > 0) stream.wakeWriter();
-          }
+        case SettingId.INITIAL_WINDOW_SIZE:
+          initialWindow = value;
+          highestWindow = Math.max(highestWindow, value);
           break;
-        }
         case SettingId.MAX_FRAME_SIZE:
           this.#peerMaxFrameSize = value;
           break;
@@ -889,6 +931,18 @@ export class Connection implements StreamHost {
         case SettingId.ENABLE_CONNECT_PROTOCOL:
           this.#peerConnectProtocol = value === 1;
           break;
+      }
+    }
+    if (initialWindow >= 0) {
+      const rise = highestWindow - this.#peerInitialWindow;
+      const delta = initialWindow - this.#peerInitialWindow;
+      this.#peerInitialWindow = initialWindow;
+      for (const stream of this.#streams.values()) {
+        if (stream.sendWindow.size + rise > MAX_WINDOW_SIZE) {
+          throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "Window overflow by SETTINGS");
+        }
+        stream.sendWindow.add(delta);
+        if (delta > 0) stream.wakeWriter();
       }
     }
     if (this.#out.length > CONTROL_BACKLOG_LIMIT) {
@@ -1063,7 +1117,7 @@ export class Connection implements StreamHost {
   #scheduleFlush(): void {
     if (this.#flushQueued || this.#writing) return;
     this.#flushQueued = true;
-    queueMicrotask(() => this.#flush());
+    this.#schedule(this.#flushNow);
   }
 
   async #flush(): Promise<void> {
@@ -1099,6 +1153,7 @@ export class Connection implements StreamHost {
   }
 
   #flushWaiters: Array<() => void> = [];
+  #flushNow = () => this.#flush();
 
   /** Resolves once everything queued so far has been written (or the socket failed). */
   #afterFlush(): Promise<void> {
