@@ -211,7 +211,10 @@ async function proxy(
           return text(413, `Content Too Large: the limit is ${options.maxBodyBytes} bytes`);
         }
         const reason = describe(error);
-        if (attempt < options.maxRetries && replayable && mayRetry(error, request.method)) {
+        // A streaming body nobody has read yet (the request waited for a stream slot
+        // on a tunnel that went away, and never left) can still go elsewhere.
+        const resendable = replayable || !(body as ReadableStream<Uint8Array>).locked;
+        if (attempt < options.maxRetries && resendable && mayRetry(error, request.method)) {
           const failed = tunnel;
           tunnel = pool.pick(service, failed) ??
             await pool.waitFor(service, options.tunnelWait, cancel.signal, failed);

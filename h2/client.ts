@@ -225,7 +225,17 @@ export class ClientSession {
       return true;
     }
     const head = parseResponseHead(stream.id, fields);
-    if (head.status < 200) return false; // Interim response (§8.1): wait for the final one.
+    if (head.status < 200) {
+      // §8.1: an interim response ending the stream is malformed; no final one can follow.
+      if (endStream) {
+        throw new StreamError(
+          stream.id,
+          ErrorCode.PROTOCOL_ERROR,
+          "Interim response ends the stream",
+        );
+      }
+      return false; // Interim response (§8.1): wait for the final one.
+    }
     pending.settled = true;
     this.#pending.delete(stream.id);
     const noBody = endStream || pending.method === "HEAD" || NULL_BODY_STATUS.has(head.status);

@@ -828,6 +828,8 @@ export class Connection implements StreamHost {
     }
     if (this.#hooks.onHeaders?.(stream, fields, endStream) !== false) {
       stream.receiveHeaders(endStream);
+    } else {
+      this.#spend("interim HEADERS"); // 1xx heads move nothing forward: endless ones are a flood.
     }
   }
 

@@ -90,6 +90,8 @@ export class Http2Stream {
   #wakeReader: (() => void) | null = null;
   // Outbound: woken by WINDOW_UPDATE, SETTINGS or reset.
   #wakeWriter: (() => void) | null = null;
+  // Cancels the body source sendBody() is reading, when the stream fails.
+  #stopSource: (() => void) | null = null;
 
   /**
    * @param id The stream identifier.
@@ -260,6 +262,7 @@ export class Http2Stream {
     this.#abort?.abort(error);
     this.#wake();
     this.wakeWriter();
+    this.#stopSource?.();
   }
 
   #setClosed(): void {
@@ -321,6 +324,9 @@ export class Http2Stream {
       return;
     }
     const reader = source.getReader();
+    // A reset must not wait for the source's next chunk to be noticed: #fail stops it at once.
+    this.#stopSource = () => reader.cancel(this.#error).catch(() => {});
+    if (this.#error !== null) this.#stopSource();
     let pendingHead = head ?? null;
     let sent = 0;
     try {
@@ -359,6 +365,7 @@ export class Http2Stream {
       if (pendingHead) this.sendHeaders(pendingHead, false);
       this.reset(ErrorCode.INTERNAL_ERROR, error as Error);
     } finally {
+      this.#stopSource = null;
       // No releaseLock(): nobody reads the source after us, and releasing builds
       // a TypeError with a stack trace for every response.
       if (this.#error !== null || !this.localOpen) reader.cancel(this.#error).catch(() => {});

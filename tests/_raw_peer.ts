@@ -136,6 +136,7 @@ export class RawPeer {
   #wake: (() => void) | null = null;
   #loop: Promise<void>;
   #closed = false;
+  #reset = false;
   #blockStream = 0;
   #block: number[] = [];
 
@@ -146,6 +147,15 @@ export class RawPeer {
   constructor(conn: Deno.Conn, options: RawPeerOptions = {}) {
     this.conn = conn;
     this.#loop = this.#readLoop(options.readPreface ?? false);
+  }
+
+  /**
+   * Whether the connection ended with a TCP reset rather than an orderly close.
+   * An endpoint that closes while input it did not read is still queued makes
+   * the kernel send a reset, which may destroy the GOAWAY it sent just before.
+   */
+  get wasReset(): boolean {
+    return this.#reset;
   }
 
   async #readLoop(readPreface: boolean): Promise<void> {
@@ -161,6 +171,7 @@ export class RawPeer {
           // A reset after the endpoint closed counts as the end of the stream.
           if (this.#closed || error instanceof Deno.errors.ConnectionReset) n = null;
           else throw error;
+          if (!this.#closed) this.#reset = true;
         }
         if (n === null) break;
         const next = new Uint8Array(buf.length + n);
@@ -187,7 +198,10 @@ export class RawPeer {
           this.#receive(header, payload);
         }
       }
-      if (buf.length > 0) throw new Error(`Connection ended inside a frame (${buf.length} bytes)`);
+      // A reset may cut the last frame short; an orderly close must not.
+      if (buf.length > 0 && !this.#reset) {
+        throw new Error(`Connection ended inside a frame (${buf.length} bytes)`);
+      }
     } catch (error) {
       this.#error = error as Error;
     } finally {

@@ -259,6 +259,31 @@ Deno.test("client fails a response body longer than its content-length with RST_
   await rejects((await response).text());
 });
 
+Deno.test("client keeps a complete response the server follows with RST_STREAM NO_ERROR (RFC 9113 §8.1)", async () => {
+  await using h = await startClient();
+  let cancelled = false;
+  // An upload that never ends: the server answers before reading it.
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new Uint8Array([1, 2, 3]));
+    },
+    cancel() {
+      cancelled = true;
+    },
+  });
+  const response = h.client.request({ ...get("/upload"), method: "POST", body });
+  response.catch(() => {}); // Awaited below.
+  const id = await nextRequest(h);
+  await respond(h, id, "early answer");
+  h.peer.out.rstStream(id, ErrorCode.NO_ERROR);
+  await h.peer.flush();
+  const early = await response;
+  equal(early.status, 200);
+  equal(await early.text(), "early answer");
+  await h.peer.sync();
+  ok(cancelled, "the upload is stopped");
+});
+
 Deno.test("client never sends more DATA than the server's stream window (RFC 9113 §6.9.1)", async () => {
   await using h = await startClient([[SettingId.INITIAL_WINDOW_SIZE, 10]]);
   const response = h.client.request({
@@ -314,6 +339,9 @@ Deno.test("client fails streams above GOAWAY's last-stream-id with REFUSED_STREA
     ok(isUnprocessed(error));
     return true;
   });
+  // §6.8: a receiver of GOAWAY MUST NOT open additional streams.
+  const before = await h.peer.sync();
+  deepEqual(before.filter((r) => r.header.type === FrameType.HEADERS).map(describeFrame), []);
   // The stream at or below last-stream-id still completes.
   await respond(h, 1, "first");
   equal(await (await first).text(), "first");

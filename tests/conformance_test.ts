@@ -1175,6 +1175,28 @@ serverTest(
   },
 );
 
+Deno.test("server cancels a streaming response body at once when the client resets the stream (RFC 9113 §6.4)", async () => {
+  let cancelled: (reason: unknown) => void;
+  const cancel = new Promise<unknown>((resolve) => cancelled = resolve);
+  await using h = await startServer({
+    handler: (request) =>
+      new URL(request.url).pathname !== "/stream" ? new Response("ok") : new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(encoder.encode("first chunk"));
+          },
+          cancel: (reason) => cancelled(reason),
+        }),
+      ),
+  });
+  await sendHeaders(h, 1, req("/stream"));
+  await nextData(h, 1);
+  h.peer.out.rstStream(1, ErrorCode.CANCEL);
+  await h.peer.flush();
+  ok(await withTimeout(cancel, TIMEOUT_MS) !== "timeout", "the response source was not cancelled");
+  await expectServes(h, 3);
+});
+
 // ---- §6.5 SETTINGS ------------------------------------------------------------------------
 
 serverTest("server acknowledges an empty SETTINGS frame (RFC 9113 §6.5.3)", async (h) => {
@@ -1810,6 +1832,8 @@ const MALFORMED_HEADS: Array<[string, string[]]> = [
   ["the response pseudo-header :status (RFC 9113 §8.3)", [":status", "200", ...req("/")]],
   ["a duplicate :method (RFC 9113 §8.3.1)", [":method", "GET", ...req("/")]],
   ["a duplicate :path (RFC 9113 §8.3.1)", [...req("/"), ":path", "/"]],
+  ["a duplicate :scheme (RFC 9113 §8.3.1)", [":scheme", "https", ...req("/")]],
+  ["a duplicate :authority (RFC 9113 §8.3.1)", [":authority", "localhost", ...req("/")]],
   ["no :method (RFC 9113 §8.3.1)", [":scheme", "http", ":authority", "localhost", ":path", "/"]],
   ["no :scheme (RFC 9113 §8.3.1)", [":method", "GET", ":authority", "localhost", ":path", "/"]],
   ["no :path (RFC 9113 §8.3.1)", [":method", "GET", ":scheme", "http", ":authority", "localhost"]],
@@ -1881,6 +1905,25 @@ serverTest("server accepts an IPv6 :authority with a port (RFC 3986 §3.2.2)", a
   await sendHeaders(h, 1, req("/url", { authority: "[::1]:8443" }));
   equal(decoder.decode((await h.peer.expectResponse(1)).body), "http://[::1]:8443/url");
 }, { handler: (request) => new Response(request.url) });
+
+serverTest(
+  "server answers HEAD with a head that ends the stream and no DATA (RFC 9110 §9.3.2)",
+  async (h) => {
+    await sendHeaders(h, 1, req("/", { method: "HEAD" }));
+    const response = await h.peer.expectResponse(1);
+    equal(response.status, 200);
+    deepEqual(response.dataLengths, []);
+  },
+);
+
+serverTest("server answers POST with a body and trailers (RFC 9113 §8.1)", async (h) => {
+  await sendHeaders(h, 1, req("/echo", { method: "POST", extra: ["te", "trailers"] }), false);
+  h.peer.out.data(1, encoder.encode("a"), false);
+  h.peer.out.data(1, encoder.encode("b"), false);
+  h.peer.out.headers(1, h.peer.encode(["x-sum", "2"]), true, MAX_FRAME);
+  await h.peer.flush();
+  equal(decoder.decode((await h.peer.expectResponse(1)).body), "ab");
+});
 
 serverTest("server accepts OPTIONS with :path * (RFC 9113 §8.3.1)", async (h) => {
   await sendHeaders(h, 1, req("*", { method: "OPTIONS" }));

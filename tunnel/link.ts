@@ -154,7 +154,8 @@ export class TunnelLink {
     this.#stop.abort();
     const connection = this.#connection;
     if (connection) {
-      connection.goaway();
+      // Two-step GOAWAY: requests the router sends meanwhile are still served.
+      connection.shutdown(Math.min(1000, deadline));
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         connection.closed,

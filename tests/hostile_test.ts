@@ -1,0 +1,1013 @@
+/**
+ * Hostile peers against both HTTP/2 roles, over real loopback sockets.
+ *
+ * Part one attacks the server role (`serveConnection`) with the floods and
+ * amplifications of RFC 9113 §10.5 and the HTTP/2 CVEs: rapid reset
+ * (CVE-2023-44487) and its server-provoked variant, PING, SETTINGS, empty
+ * DATA and empty CONTINUATION floods (CVE-2019-9512/9515/9518, CVE-2024-27316),
+ * HPACK bombs (RFC 7541 §7.3), oversized header blocks, window overflows and
+ * zero-increment WINDOW_UPDATE floods. Each case asserts the exact answer
+ * (GOAWAY ENHANCE_YOUR_CALM, 431, RST_STREAM …), that the work done stays
+ * bounded, and that no handler is left running.
+ *
+ * Part two is a hostile backend against the router: a raw-frame peer dials
+ * the tunnel port, plays the HTTP/2 server and answers with frames for streams
+ * the router never opened, PUSH_PROMISE, malformed response heads and floods.
+ * The public client gets 502 (or 503 once the tunnel is gone), the router
+ * drops that tunnel only when the error is a connection error, and a second,
+ * well-behaved backend on another tunnel keeps serving throughout.
+ *
+ * The single-frame cases of RFC 9113 are in conformance_test.ts and
+ * client_role_test.ts and are not repeated here.
+ */
+
+import { equal, ok } from "node:assert/strict";
+import type { Connection } from "../h2/connection.ts";
+import {
+  CLIENT_PREFACE,
+  ErrorCode,
+  errorCodeName,
+  Flag,
+  FrameType,
+  SettingId,
+} from "../h2/constants.ts";
+import { ConnectionError, type Http2Error } from "../h2/errors.ts";
+import { FrameWriter, type GoawayFrame, type SettingsFrame } from "../h2/frame.ts";
+import { type Http2Handler, serveConnection } from "../h2/server.ts";
+import type { Router } from "../router.ts";
+import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
+import { describeFrame, RawPeer, type ReceivedFrame, TIMEOUT_MS } from "./_raw_peer.ts";
+
+const MAX_FRAME = 16_384;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * The flood budget of h2/connection.ts (FLOOD_BURST frames at once, refilled
+ * at FLOOD_RATE per second), mirrored here to bound what a flood may cost.
+ */
+const FLOOD_BURST = 5000;
+const FLOOD_RATE = 1000;
+
+/** The most budgeted frames a peer can get processed in `ms` milliseconds. */
+function floodBound(ms: number): number {
+  return FLOOD_BURST + Math.ceil((FLOOD_RATE * ms) / 1000) + 64;
+}
+
+// ---- server role harness ---------------------------------------------------------------
+
+interface HandlerStats {
+  /** Handler invocations. */
+  calls: number;
+  /** Handlers that have not returned yet. */
+  running: number;
+}
+
+interface Served extends AsyncDisposable, Witness {
+  peer: RawPeer;
+  server: Connection;
+  /** Protocol errors the server reported. */
+  errors: Http2Error[];
+  stats: HandlerStats;
+  /** When the server connection was made: its flood budget refills from then on. */
+  since: number;
+}
+
+/**
+ * The handler: `/hang` returns only once its stream is aborted (the way a slow
+ * backend call would), anything else answers "ok". Both count invocations.
+ */
+function countingHandler(stats: HandlerStats): Http2Handler {
+  return async (request) => {
+    stats.calls++;
+    stats.running++;
+    try {
+      if (new URL(request.url).pathname === "/hang") {
+        return await new Promise<Response>((resolve) => {
+          const answer = () => resolve(new Response(null, { status: 499 }));
+          if (request.signal.aborted) answer();
+          request.signal.addEventListener("abort", answer, { once: true });
+        });
+      }
+      return new Response("ok");
+    } finally {
+      stats.running--;
+    }
+  };
+}
+
+/**
+ * Serves one loopback connection with the counting handler; `handshake`
+ * exchanges preface and SETTINGS both ways before the case runs.
+ */
+async function serve(handshake = true): Promise<Served> {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const [client, accepted] = await Promise.all([
+    Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
+    listener.accept(),
+  ]);
+  const errors: Http2Error[] = [];
+  const stats: HandlerStats = { calls: 0, running: 0 };
+  const since = Date.now();
+  const server = serveConnection(accepted, countingHandler(stats), {
+    onProtocolError: (error) => errors.push(error),
+  });
+  const peer = new RawPeer(client);
+  const served: Served = {
+    peer,
+    server,
+    errors,
+    stats,
+    since,
+    saw: (code) => errors.some((e) => e instanceof ConnectionError && e.code === code),
+    async [Symbol.asyncDispose]() {
+      await peer.close();
+      if (await settle(server.closed, TIMEOUT_MS) === "timeout") {
+        server.close();
+        await server.closed;
+        throw new Error("Server connection did not close after the client left");
+      }
+      // Every aborted handler must have returned: nothing leaks past the connection.
+      await waitUntil(() => stats.running === 0, TIMEOUT_MS, "handlers to finish");
+    },
+  };
+  if (handshake) {
+    try {
+      peer.out.append(CLIENT_PREFACE);
+      peer.out.settings([]);
+      await peer.flush();
+      const first = await peer.nextFrame();
+      ok(first !== null && first.header.type === FrameType.SETTINGS, "server preface");
+      peer.out.settingsAck();
+      await peer.flush();
+      await peer.expectFrame("SETTINGS ACK", isSettingsAck, rejectErrors);
+    } catch (error) {
+      await served[Symbol.asyncDispose]();
+      throw error;
+    }
+  }
+  return served;
+}
+
+async function settle<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => timer = setTimeout(resolve, ms, "timeout"));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function isSettingsAck(r: ReceivedFrame): boolean {
+  return r.header.type === FrameType.SETTINGS && (r.header.flags & Flag.ACK) !== 0;
+}
+
+function isPingAck(r: ReceivedFrame): boolean {
+  return r.header.type === FrameType.PING && (r.header.flags & Flag.ACK) !== 0;
+}
+
+function rejectErrors(r: ReceivedFrame): string | null {
+  return r.header.type === FrameType.GOAWAY || r.header.type === FrameType.RST_STREAM
+    ? describeFrame(r)
+    : null;
+}
+
+/**
+ * Writes `bytes` without waiting for the peer to take them: a flood is
+ * written while the endpoint answers, and the endpoint may close midway.
+ */
+function blast(peer: RawPeer, bytes: Uint8Array): Promise<void> {
+  return peer.writeRaw(bytes).catch(() => {}); // The endpoint hung up on the flood: expected.
+}
+
+/** What came before the endpoint's GOAWAY, by frame type. */
+interface Outcome {
+  /** The GOAWAY, or `null` when a TCP reset destroyed it (see {@linkcode expectGoawayAfter}). */
+  goaway: GoawayFrame | null;
+  counts: Map<number, number>;
+  resets: ReceivedFrame[];
+}
+
+/** The endpoint under test, asked whether it raised a connection error with a code. */
+interface Witness {
+  saw(code: number): boolean;
+}
+
+/**
+ * Reads everything up to the endpoint's GOAWAY, which must carry `code`, and
+ * then the end of the connection. Frames before it are counted by type.
+ *
+ * An endpoint that closes while a flood it did not read is still arriving makes
+ * the kernel answer with a TCP reset, and the reset may destroy the GOAWAY
+ * before the peer reads it. Only then, the endpoint's own report of the
+ * connection error (`witness`) stands in for the GOAWAY that was sent.
+ */
+async function expectGoawayAfter(
+  peer: RawPeer,
+  code: number,
+  witness: Witness,
+  timeoutMs = 10_000,
+): Promise<Outcome> {
+  const counts = new Map<number, number>();
+  const resets: ReceivedFrame[] = [];
+  while (true) {
+    const received = await peer.nextFrame(timeoutMs);
+    if (received === null) {
+      if (peer.wasReset && witness.saw(code)) return { goaway: null, counts, resets };
+      throw new Error(
+        `Connection closed without GOAWAY ${errorCodeName(code)}; frames by type: ` +
+          JSON.stringify(Object.fromEntries(counts)),
+      );
+    }
+    const type = received.header.type;
+    if (type === FrameType.GOAWAY) {
+      const goaway = received.frame as GoawayFrame;
+      equal(
+        errorCodeName(goaway.errorCode),
+        errorCodeName(code),
+        `GOAWAY code (debug: ${decoder.decode(goaway.debugData)})`,
+      );
+      ok(witness.saw(code), `the endpoint did not report ${errorCodeName(code)}`);
+      await peer.expectClosed();
+      return { goaway, counts, resets };
+    }
+    counts.set(type, (counts.get(type) ?? 0) + 1);
+    if (type === FrameType.RST_STREAM) resets.push(received);
+  }
+}
+
+/** The field list of a request. */
+function req(path: string, method = "GET", extra: string[] = []): string[] {
+  return [":method", method, ":scheme", "http", ":authority", "localhost", ":path", path, ...extra];
+}
+
+/** Sends GET / on `streamId` and expects 200 "ok": the connection still serves. */
+async function expectServes(s: Served, streamId: number, block?: Uint8Array): Promise<void> {
+  s.peer.out.headers(streamId, block ?? s.peer.encode(req("/")), true, MAX_FRAME);
+  await s.peer.flush();
+  const response = await s.peer.expectResponse(streamId);
+  equal(response.status, 200);
+  equal(decoder.decode(response.body), "ok");
+}
+
+// HPACK by hand (RFC 7541), for blocks the raw peer's encoder would not produce.
+
+/** An HPACK integer with an `n`-bit prefix; `first` holds the pattern bits. */
+function hpackInt(value: number, n: number, first = 0): number[] {
+  const max = (1 << n) - 1;
+  if (value < max) return [first | value];
+  const out = [first | max];
+  value -= max;
+  while (value >= 128) {
+    out.push((value & 0x7f) | 0x80);
+    value = Math.floor(value / 128);
+  }
+  out.push(value);
+  return out;
+}
+
+/** A raw (not Huffman) string literal. */
+function hpackString(text: string): number[] {
+  return [...hpackInt(text.length, 7), ...encoder.encode(text)];
+}
+
+/**
+ * GET http://localhost/ from static entries and a literal that is not indexed:
+ * it leaves the dynamic table alone, so it may follow hand-made blocks.
+ */
+const PLAIN_GET = [0x82, 0x86, 0x84, 0x01, ...hpackString("localhost")];
+
+/** Sends one header block as HEADERS plus CONTINUATION frames of `frameSize` octets. */
+function writeBlock(
+  out: FrameWriter,
+  streamId: number,
+  block: Uint8Array,
+  endStream: boolean,
+  frameSize = MAX_FRAME,
+): void {
+  out.headers(streamId, block, endStream, frameSize);
+}
+
+// ---- rapid reset -------------------------------------------------------------------------
+
+Deno.test("server stops a rapid-reset flood (CVE-2023-44487) with GOAWAY ENHANCE_YOUR_CALM and bounded handler calls", async () => {
+  await using s = await serve();
+  const out = new FrameWriter();
+  const block = s.peer.encode(req("/hang"));
+  const ATTACK = 20_000;
+  // The same block every time: after the first, the peer's encoder indexes it all.
+  for (let i = 0; i < ATTACK; i++) {
+    const id = 1 + 2 * i;
+    out.headers(id, i === 0 ? block : s.peer.encode(req("/hang")), true, MAX_FRAME);
+    out.rstStream(id, ErrorCode.CANCEL);
+  }
+  const writing = blast(s.peer, out.bytes());
+  const { goaway, counts } = await expectGoawayAfter(s.peer, ErrorCode.ENHANCE_YOUR_CALM, s);
+  const elapsed = Date.now() - s.since;
+  await writing;
+  ok(
+    s.stats.calls <= floodBound(elapsed),
+    `${s.stats.calls} handler calls in ${elapsed} ms exceed the flood budget`,
+  );
+  ok(s.stats.calls < ATTACK / 2, `the flood ran on: ${s.stats.calls} handler calls`);
+  // The server answers no stream it saw reset, and names the last one it processed.
+  equal(counts.get(FrameType.HEADERS) ?? 0, 0, "responses sent to reset streams");
+  if (goaway !== null) {
+    ok(goaway.lastStreamId <= 2 * s.stats.calls + 1, `last-stream-id ${goaway.lastStreamId}`);
+  }
+  ok(s.errors.some((e) => e.codeName === "ENHANCE_YOUR_CALM"));
+});
+
+Deno.test("server stops resets it is provoked into (zero WINDOW_UPDATE after each request) with GOAWAY ENHANCE_YOUR_CALM and bounded handler calls", async () => {
+  // The "MadeYouReset" variant: the peer never sends RST_STREAM, it makes the
+  // server reset each stream with a stream error right after the handler started.
+  await using s = await serve();
+  const out = new FrameWriter();
+  const ATTACK = 20_000;
+  for (let i = 0; i < ATTACK; i++) {
+    const id = 1 + 2 * i;
+    out.headers(id, s.peer.encode(req("/hang", "POST")), false, MAX_FRAME);
+    out.raw(FrameType.WINDOW_UPDATE, 0, id, new Uint8Array(4));
+  }
+  const writing = blast(s.peer, out.bytes());
+  const { resets } = await expectGoawayAfter(s.peer, ErrorCode.ENHANCE_YOUR_CALM, s);
+  const elapsed = Date.now() - s.since;
+  await writing;
+  ok(
+    s.stats.calls <= floodBound(elapsed),
+    `${s.stats.calls} handler calls in ${elapsed} ms exceed the flood budget`,
+  );
+  ok(s.stats.calls < ATTACK / 2, `the flood ran on: ${s.stats.calls} handler calls`);
+  for (const reset of resets) {
+    equal(errorCodeName((reset.frame as { errorCode: number }).errorCode), "PROTOCOL_ERROR");
+  }
+});
+
+Deno.test("server stops a flood of requests it must reset as malformed with GOAWAY ENHANCE_YOUR_CALM, never calling the handler", async () => {
+  await using s = await serve();
+  const out = new FrameWriter();
+  for (let i = 0; i < 20_000; i++) {
+    // §8.2.1: an upper-case field name makes the request malformed (RST_STREAM PROTOCOL_ERROR).
+    out.headers(1 + 2 * i, s.peer.encode(req("/", "GET", ["X-Bad", "1"])), true, MAX_FRAME);
+  }
+  const writing = blast(s.peer, out.bytes());
+  await expectGoawayAfter(s.peer, ErrorCode.ENHANCE_YOUR_CALM, s);
+  await writing;
+  equal(s.stats.calls, 0);
+});
+
+// ---- PING, SETTINGS, empty frame floods ------------------------------------------------
+
+Deno.test("server cuts off a PING flood from a peer that does not read with GOAWAY ENHANCE_YOUR_CALM", async () => {
+  await using s = await serve(false);
+  // Preface, SETTINGS and 20,000 PINGs in one write, before reading anything.
+  const out = new FrameWriter();
+  out.append(CLIENT_PREFACE);
+  out.settings([]);
+  const ATTACK = 20_000;
+  for (let i = 0; i < ATTACK; i++) out.ping(false, new Uint8Array(8).fill(i & 0xff));
+  await blast(s.peer, out.bytes());
+  const { counts } = await expectGoawayAfter(s.peer, ErrorCode.ENHANCE_YOUR_CALM, s);
+  const acks = counts.get(FrameType.PING) ?? 0;
+  ok(acks <= floodBound(Date.now() - s.since), `${acks} PING ACKs`);
+  ok(acks < ATTACK / 2, `${acks} PING ACKs: the flood was answered`);
+});
+
+Deno.test("server answers a PING flood from a peer that reads only within the flood budget, then GOAWAY ENHANCE_YOUR_CALM", async () => {
+  await using s = await serve();
+  let acks = 0;
+  let goaway: GoawayFrame | null = null;
+  for (let batch = 0; batch < 40 && goaway === null; batch++) {
+    for (let i = 0; i < 500; i++) s.peer.out.ping(false, new Uint8Array(8).fill(batch));
+    await s.peer.flush().catch(() => {});
+    // Read the answers to this batch as they come, as a well-behaved reader would.
+    while (true) {
+      const r = await s.peer.nextFrame();
+      if (r === null) break;
+      if (r.header.type === FrameType.GOAWAY) {
+        goaway = r.frame as GoawayFrame;
+        break;
+      }
+      if (isPingAck(r) && ++acks % 500 === 0) break;
+    }
+  }
+  ok(goaway !== null, `no GOAWAY after ${acks} PING ACKs`);
+  equal(errorCodeName(goaway.errorCode), "ENHANCE_YOUR_CALM");
+  await s.peer.expectClosed();
+  ok(acks <= floodBound(Date.now() - s.since), `${acks} PING ACKs`);
+});
+
+Deno.test("server keeps serving a peer whose PINGs stay within the flood budget", async () => {
+  await using s = await serve();
+  for (let batch = 0; batch < 4; batch++) {
+    for (let i = 0; i < 500; i++) s.peer.out.ping(false, new Uint8Array(8).fill(i & 0xff));
+    await s.peer.sync(new Uint8Array([0x62, batch, 0, 0, 0, 0, 0, 0]));
+  }
+  await expectServes(s, 1);
+});
+
+Deno.test("server cuts off a SETTINGS flood from a peer that does not read with GOAWAY ENHANCE_YOUR_CALM", async () => {
+  await using s = await serve(false);
+  const out = new FrameWriter();
+  out.append(CLIENT_PREFACE);
+  const ATTACK = 20_000;
+  for (let i = 0; i < ATTACK; i++) out.settings([[SettingId.MAX_CONCURRENT_STREAMS, 100 + i]]);
+  await blast(s.peer, out.bytes());
+  const { counts } = await expectGoawayAfter(s.peer, ErrorCode.ENHANCE_YOUR_CALM, s);
+  const acks = (counts.get(FrameType.SETTINGS) ?? 0) - 1; // The first is the server's own.
+  ok(acks <= floodBound(Date.now() - s.since), `${acks} SETTINGS ACKs`);
+  ok(acks < ATTACK / 2, `${acks} SETTINGS ACKs: the flood was answered`);
+});
+
+Deno.test("server answers a SETTINGS flood from a peer that reads only within the flood budget, then GOAWAY ENHANCE_YOUR_CALM", async () => {
+  await using s = await serve();
+  let acks = 0;
+  let goaway: GoawayFrame | null = null;
+  for (let batch = 0; batch < 40 && goaway === null; batch++) {
+    for (let i = 0; i < 500; i++) s.peer.out.settings([[SettingId.HEADER_TABLE_SIZE, 4096]]);
+    await s.peer.flush().catch(() => {});
+    while (true) {
+      const r = await s.peer.nextFrame();
+      if (r === null) break;
+      if (r.header.type === FrameType.GOAWAY) {
+        goaway = r.frame as GoawayFrame;
+        break;
+      }
+      if (isSettingsAck(r) && ++acks % 500 === 0) break;
+    }
+  }
+  ok(goaway !== null, `no GOAWAY after ${acks} SETTINGS ACKs`);
+  equal(errorCodeName(goaway.errorCode), "ENHANCE_YOUR_CALM");
+  await s.peer.expectClosed();
+  ok(acks <= floodBound(Date.now() - s.since), `${acks} SETTINGS ACKs`);
+});
+
+Deno.test("server applies SETTINGS that repeat INITIAL_WINDOW_SIZE thousands of times over a thousand open streams cheaply", async () => {
+  // Each entry changes every open stream's window (RFC 9113 §6.9.2): applied
+  // entry by entry, one 16 KiB frame costs entries × streams updates.
+  await using s = await serve();
+  const STREAMS = 1000;
+  for (let i = 0; i < STREAMS; i++) {
+    s.peer.out.headers(1 + 2 * i, s.peer.encode(req("/hang", "POST")), false, MAX_FRAME);
+  }
+  await s.peer.sync();
+  await waitUntil(() => s.stats.calls === STREAMS, TIMEOUT_MS, "handlers to start");
+  const entries: Array<[number, number]> = [];
+  for (let i = 0; i < Math.floor(MAX_FRAME / 6); i++) {
+    entries.push([SettingId.INITIAL_WINDOW_SIZE, i % 2 === 0 ? 1000 : 65_535]);
+  }
+  const FRAMES = 300;
+  for (let i = 0; i < FRAMES; i++) s.peer.out.settings(entries);
+  const started = Date.now();
+  await s.peer.sync(new Uint8Array([0x73, 0x65, 0x74, 0, 0, 0, 0, 0]));
+  const elapsed = Date.now() - started;
+  ok(elapsed < 2000, `${FRAMES} SETTINGS frames took ${elapsed} ms`);
+  equal(s.errors.length, 0, s.errors.map(String).join("; "));
+});
+
+Deno.test("server does not let a later INITIAL_WINDOW_SIZE in the same SETTINGS frame hide a window overflow (RFC 9113 §6.5.3, §6.9.2)", async () => {
+  await using s = await serve();
+  s.peer.out.headers(1, s.peer.encode(req("/hang", "POST")), false, MAX_FRAME);
+  s.peer.out.windowUpdate(1, 1); // The stream's send window is now 65,536.
+  s.peer.out.settings([[SettingId.INITIAL_WINDOW_SIZE, 0x7fff_ffff], [
+    SettingId.INITIAL_WINDOW_SIZE,
+    1,
+  ]]);
+  await s.peer.flush();
+  await expectGoawayAfter(s.peer, ErrorCode.FLOW_CONTROL_ERROR, s);
+});
+
+Deno.test("server cuts off a flood of empty DATA frames with GOAWAY ENHANCE_YOUR_CALM (CVE-2019-9518)", async () => {
+  await using s = await serve();
+  const out = new FrameWriter();
+  out.headers(1, s.peer.encode(req("/hang", "POST")), false, MAX_FRAME);
+  for (let i = 0; i < 20_000; i++) out.data(1, new Uint8Array(0), false);
+  const writing = blast(s.peer, out.bytes());
+  await expectGoawayAfter(s.peer, ErrorCode.ENHANCE_YOUR_CALM, s);
+  await writing;
+});
+
+Deno.test("server cuts off a flood of DATA frames made only of padding with GOAWAY ENHANCE_YOUR_CALM (CVE-2019-9518)", async () => {
+  await using s = await serve();
+  const out = new FrameWriter();
+  out.headers(1, s.peer.encode(req("/hang", "POST")), false, MAX_FRAME);
+  // PADDED with a pad length of 0: one octet of flow control, nothing delivered.
+  for (let i = 0; i < 20_000; i++) out.raw(FrameType.DATA, Flag.PADDED, 1, new Uint8Array(1));
+  const writing = blast(s.peer, out.bytes());
+  await expectGoawayAfter(s.peer, ErrorCode.ENHANCE_YOUR_CALM, s);
+  await writing;
+});
+
+// ---- CONTINUATION floods, HPACK bombs, oversized headers -------------------------------
+
+Deno.test("server cuts off endless CONTINUATION frames without END_HEADERS with GOAWAY ENHANCE_YOUR_CALM (CVE-2024-27316)", async () => {
+  await using s = await serve();
+  const out = new FrameWriter();
+  // The block starts with a real request and goes on with a literal that never ends.
+  out.raw(FrameType.HEADERS, 0, 1, new Uint8Array(PLAIN_GET));
+  const filler = new Uint8Array(MAX_FRAME).fill(0x61);
+  for (let i = 0; i < 256; i++) out.raw(FrameType.CONTINUATION, 0, 1, filler); // 4 MiB
+  const writing = blast(s.peer, out.bytes());
+  await expectGoawayAfter(s.peer, ErrorCode.ENHANCE_YOUR_CALM, s);
+  await writing;
+  equal(s.stats.calls, 0);
+});
+
+Deno.test("server cuts off a flood of empty CONTINUATION frames with GOAWAY ENHANCE_YOUR_CALM", async () => {
+  // Empty fragments never grow the block, so the block size limit alone never ends them.
+  await using s = await serve();
+  const out = new FrameWriter();
+  out.raw(FrameType.HEADERS, 0, 1, new Uint8Array(PLAIN_GET));
+  for (let i = 0; i < 50_000; i++) out.raw(FrameType.CONTINUATION, 0, 1, new Uint8Array(0));
+  const writing = blast(s.peer, out.bytes());
+  await expectGoawayAfter(s.peer, ErrorCode.ENHANCE_YOUR_CALM, s);
+  await writing;
+  equal(s.stats.calls, 0);
+});
+
+Deno.test("server answers an HPACK bomb (a 4 KiB entry referenced thousands of times) with 431 at no memory cost and keeps serving (RFC 7541 §7.3)", async () => {
+  await using s = await serve();
+  const before = Deno.memoryUsage().heapUsed;
+  // Stream 1 adds a 4,000-octet value to the dynamic table (index 62) and refers to it
+  // 16,000 times: a 64 MB header list from a 16 KiB block.
+  const entry = [0x40, ...hpackString("x-bomb"), ...hpackString("a".repeat(4000))];
+  const bomb = new Uint8Array([...PLAIN_GET, ...entry, ...new Array(10_000).fill(0xbe)]);
+  s.peer.out.raw(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, bomb);
+  await s.peer.flush();
+  equal((await s.peer.expectResponse(1)).status, 431);
+  // Stream 3 does it 140,000 times across CONTINUATION frames: a 560 MB header list.
+  const refs = new Uint8Array([...PLAIN_GET, ...new Array(140_000).fill(0xbe)]);
+  writeBlock(s.peer.out, 3, refs, true);
+  await s.peer.flush();
+  equal((await s.peer.expectResponse(3)).status, 431);
+  const grown = Deno.memoryUsage().heapUsed - before;
+  ok(grown < 64 * 1024 * 1024, `heap grew by ${grown} octets`);
+  equal(s.stats.calls, 0);
+  // The HPACK context stayed in step: a request that refers to the entry once is served.
+  await expectServes(s, 5, new Uint8Array([...PLAIN_GET, 0xbe]));
+  equal(s.stats.calls, 1);
+});
+
+Deno.test("server answers a 100 KB header value spread over CONTINUATION frames with 431 and keeps serving", async () => {
+  await using s = await serve();
+  // A literal without indexing: name "x-big", value 100,000 octets.
+  const block = new Uint8Array([
+    ...PLAIN_GET,
+    0x00,
+    ...hpackString("x-big"),
+    ...hpackString("b".repeat(100_000)),
+  ]);
+  writeBlock(s.peer.out, 1, block, true, 4096);
+  await s.peer.flush();
+  equal((await s.peer.expectResponse(1)).status, 431);
+  await expectServes(s, 3);
+  equal(s.stats.calls, 1);
+});
+
+Deno.test("server answers a header block far beyond its SETTINGS_MAX_HEADER_LIST_SIZE with GOAWAY ENHANCE_YOUR_CALM before buffering it", async () => {
+  await using s = await serve();
+  const block = new Uint8Array([
+    ...PLAIN_GET,
+    0x00,
+    ...hpackString("x-big"),
+    ...hpackString("b".repeat(1_000_000)),
+  ]);
+  writeBlock(s.peer.out, 1, block, true);
+  const writing = blast(s.peer, s.peer.out.bytes().slice());
+  s.peer.out.reset();
+  await expectGoawayAfter(s.peer, ErrorCode.ENHANCE_YOUR_CALM, s);
+  await writing;
+  equal(s.stats.calls, 0);
+});
+
+// ---- flow control ----------------------------------------------------------------------
+
+Deno.test("server answers a connection window pushed past 2^31-1 by several WINDOW_UPDATEs with GOAWAY FLOW_CONTROL_ERROR (RFC 9113 §6.9.1)", async () => {
+  await using s = await serve();
+  s.peer.out.windowUpdate(0, 0x4000_0000);
+  await s.peer.flush();
+  await s.peer.sync(); // 65,535 + 2^30 is still a valid window.
+  s.peer.out.windowUpdate(0, 0x4000_0000);
+  await s.peer.flush();
+  await expectGoawayAfter(s.peer, ErrorCode.FLOW_CONTROL_ERROR, s);
+});
+
+Deno.test("server resets a stream whose window is pushed past 2^31-1 by several WINDOW_UPDATEs and keeps serving (RFC 9113 §6.9.1)", async () => {
+  await using s = await serve();
+  s.peer.out.headers(1, s.peer.encode(req("/hang", "POST")), false, MAX_FRAME);
+  s.peer.out.windowUpdate(1, 0x4000_0000);
+  s.peer.out.windowUpdate(1, 0x4000_0000);
+  await s.peer.flush();
+  await s.peer.expectReset(1, ErrorCode.FLOW_CONTROL_ERROR);
+  await expectServes(s, 3);
+});
+
+Deno.test("server resets a stream whose window overflows after SETTINGS_INITIAL_WINDOW_SIZE 2^31-1 and keeps serving (RFC 9113 §6.9.1)", async () => {
+  await using s = await serve();
+  s.peer.out.settings([[SettingId.INITIAL_WINDOW_SIZE, 0x7fff_ffff]]);
+  s.peer.out.headers(1, s.peer.encode(req("/hang", "POST")), false, MAX_FRAME);
+  s.peer.out.windowUpdate(1, 1);
+  await s.peer.flush();
+  await s.peer.expectReset(1, ErrorCode.FLOW_CONTROL_ERROR);
+  await expectServes(s, 3);
+});
+
+Deno.test("server cuts off a flood of zero-increment WINDOW_UPDATEs on closed streams from a peer that does not read", async () => {
+  // Each one is a stream error the server must answer with RST_STREAM (RFC 9113 §6.9):
+  // answering all of them would queue output without bound for a peer that never reads.
+  await using s = await serve();
+  await expectServes(s, 1);
+  const out = new FrameWriter();
+  for (let i = 0; i < 50_000; i++) out.raw(FrameType.WINDOW_UPDATE, 0, 1, new Uint8Array(4));
+  const writing = blast(s.peer, out.bytes());
+  const { resets } = await expectGoawayAfter(s.peer, ErrorCode.ENHANCE_YOUR_CALM, s);
+  await writing;
+  ok(resets.length <= floodBound(Date.now() - s.since), `${resets.length} RST_STREAM frames`);
+});
+
+Deno.test("server cuts off a flood of malformed PRIORITY frames, each a stream error, with GOAWAY ENHANCE_YOUR_CALM", async () => {
+  await using s = await serve();
+  const out = new FrameWriter();
+  // §6.3: a PRIORITY frame of 4 octets is a stream error FRAME_SIZE_ERROR.
+  for (let i = 0; i < 50_000; i++) out.raw(FrameType.PRIORITY, 0, 1 + 2 * i, new Uint8Array(4));
+  const writing = blast(s.peer, out.bytes());
+  await expectGoawayAfter(s.peer, ErrorCode.ENHANCE_YOUR_CALM, s);
+  await writing;
+});
+
+// ---- a hostile backend against the router ----------------------------------------------
+
+const GOOD_TOKEN = "token-for-the-good-service-0001";
+
+/** A router with two services: `good` (a real backend) and `default` (the hostile peer). */
+interface Fleet extends AsyncDisposable, Witness {
+  router: Router;
+  /** The router's log lines. */
+  logs: string[];
+  /** Dials the tunnel port as a raw HTTP/2 backend (service `default`) and shakes hands. */
+  hostile(): Promise<RawPeer>;
+}
+
+async function fleet(): Promise<Fleet> {
+  const logs: string[] = [];
+  const router = startRouter({
+    tokens: { good: GOOD_TOKEN },
+    allowAnonymous: true,
+    routes: [{ path: "/good", service: "good" }, { service: "default" }],
+    tunnelWait: 0,
+    quiet: false,
+    log: (line) => logs.push(line),
+  });
+  const peers: RawPeer[] = [];
+  let backend;
+  try {
+    backend = await startBackend(router, (request) => {
+      return new Response(`good ${new URL(request.url).pathname}`);
+    }, { service: "good", token: GOOD_TOKEN });
+  } catch (error) {
+    await router.shutdown();
+    throw error;
+  }
+  // The good backend is asked every few milliseconds for the whole case.
+  const statuses: number[] = [];
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      const { status, text } = await publicGet(router, "/good/ping");
+      statuses.push(status);
+      if (status !== 200 || text !== "good /good/ping") break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  return {
+    router,
+    logs,
+    saw: (code) => logs.some((line) => line.includes(`ConnectionError ${errorCodeName(code)}:`)),
+    async hostile() {
+      const before = router.pool.size;
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.tunnelAddr.port });
+      const peer = new RawPeer(conn, { readPreface: true });
+      peers.push(peer);
+      // A raw HTTP/2 backend (the Go original) speaks first, with its SETTINGS.
+      peer.out.settings([[SettingId.MAX_CONCURRENT_STREAMS, 100]]);
+      await peer.flush();
+      const first = await peer.nextFrame();
+      ok(first !== null && first.header.type === FrameType.SETTINGS, "router preface");
+      equal((first.frame as SettingsFrame).ack, false);
+      peer.out.settingsAck();
+      await peer.flush();
+      await peer.expectFrame("SETTINGS ACK", isSettingsAck, rejectErrors);
+      await waitUntil(() => router.pool.size > before, TIMEOUT_MS, "hostile tunnel in the pool");
+      return peer;
+    },
+    async [Symbol.asyncDispose]() {
+      watching = false;
+      await watcher;
+      for (const peer of peers) await peer.close();
+      await backend[Symbol.asyncDispose]();
+      await router.shutdown();
+      ok(statuses.length > 0, "the good backend was never asked");
+      equal(
+        statuses.filter((s) => s !== 200).length,
+        0,
+        `the good backend failed while the hostile one misbehaved: ${statuses.join(",")}`,
+      );
+    },
+  };
+}
+
+async function publicGet(router: Router, path: string): Promise<{ status: number; text: string }> {
+  const response = await fetch(`${baseUrl(router)}${path}`);
+  return { status: response.status, text: await response.text() };
+}
+
+/** Starts a public request whose result is awaited later: a failure must not go unhandled. */
+function startGet(router: Router, path: string): Promise<{ status: number; text: string }> {
+  const pending = publicGet(router, path);
+  pending.catch(() => {}); // Awaited by the caller.
+  return pending;
+}
+
+/** Waits for the request the router forwards on the hostile tunnel; returns its stream id. */
+async function nextRequest(peer: RawPeer): Promise<number> {
+  const received = await peer.expectFrame(
+    "a forwarded request",
+    (r) => r.header.type === FrameType.HEADERS && r.fields !== undefined,
+    rejectErrors,
+  );
+  return received.header.streamId;
+}
+
+/** A raw backend's answer: 200 with `body`. */
+async function answer(peer: RawPeer, streamId: number, body: string): Promise<void> {
+  peer.out.headers(streamId, peer.encode([":status", "200"]), false, MAX_FRAME);
+  peer.out.data(streamId, encoder.encode(body), true);
+  await peer.flush();
+}
+
+/** After a connection error: the tunnel is gone, its service has none left, `good` serves. */
+async function expectTunnelDropped(f: Fleet): Promise<void> {
+  await waitUntil(() => f.router.pool.size === 1, TIMEOUT_MS, "the hostile tunnel to leave");
+  equal(f.router.pool.list()[0]!.service, "good");
+  equal((await publicGet(f.router, "/x")).status, 503);
+  const good = await publicGet(f.router, "/good/after");
+  equal(good.status, 200);
+  equal(good.text, "good /good/after");
+}
+
+/** After a stream error: the hostile tunnel still takes requests and is answered. */
+async function expectTunnelServes(f: Fleet, peer: RawPeer): Promise<void> {
+  equal(f.router.pool.size, 2);
+  const pending = startGet(f.router, "/again");
+  await answer(peer, await nextRequest(peer), "fine");
+  const response = await pending;
+  equal(response.status, 200);
+  equal(response.text, "fine");
+}
+
+/** Hostile answers to a forwarded request on stream `id` that are connection errors. */
+const CONNECTION_ERRORS: Array<[string, number, (peer: RawPeer, id: number) => void]> = [
+  [
+    "sends HEADERS on an even stream the router never opened (RFC 9113 §5.1.1)",
+    ErrorCode.PROTOCOL_ERROR,
+    (peer, id) => peer.out.headers(id + 1, peer.encode([":status", "200"]), true, MAX_FRAME),
+  ],
+  [
+    "sends HEADERS on an odd stream the router never used (RFC 9113 §5.1)",
+    ErrorCode.PROTOCOL_ERROR,
+    (peer, id) => peer.out.headers(id + 10, peer.encode([":status", "200"]), true, MAX_FRAME),
+  ],
+  [
+    "sends DATA on an idle stream (RFC 9113 §5.1)",
+    ErrorCode.PROTOCOL_ERROR,
+    (peer, id) => peer.out.data(id + 2, encoder.encode("unasked"), true),
+  ],
+  [
+    "sends PUSH_PROMISE though the router disabled push (RFC 9113 §6.6, §8.4)",
+    ErrorCode.PROTOCOL_ERROR,
+    (peer, id) => peer.out.pushPromise(id, id + 1, peer.encode([":method", "GET", ":path", "/p"])),
+  ],
+  [
+    "sends a response head the router cannot decode (RFC 9113 §4.3)",
+    ErrorCode.COMPRESSION_ERROR,
+    (peer, id) =>
+      peer.out.raw(
+        FrameType.HEADERS,
+        Flag.END_HEADERS,
+        id,
+        new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x7f]),
+      ),
+  ],
+  [
+    "sends WINDOW_UPDATE overflowing the router's connection window (RFC 9113 §6.9.1)",
+    ErrorCode.FLOW_CONTROL_ERROR,
+    (peer) => peer.out.windowUpdate(0, 0x7fff_ffff),
+  ],
+  [
+    "sends a frame larger than the router's SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2)",
+    ErrorCode.FRAME_SIZE_ERROR,
+    (peer, id) => peer.out.data(id, new Uint8Array(MAX_FRAME + 1), true),
+  ],
+  [
+    "sends CONTINUATION without HEADERS (RFC 9113 §6.10)",
+    ErrorCode.PROTOCOL_ERROR,
+    (peer, id) =>
+      peer.out.raw(FrameType.CONTINUATION, Flag.END_HEADERS, id, new Uint8Array([0x88])),
+  ],
+  [
+    "interleaves another stream's frame in a response header block (RFC 9113 §4.3)",
+    ErrorCode.PROTOCOL_ERROR,
+    (peer, id) => {
+      peer.out.raw(FrameType.HEADERS, 0, id, new Uint8Array([0x88]));
+      peer.out.ping(false, new Uint8Array(8));
+    },
+  ],
+];
+
+for (const [what, code, act] of CONNECTION_ERRORS) {
+  Deno.test(`router drops a backend tunnel that ${what}: GOAWAY ${errorCodeName(code)}, 502, the other tunnel serves`, async () => {
+    await using f = await fleet();
+    const peer = await f.hostile();
+    const pending = startGet(f.router, "/x");
+    const id = await nextRequest(peer);
+    act(peer, id);
+    await peer.flush().catch(() => {});
+    await expectGoawayAfter(peer, code, f);
+    equal((await pending).status, 502);
+    await expectTunnelDropped(f);
+  });
+}
+
+const MALFORMED_RESPONSES: Array<[string, string[]]> = [
+  ["an upper-case field name (RFC 9113 §8.2.1)", [":status", "200", "X-Upper", "1"]],
+  ["a connection-specific field (RFC 9113 §8.2.2)", [":status", "200", "connection", "close"]],
+  ["transfer-encoding (RFC 9113 §8.2.2)", [":status", "200", "transfer-encoding", "chunked"]],
+  ["no :status (RFC 9113 §8.3.2)", ["content-type", "text/plain"]],
+  [":status 101 (RFC 9113 §8.6)", [":status", "101"]],
+  ["a :status of four digits (RFC 9113 §8.3.2)", [":status", "2000"]],
+  ["two :status fields (RFC 9113 §8.3)", [":status", "200", ":status", "204"]],
+  ["a request pseudo-header (RFC 9113 §8.3)", [":status", "200", ":path", "/"]],
+  ["a pseudo-header after a field (RFC 9113 §8.3)", ["x-a", "1", ":status", "200"]],
+  ["a field value with a line feed (RFC 9113 §8.2.1)", [":status", "200", "x-a", "1\n2"]],
+];
+
+for (const [what, fields] of MALFORMED_RESPONSES) {
+  Deno.test(`router answers 502 to a backend response with ${what}, resets only that stream and keeps the tunnel`, async () => {
+    await using f = await fleet();
+    const peer = await f.hostile();
+    const pending = startGet(f.router, "/x");
+    const id = await nextRequest(peer);
+    peer.out.headers(id, peer.encode(fields), true, MAX_FRAME);
+    await peer.flush();
+    await peer.expectReset(id, ErrorCode.PROTOCOL_ERROR);
+    equal((await pending).status, 502);
+    await expectTunnelServes(f, peer);
+  });
+}
+
+Deno.test("router answers 502 to an interim (1xx) response that ends the stream, without waiting for the header timeout (RFC 9113 §8.1)", async () => {
+  await using f = await fleet();
+  const peer = await f.hostile();
+  const pending = startGet(f.router, "/x");
+  const id = await nextRequest(peer);
+  peer.out.headers(id, peer.encode([":status", "103", "link", "</a>"]), true, MAX_FRAME);
+  await peer.flush();
+  await peer.expectReset(id, ErrorCode.PROTOCOL_ERROR);
+  equal((await withTimeout(pending, TIMEOUT_MS, "the public answer")).status, 502);
+  await expectTunnelServes(f, peer);
+});
+
+Deno.test("router answers 502 to an HPACK bomb in a backend response and keeps the tunnel (RFC 7541 §7.3)", async () => {
+  await using f = await fleet();
+  const peer = await f.hostile();
+  const pending = startGet(f.router, "/x");
+  const id = await nextRequest(peer);
+  // A 4,000-octet entry, then 16,000 references to it: a 64 MB header list.
+  const entry = [0x40, ...hpackString("x-bomb"), ...hpackString("a".repeat(4000))];
+  const bomb = new Uint8Array([0x88, ...entry, ...new Array(16_000).fill(0xbe)]); // :status 200
+  writeBlock(peer.out, id, bomb, true);
+  await peer.flush();
+  await peer.expectReset(id, ErrorCode.PROTOCOL_ERROR);
+  equal((await pending).status, 502);
+  // The peer's own encoder never saw the entry: the next block evicts it, so both agree again.
+  const again = startGet(f.router, "/again");
+  const next = await nextRequest(peer);
+  const block = new Uint8Array([0x20, 0x3f, 0xe1, 0x1f, 0x88]); // size 0, size 4096, :status 200
+  peer.out.raw(FrameType.HEADERS, Flag.END_HEADERS, next, block);
+  peer.out.data(next, encoder.encode("fine"), true);
+  await peer.flush();
+  const response = await again;
+  equal(response.status, 200);
+  equal(response.text, "fine");
+});
+
+Deno.test("router cuts off a backend flooding interim (1xx) responses with GOAWAY ENHANCE_YOUR_CALM", async () => {
+  await using f = await fleet();
+  const peer = await f.hostile();
+  const pending = startGet(f.router, "/x");
+  const id = await nextRequest(peer);
+  const out = new FrameWriter();
+  for (let i = 0; i < 20_000; i++) {
+    out.headers(id, peer.encode([":status", "103"]), false, MAX_FRAME);
+  }
+  const writing = blast(peer, out.bytes());
+  await expectGoawayAfter(peer, ErrorCode.ENHANCE_YOUR_CALM, f);
+  await writing;
+  equal((await pending).status, 502);
+  await expectTunnelDropped(f);
+});
+
+for (
+  const [what, frame] of [
+    ["PINGs", (out: FrameWriter, i: number) => out.ping(false, new Uint8Array(8).fill(i & 0xff))],
+    ["SETTINGS", (out: FrameWriter) => out.settings([[SettingId.MAX_CONCURRENT_STREAMS, 100]])],
+    ["RST_STREAM on closed streams", (out: FrameWriter) => out.rstStream(1, ErrorCode.CANCEL)],
+    ["empty DATA on a request", (out: FrameWriter) => out.data(1, new Uint8Array(0), false)],
+    ["unknown frames", (out: FrameWriter) => out.raw(0xbb, 0, 0, new Uint8Array(8))],
+  ] as const
+) {
+  Deno.test(`router cuts off a backend flooding ${what} with GOAWAY ENHANCE_YOUR_CALM, and the other tunnel serves`, async () => {
+    await using f = await fleet();
+    const peer = await f.hostile();
+    const pending = startGet(f.router, "/x");
+    const id = await nextRequest(peer);
+    equal(id, 1);
+    const out = new FrameWriter();
+    if (what === "empty DATA on a request") {
+      out.headers(1, peer.encode([":status", "200"]), false, MAX_FRAME);
+    }
+    if (what === "RST_STREAM on closed streams") {
+      out.headers(1, peer.encode([":status", "200"]), false, MAX_FRAME);
+      out.data(1, encoder.encode("short"), true);
+    }
+    for (let i = 0; i < 20_000; i++) frame(out, i);
+    const writing = blast(peer, out.bytes());
+    await expectGoawayAfter(peer, ErrorCode.ENHANCE_YOUR_CALM, f);
+    await writing;
+    // Before a head: 502. After it, the body fails (a short body never passes for whole),
+    // unless the response was complete before the flood began.
+    const outcome = await pending.then((r) => `${r.status} ${r.text}`, () => "body aborted");
+    const expected = what === "RST_STREAM on closed streams"
+      ? "200 short"
+      : what === "empty DATA on a request"
+      ? "body aborted"
+      : "502";
+    ok(outcome.startsWith(expected), `public answer: ${outcome}`);
+    await expectTunnelDropped(f);
+  });
+}
+
+Deno.test("router keeps serving after a backend closes mid-frame, and answers 502", async () => {
+  await using f = await fleet();
+  const peer = await f.hostile();
+  const pending = startGet(f.router, "/x");
+  const id = await nextRequest(peer);
+  // A frame header announcing 100 octets, then only 3 of them, then the end.
+  await peer.writeRaw(
+    new Uint8Array([0, 0, 100, FrameType.HEADERS, Flag.END_HEADERS, 0, 0, 0, id, 1, 2, 3]),
+  );
+  peer.conn.closeWrite();
+  equal((await pending).status, 502);
+  await expectTunnelDropped(f);
+});
+
+Deno.test("router does not pass a body cut short by a backend's connection error off as complete", async () => {
+  await using f = await fleet();
+  const peer = await f.hostile();
+  const response = fetch(`${baseUrl(f.router)}/x`);
+  response.catch(() => {}); // Awaited below.
+  const id = await nextRequest(peer);
+  peer.out.headers(id, peer.encode([":status", "200", "content-length", "100"]), false, MAX_FRAME);
+  peer.out.data(id, new Uint8Array(10), false);
+  await peer.flush();
+  const head = await response;
+  equal(head.status, 200);
+  peer.out.data(id + 2, new Uint8Array(1), true); // DATA on an idle stream: connection error.
+  await peer.flush();
+  await expectGoawayAfter(peer, ErrorCode.PROTOCOL_ERROR, f);
+  let failed = false;
+  try {
+    await head.arrayBuffer();
+  } catch {
+    failed = true;
+  }
+  ok(failed, "the public client took a truncated body for a complete one");
+  await expectTunnelDropped(f);
+});
+
+Deno.test("router drops a backend tunnel that answers a stream again after ending it: GOAWAY STREAM_CLOSED (RFC 9113 §5.1)", async () => {
+  await using f = await fleet();
+  const peer = await f.hostile();
+  const pending = startGet(f.router, "/x");
+  const id = await nextRequest(peer);
+  await answer(peer, id, "first");
+  const response = await pending;
+  equal(response.status, 200);
+  equal(response.text, "first");
+  await peer.sync(); // The router has closed the stream by now.
+  peer.out.headers(id, peer.encode([":status", "200"]), true, MAX_FRAME);
+  await peer.flush();
+  await expectGoawayAfter(peer, ErrorCode.STREAM_CLOSED, f);
+  await expectTunnelDropped(f);
+});
