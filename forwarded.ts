@@ -124,6 +124,7 @@ export function trustedProxyMatcher(list: readonly string[]): Matcher {
  * @param url The public request's URL.
  * @param remote The public client's address, when known.
  * @param trusted Whether that client is a trusted proxy (its forwarding fields are kept).
+ * @param requestId The X-Request-Id to send, if any (replaces the client's).
  * @returns The flat field list.
  *
  * @example
@@ -147,6 +148,7 @@ export function forwardedFields(
   url: URL,
   remote: string | undefined,
   trusted: boolean,
+  requestId?: string,
 ): string[] {
   const fields: string[] = [];
   const connection = headers.get("connection");
@@ -156,25 +158,27 @@ export function forwardedFields(
   let forwardedFor: string | null = null;
   let proto: string | null = null;
   let host: string | null = null;
-  for (const [name, value] of headers) {
+  // forEach, not for…of: no iterator and result objects per field.
+  headers.forEach((value, name) => {
     if (HOP_BY_HOP.has(name) || named?.has(name)) {
       if (name === "te" && value.toLowerCase() === "trailers") fields.push(name, "trailers");
-      continue;
+      return;
     }
     if (name === "via") {
       via = value;
-      continue;
+      return;
     }
+    if (name === "x-request-id" && requestId !== undefined) return;
     if (FORWARDING.has(name)) {
-      if (!trusted) continue; // A client cannot forge earlier hops.
+      if (!trusted) return; // A client cannot forge earlier hops.
       if (name === "x-forwarded-for") forwardedFor = value;
       else if (name === "x-forwarded-proto") proto = value;
       else if (name === "x-forwarded-host") host = value;
       else fields.push(name, value);
-      continue;
+      return;
     }
     fields.push(name, value);
-  }
+  });
   // RFC 9110 §7.6.3: each intermediary appends itself to Via.
   fields.push("via", via === null ? "1.1 ptth" : `${via}, 1.1 ptth`);
   const hop = remote ?? null;
@@ -183,5 +187,6 @@ export function forwardedFields(
   }
   fields.push("x-forwarded-proto", proto ?? url.protocol.slice(0, -1));
   fields.push("x-forwarded-host", host ?? url.host);
+  if (requestId !== undefined) fields.push("x-request-id", requestId);
   return fields;
 }

@@ -15,6 +15,7 @@ import { forwardedFields } from "./forwarded.ts";
 import type { TunnelPool } from "./pool.ts";
 import { normalizeHost, type RouteTable } from "./routes.ts";
 import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
+import type { RouterEvents } from "./events.ts";
 
 /** Bindings the public server passes to the proxy app: the client's address. */
 export type ProxyEnv = { Bindings: { remoteAddr?: Deno.NetAddr } };
@@ -37,6 +38,8 @@ export interface ProxyOptions {
   maxRetries: number;
   /** Where log lines go. */
   log: (line: string) => void;
+  /** Where request records go. */
+  events: RouterEvents;
 }
 
 /**
@@ -51,11 +54,12 @@ export interface ProxyOptions {
  * import { createProxyApp } from "./proxy.ts";
  * import { RouteTable } from "./routes.ts";
  * import { TunnelPool } from "./pool.ts";
+ * import { RouterEvents } from "./events.ts";
  * import { equal } from "node:assert/strict";
  * const app = createProxyApp(new TunnelPool(), {
  *   routes: new RouteTable(), trusted: () => false, maxHeaderBytes: 65536,
  *   maxBodyBytes: Infinity, responseHeaderTimeout: 60_000, tunnelWait: 0, maxRetries: 2,
- *   log: () => {},
+ *   log: () => {}, events: new RouterEvents(),
  * });
  * const response = await app.request("/foo");
  * equal(response.status, 503);
@@ -100,7 +104,7 @@ function describe(error: unknown): string {
 /** The size of the request head as RFC 9113 §6.5.2 counts it (name + value + 32). */
 function headerBytes(headers: Headers, url: URL): number {
   let size = url.pathname.length + url.search.length + url.host.length + 96;
-  for (const [name, value] of headers) size += name.length + value.length + 32;
+  headers.forEach((value, name) => size += name.length + value.length + 32);
   return size;
 }
 
@@ -120,12 +124,93 @@ function limitBody(limit: number, onExceeded: () => void): TransformStream<Uint8
   });
 }
 
+/** What became of a request, filled in as it is forwarded. */
+interface Outcome {
+  requestId: string;
+  service: string | null;
+  tunnelId: string | null;
+  retries: number;
+  error: string | null;
+  /** Set once the backend's response head arrived: its stream reports the bytes. */
+  status: number;
+  /** Body bytes each way, once the stream closed; -1 before. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+// An X-Request-Id from the client is kept when it is short, visible ASCII.
+const REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+
 async function proxy(
   c: Context<ProxyEnv>,
   pool: TunnelPool<RouterTunnel>,
   options: ProxyOptions,
 ): Promise<Response> {
+  const started = performance.now();
   const request = c.req.raw;
+  const incoming = request.headers.get("x-request-id");
+  const outcome: Outcome = {
+    requestId: incoming !== null && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID(),
+    service: null,
+    tunnelId: null,
+    retries: 0,
+    error: null,
+    status: 0,
+    bytesIn: -1,
+    bytesOut: -1,
+  };
+  const events = options.events.active ? options.events : null;
+  // The record goes out when both the status and the stream's byte counts are known.
+  const report = events === null ? null : () => {
+    if (outcome.status === 0 || outcome.bytesIn < 0) return;
+    const url = new URL(request.url);
+    events.emit({
+      type: "request",
+      time: Date.now(),
+      request: {
+        requestId: outcome.requestId,
+        method: request.method,
+        host: url.host,
+        path: url.pathname + url.search,
+        service: outcome.service,
+        tunnelId: outcome.tunnelId,
+        status: outcome.status,
+        durationMs: performance.now() - started,
+        bytesIn: outcome.bytesIn,
+        bytesOut: outcome.bytesOut,
+        retries: outcome.retries,
+        error: outcome.error,
+      },
+    });
+  };
+  const onClose = report === null ? undefined : (sent: number, received: number) => {
+    outcome.bytesIn = sent;
+    outcome.bytesOut = received;
+    report();
+  };
+  const response = await forward(c, request, pool, options, outcome, onClose);
+  if (!response.headers.has("x-request-id")) {
+    response.headers.set("x-request-id", outcome.requestId);
+  }
+  if (report !== null) {
+    if (outcome.status === 0) {
+      // Answered by the router itself: no stream will report.
+      outcome.status = response.status;
+      outcome.bytesIn = outcome.bytesOut = 0;
+    } else outcome.status = response.status;
+    report();
+  }
+  return response;
+}
+
+async function forward(
+  c: Context<ProxyEnv>,
+  request: Request,
+  pool: TunnelPool<RouterTunnel>,
+  options: ProxyOptions,
+  outcome: Outcome,
+  onClose: ((sent: number, received: number) => void) | undefined,
+): Promise<Response> {
   const url = new URL(request.url);
   if (headerBytes(request.headers, url) > options.maxHeaderBytes) {
     return text(
@@ -150,12 +235,14 @@ async function proxy(
     }
   }
 
+  outcome.service = service;
   const remote = c.env?.remoteAddr?.hostname;
   const fields = forwardedFields(
     request.headers,
     url,
     remote,
     remote !== undefined && options.trusted(remote),
+    outcome.requestId,
   );
   // A small body of known length is read first, so it can be sent again on
   // another tunnel; larger ones stream through and cannot be replayed.
@@ -181,6 +268,8 @@ async function proxy(
     let tunnel = pool.pick(service) ??
       await pool.waitFor(service, options.tunnelWait, cancel.signal);
     for (let attempt = 0; tunnel !== undefined; attempt++) {
+      outcome.tunnelId = tunnel.id;
+      outcome.retries = attempt;
       try {
         const response = await tunnel.request({
           method: request.method,
@@ -191,7 +280,9 @@ async function proxy(
           body,
           contentLength: length === null ? -1 : Number(length),
           signal: cancel.signal,
+          ...(onClose === undefined ? {} : { onClose }),
         });
+        outcome.status = response.status;
         // RFC 9110 §7.6.3: the response passed through us too.
         response.headers.append("via", "2 ptth");
         return response;
@@ -211,6 +302,7 @@ async function proxy(
           return text(413, `Content Too Large: the limit is ${options.maxBodyBytes} bytes`);
         }
         const reason = describe(error);
+        outcome.error = reason;
         // A streaming body nobody has read yet (the request waited for a stream slot
         // on a tunnel that went away, and never left) can still go elsewhere.
         const resendable = replayable || !(body as ReadableStream<Uint8Array>).locked;

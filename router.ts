@@ -30,10 +30,18 @@ import { acceptTunnel } from "./tunnel/accept.ts";
 import { TunnelAuth } from "./tunnel/auth.ts";
 import { HandshakeError } from "./tunnel/handshake.ts";
 import { RouterTunnel } from "./tunnel/router_tunnel.ts";
+import { RouterEvents, type TunnelInfo } from "./events.ts";
 
 export type { LocalSettings } from "./h2/connection.ts";
 export type { Tunnel, TunnelList } from "./pool.ts";
 export type { ProxyEnv } from "./proxy.ts";
+export {
+  type RequestRecord,
+  type RouterEvent,
+  type RouterEventListener,
+  RouterEvents,
+  type TunnelInfo,
+} from "./events.ts";
 
 /**
  * One routing rule: requests whose host matches `host` (exact, or `*.suffix`
@@ -140,6 +148,8 @@ export interface Router {
   readonly tunnelAddr: Deno.NetAddr;
   /** The connected tunnels. */
   readonly pool: TunnelList;
+  /** What happens: tunnels, handshakes, requests, PING round trips. */
+  readonly events: RouterEvents;
   /** Resolves when the router has stopped. */
   readonly finished: Promise<void>;
   /** Stops accepting, lets in-flight requests finish, then closes every tunnel. */
@@ -180,6 +190,7 @@ export function createRouter(options: RouterOptions = {}): Router {
   const hostname = options.hostname ?? "0.0.0.0";
   const log = options.quiet ? () => {} : (options.log ?? ((line: string) => console.error(line)));
   const pool = new TunnelPool<RouterTunnel>();
+  const events = new RouterEvents();
   const routes = new RouteTable(options.routes ?? []);
   const auth = new TunnelAuth({
     tokens: options.tokens ?? {},
@@ -195,6 +206,7 @@ export function createRouter(options: RouterOptions = {}): Router {
     tunnelWait: options.tunnelWait ?? 3000,
     maxRetries: options.maxRetries ?? 2,
     log,
+    events,
   });
   const tunnelListen = {
     hostname: options.tunnelHostname ?? hostname,
@@ -217,7 +229,7 @@ export function createRouter(options: RouterOptions = {}): Router {
   const server = options.tls
     ? Deno.serve({ ...serveOptions, ...options.tls }, handler)
     : Deno.serve(serveOptions, handler);
-  const acceptDone = acceptTunnels(listener, pool, auth, options, log);
+  const acceptDone = acceptTunnels(listener, pool, auth, options, log, events);
 
   // One timer for all tunnels: streams whose bodies stopped moving are reset.
   const idleTimeout = options.idleTimeout ?? 300_000;
@@ -262,6 +274,7 @@ export function createRouter(options: RouterOptions = {}): Router {
     addr: server.addr,
     tunnelAddr: listener.addr as Deno.NetAddr,
     pool,
+    events,
     finished,
     shutdown,
     [Symbol.asyncDispose]: shutdown,
@@ -274,11 +287,12 @@ async function acceptTunnels(
   auth: TunnelAuth,
   options: RouterOptions,
   log: (line: string) => void,
+  events: RouterEvents,
 ): Promise<void> {
   const pending = new Set<Promise<void>>();
   try {
     for await (const conn of listener) {
-      const task = attach(conn, pool, auth, options, log);
+      const task = attach(conn, pool, auth, options, log, events);
       pending.add(task);
       task.finally(() => pending.delete(task));
     }
@@ -294,6 +308,7 @@ async function attach(
   auth: TunnelAuth,
   options: RouterOptions,
   log: (line: string) => void,
+  events: RouterEvents,
 ): Promise<void> {
   const remoteAddr = conn.remoteAddr as Deno.NetAddr;
   const from = `${remoteAddr.hostname}:${remoteAddr.port}`;
@@ -318,6 +333,13 @@ async function attach(
       ? `${error.status} ${error.message}`
       : String(error);
     log(`tunnel handshake from ${from} refused: ${reason}`);
+    events.emit({
+      type: "handshake-failed",
+      time: Date.now(),
+      address: remoteAddr.hostname,
+      status: error instanceof HandshakeError ? error.status : 400,
+      reason: error instanceof HandshakeError ? error.message : String(error),
+    });
     try {
       conn.close();
     } catch {
@@ -326,6 +348,16 @@ async function attach(
     return;
   }
   const { identity } = accepted;
+  const info: TunnelInfo = {
+    id,
+    service: identity.service,
+    hosts: identity.hosts,
+    weight: identity.weight,
+    metadata: identity.metadata,
+    remoteAddr: from,
+    connectedAt: Date.now(),
+    legacy: accepted.legacy,
+  };
   const session = new ClientSession(accepted.io, {
     settings: options.http2,
     ...(accepted.reply ? { prelude: accepted.reply } : {}),
@@ -338,7 +370,11 @@ async function attach(
       : { maxConcurrentStreams: options.maxStreamsPerTunnel }),
     onProtocolError: (error) =>
       log(`tunnel ${id}: ${error.name} ${error.codeName}: ${error.message}`),
-    onGoaway: (_last, code) => log(`tunnel ${id}: backend sent GOAWAY ${errorCodeName(code)}`),
+    onGoaway: (_last, code) => {
+      log(`tunnel ${id}: backend sent GOAWAY ${errorCodeName(code)}`);
+      events.emit({ type: "tunnel-draining", time: Date.now(), tunnel: info });
+    },
+    onRtt: (rttMs) => events.emit({ type: "ping", time: Date.now(), tunnelId: id, rttMs }),
   });
   // The peer's SETTINGS tell us its limits: only then can it take requests.
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -354,11 +390,18 @@ async function attach(
   }
   const tunnel = new RouterTunnel(id, session, remoteAddr, identity, accepted.legacy);
   pool.add(tunnel);
+  events.emit({ type: "tunnel-open", time: Date.now(), tunnel: info });
   const kind = accepted.legacy ? "raw HTTP/2" : "PTTH";
   log(
     `tunnel ${id} connected from ${from} for service ${identity.service} (${kind}; ${pool.size} connected)`,
   );
   await session.closed;
   const error = session.connection.error;
+  events.emit({
+    type: "tunnel-close",
+    time: Date.now(),
+    tunnel: info,
+    error: error ? error.message : null,
+  });
   log(`tunnel ${id} closed${error ? `: ${error.message}` : ""} (${pool.size} connected)`);
 }

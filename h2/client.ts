@@ -32,6 +32,11 @@ export interface ClientRequest {
   contentLength?: number;
   /** Cancels the request (RST_STREAM CANCEL). */
   signal?: AbortSignal;
+  /**
+   * Told once the stream has closed (response body complete, or failed), with
+   * the DATA bytes each way: for logs and metrics.
+   */
+  onClose?: (bytesSent: number, bytesReceived: number) => void;
 }
 
 /** Options of a {@linkcode ClientSession}. */
@@ -186,6 +191,8 @@ export class ClientSession {
     }
     const body = request.body ?? null;
     const stream = this.connection.openStream(fields, body === null);
+    const onClose = request.onClose;
+    if (onClose) stream.onClose = () => onClose(stream.bytesSent, stream.bytesReceived);
     const signal = request.signal;
     // The caller's signal cancels the stream until the response head arrives;
     // after that, cancelling the response body does (RST_STREAM CANCEL either way).

@@ -79,6 +79,8 @@ export interface ConnectionOptions {
    * @default {queueMicrotask}
    */
   schedule?: (task: () => void) => void;
+  /** Told the round-trip time of each keepalive PING (ms). */
+  onRtt?: (ms: number) => void;
 }
 
 /** How a role reacts to what the read loop sees. */
@@ -234,6 +236,7 @@ export class Connection implements StreamHost {
   #keepalive: { interval: number; timeout: number } | null;
   #prelude: Uint8Array | null;
   #schedule: (task: () => void) => void;
+  #onRtt: ((ms: number) => void) | null;
   // Flood guards: frames that cost us work but carry no request (RFC 9113 §10.5).
   #budget = FLOOD_BURST;
   #budgetAt = Date.now();
@@ -267,6 +270,7 @@ export class Connection implements StreamHost {
     this.#keepalive = options.keepalive ?? null;
     this.#prelude = options.prelude ?? null;
     this.#schedule = options.schedule ?? queueMicrotask;
+    this.#onRtt = options.onRtt ?? null;
     this.#decoder = new HpackDecoder({
       // Until the peer acknowledges our SETTINGS it may use the default table size (§6.5.3).
       maxTableSize: Math.max(this.#local.headerTableSize, DEFAULT_HEADER_TABLE_SIZE),
@@ -377,7 +381,10 @@ export class Connection implements StreamHost {
     const stuck = this.#writing && this.#writeStarted !== 0 && now - this.#writeStarted >= interval;
     if (silent || stuck) {
       this.#pingSentAt = now;
-      this.ping().then(() => this.#pingSentAt = 0, () => {});
+      this.ping().then((rtt) => {
+        this.#pingSentAt = 0;
+        this.#onRtt?.(rtt);
+      }, () => {});
     }
   }
 

@@ -67,6 +67,10 @@ export class Http2Stream {
   readonly receiveWindow: ReceiveWindow;
   /** Called once when the stream ends abnormally, before `signal` aborts. */
   onFail: ((error: Error) => void) | null = null;
+  /** Called once when the stream reaches CLOSED, normally or not. */
+  onClose: (() => void) | null = null;
+  /** DATA payload bytes sent so far. */
+  bytesSent = 0;
   /** The declared content-length of the inbound message, or -1 (RFC 9113 §8.1.1). */
   expectedLength = -1;
   /** Whether the inbound message's first header block arrived. */
@@ -128,6 +132,16 @@ export class Http2Stream {
     return this.#error;
   }
 
+  /** DATA payload bytes received so far. */
+  get bytesReceived(): number {
+    return this.#received;
+  }
+
+  #closed(): void {
+    this.#host.streamClosed(this);
+    this.onClose?.();
+  }
+
   /** Whether the peer may still send DATA on this stream. */
   get remoteOpen(): boolean {
     return this.#state === StreamState.OPEN || this.#state === StreamState.HALF_CLOSED_LOCAL;
@@ -154,7 +168,7 @@ export class Http2Stream {
         : StreamState.HALF_CLOSED_REMOTE;
     }
     this.#state = state;
-    if (state === StreamState.CLOSED) this.#host.streamClosed(this);
+    if (state === StreamState.CLOSED) this.#closed();
   }
 
   /**
@@ -268,7 +282,7 @@ export class Http2Stream {
   #setClosed(): void {
     if (this.#state === StreamState.CLOSED) return;
     this.#state = StreamState.CLOSED;
-    this.#host.streamClosed(this);
+    this.#closed();
   }
 
   #wake(): void {
@@ -412,6 +426,7 @@ export class Http2Stream {
       }
       const last = offset + n === chunk.length;
       this.#host.writeData(this, chunk.subarray(offset, offset + n), endStream && last);
+      this.bytesSent += n;
       offset += n;
       if (endStream && last) this.#transition(true, false);
       const backlog = this.#host.writable();

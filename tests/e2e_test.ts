@@ -266,3 +266,37 @@ Deno.test("a request waits for a tunnel that connects within the wait window", a
   equal(response.status, 200);
   equal(await response.text(), "worth the wait");
 });
+
+Deno.test("router reports tunnels and requests as events, and passes X-Request-Id both ways", async () => {
+  await using router = startRouter();
+  const seen: string[] = [];
+  const records: Array<{ status: number; bytesIn: number; bytesOut: number; requestId: string }> = [];
+  router.events.on((event) => {
+    seen.push(event.type);
+    if (event.type === "request") records.push(event.request);
+  });
+  let idAtBackend: string | null = null;
+  const backend = await startBackend(router, async (request) => {
+    idAtBackend = request.headers.get("x-request-id");
+    return new Response((await request.text()).toUpperCase());
+  });
+  await waitUntil(() => seen.includes("tunnel-open"), 2000, "tunnel-open");
+  const response = await fetch(`${baseUrl(router)}/x`, {
+    method: "POST",
+    body: "hello",
+    headers: { "x-request-id": "abc-123" },
+  });
+  equal(await response.text(), "HELLO");
+  equal(response.headers.get("x-request-id"), "abc-123");
+  equal(idAtBackend, "abc-123");
+  const generated = await fetch(`${baseUrl(router)}/y`);
+  await generated.body?.cancel();
+  ok(/^[0-9a-f-]{36}$/.test(generated.headers.get("x-request-id") ?? ""));
+  await waitUntil(() => records.length === 2, 2000, "two request records");
+  equal(records[0]!.status, 200);
+  equal(records[0]!.bytesIn, 5);
+  equal(records[0]!.bytesOut, 5);
+  equal(records[0]!.requestId, "abc-123");
+  await backend.shutdown();
+  await waitUntil(() => seen.includes("tunnel-close"), 2000, "tunnel-close");
+});
