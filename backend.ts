@@ -390,7 +390,7 @@ class Backend implements ReverseServer {
       serve: (io) =>
         serveConnection(io, (request, info) => this.#serve(request, info, target.serverName), {
           settings: o.http2,
-                keepalive: {
+          keepalive: {
             interval: o.keepaliveInterval ?? 15_000,
             timeout: o.keepaliveTimeout ?? 10_000,
           },

