@@ -150,6 +150,18 @@ function parsePath(text: string, label: string): string {
 /** File names, not read here: the files are read when the options are built. */
 export const fileType = scalar("<file>", parsePath, jsonString("a file name", parsePath));
 
+function parseUrlPath(text: string, label: string): string {
+  if (text === "off") return "";
+  // An absolute path without query or fragment: it is compared with the request's path.
+  if (!/^\/[\x21-\x7e]*$/.test(text) || /[?#]/.test(text)) {
+    throw invalid(label, `${quote(text)} is not an absolute path (or off)`);
+  }
+  return text;
+}
+
+/** A URL path on the public port (the WebSocket tunnel's), or `off` (`""`). */
+export const urlPathType = scalar("<path>", parseUrlPath, jsonString("a path", parseUrlPath));
+
 const TRUE = new Set(["true", "1", "yes", "on"]);
 const FALSE = new Set(["false", "0", "no", "off"]);
 
@@ -478,3 +490,66 @@ export const proxiesType: ValueType<string[]> = {
     });
   },
 };
+
+/** A port, or `off` (`false` in the file) to turn a listener off. */
+export const portOrOffType: ValueType<number | "off"> = scalar(
+  "<port|off>",
+  (text, label) => text.toLowerCase() === "off" ? "off" : parsePort(text, label),
+  (value, name) => value === "off" || value === false ? "off" : portType.fromJson(value, name),
+);
+
+/** One of a few words (a log format, a log level), any case. */
+export function choiceType<T extends string>(choices: readonly T[]): ValueType<T> {
+  const expected = choices.join(", ");
+  const parse = (text: string, label: string): T => {
+    const choice = choices.find((c) => c === text.toLowerCase());
+    if (choice === undefined) throw invalid(label, `${quote(text)} is not one of ${expected}`);
+    return choice;
+  };
+  return scalar(`<${choices.join("|")}>`, parse, jsonString(`one of ${expected}`, parse));
+}
+
+function parseService(text: string, label: string): string {
+  if (!SERVICE.test(text)) {
+    throw invalid(label, `${quote(text)} is not a service name (${SERVICE_RULE})`);
+  }
+  return text;
+}
+
+/** Service names: repeat the flag, commas in the environment, a JSON array in the file. */
+export const servicesType: ValueType<string[]> = {
+  metavar: "<service>",
+  list: true,
+  parse: (texts, label) => [...new Set(texts.map((text) => parseService(text, label)))],
+  fromJson(value, name) {
+    if (!Array.isArray(value)) throw invalid(name(), "expected an array of service names");
+    return [
+      ...new Set(value.map((entry, index) => {
+        if (typeof entry !== "string") {
+          throw invalid(name(`[${index}]`), `expected a string, got ${show(entry)}`);
+        }
+        return parseService(entry, name(`[${index}]`));
+      })),
+    ];
+  },
+};
+
+/** A secret of at least 16 visible ASCII characters; messages never quote it. */
+function parseSecret(text: string, label: string): string {
+  if (text.length < MIN_TOKEN_LENGTH) {
+    throw invalid(
+      label,
+      `the token is too short (at least ${MIN_TOKEN_LENGTH} characters, so that it cannot be guessed)`,
+    );
+  }
+  if (!/^[\x21-\x7e]+$/.test(text)) {
+    throw invalid(label, "the token has spaces, control or non-ASCII characters");
+  }
+  return text;
+}
+
+/** The admin token: sent as `Authorization: Bearer <token>`, so visible ASCII only. */
+export const secretType: ValueType<string> = scalar("<token>", parseSecret, (value, name) => {
+  if (typeof value !== "string") throw invalid(name(), "expected a token string");
+  return parseSecret(value, name());
+});

@@ -21,15 +21,26 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import type { ByteIO, LocalSettings } from "./h2/connection.ts";
 import { serveConnection, type StreamInfo } from "./h2/server.ts";
 import type { Http2Error } from "./h2/errors.ts";
 import { dialTunnel, type TunnelRefusedError } from "./tunnel/dial.ts";
 import { type Backoff, type LinkStatus, TunnelLink } from "./tunnel/link.ts";
+import { dialWebSocketTunnel } from "./tunnel/websocket_dial.ts";
+import { type LogFormat, Logger, type LogLevel } from "./log/logger.ts";
+import { LinkStateLog } from "./log/link_log.ts";
 
 export type { ByteIO, LocalSettings } from "./h2/connection.ts";
 export { TunnelRefusedError } from "./tunnel/dial.ts";
+export {
+  upgradeWebSocket,
+  type UpgradeWebSocketOptions,
+  type WebSocketUpgrade,
+} from "./ws/upgrade.ts";
+export { StreamWebSocket } from "./ws/socket.ts";
 export type { Backoff, LinkStatus } from "./tunnel/link.ts";
+export type { LogFormat, LogLevel } from "./log/logger.ts";
 
 /** What the handler learns besides the request; mirrors `Deno.ServeHandlerInfo`. */
 export interface ReverseHandlerInfo {
@@ -94,9 +105,16 @@ export interface ServeReverseOptions {
   /** HTTP/2 settings the backend advertises. */
   http2?: LocalSettings;
   /**
-   * Several routers to keep a tunnel to at once, as `host:port` (overrides
-   * `hostname` and `port`). Routers behind DNS or a TCP load balancer then
-   * serve the same services with no shared state.
+   * The router to dial, as `host:port` (its tunnel port) or as the URL of its
+   * WebSocket tunnel, `wss://host:port/.well-known/ptth/tunnel` (or `ws://`):
+   * the tunnel then runs through the router's public HTTPS port, past proxies
+   * and load balancers that pass only HTTPS. Overrides `hostname` and `port`.
+   */
+  router?: string;
+  /**
+   * Several routers to keep a tunnel to at once, each as `router` takes it
+   * (overrides `router`, `hostname` and `port`). Routers behind DNS or a TCP
+   * load balancer then serve the same services with no shared state.
    */
   routers?: string[];
   /**
@@ -120,6 +138,10 @@ export interface ServeReverseOptions {
   log?: (line: string) => void;
   /** Log nothing. @default {false} */
   quiet?: boolean;
+  /** How log lines look: `text` for terminals, `json` for one object a line. @default {"text"} */
+  logFormat?: LogFormat;
+  /** The least severe level logged: `debug`, `info`, `warn` or `error`. @default {"info"} */
+  logLevel?: LogLevel;
 }
 
 /** {@linkcode ServeReverseOptions} with the handler inside. */
@@ -236,9 +258,24 @@ interface Target {
   port: number;
   /** The name the address was resolved from (for TLS verification and logs). */
   serverName: string;
+  /** The router's WebSocket tunnel URL, for a tunnel through its public port. */
+  url?: string;
 }
 
 function parseRouter(value: string, what: string): Target {
+  if (/^wss?:\/\//i.test(value)) {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new TypeError(
+        `Invalid ${what}: ${JSON.stringify(value)} (expected a ws:// or wss:// URL)`,
+      );
+    }
+    const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    const port = Number(url.port || (url.protocol === "wss:" ? 443 : 80));
+    return { hostname, port, serverName: hostname, url: url.href };
+  }
   const i = value.lastIndexOf(":");
   const port = i < 0 ? 8887 : Number(value.slice(i + 1));
   const hostname = (i < 0 ? value : value.slice(0, i)).replace(/^\[(.*)\]$/, "$1");
@@ -251,6 +288,7 @@ function parseRouter(value: string, what: string): Target {
 /** The routers to dial: `routers`, else `hostname`/`port`, else PTTH_ROUTER (commas allowed). */
 function targetsOf(options: ServeReverseOptions): Target[] {
   if (options.routers?.length) return options.routers.map((r) => parseRouter(r, "router"));
+  if (options.router !== undefined) return [parseRouter(options.router, "router")];
   let env: string | undefined;
   if (options.hostname === undefined || options.port === undefined) {
     try {
@@ -269,6 +307,8 @@ function targetsOf(options: ServeReverseOptions): Target[] {
 
 /** Every A and AAAA address of a target, or the target itself when it is an address. */
 async function resolveAll(target: Target): Promise<Target[]> {
+  // A URL is dialed by name: its host is the Host and the TLS name, whatever the address.
+  if (target.url !== undefined) return [target];
   if (/^[\d.]+$/.test(target.hostname) || target.hostname.includes(":")) return [target];
   const lookups = await Promise.allSettled([
     Deno.resolveDns(target.hostname, "A"),
@@ -283,7 +323,7 @@ async function resolveAll(target: Target): Promise<Target[]> {
   }));
 }
 
-const key = (t: Target) => `${t.hostname}|${t.port}`;
+const key = (t: Target) => t.url ?? `${t.hostname}|${t.port}`;
 
 class Backend implements ReverseServer {
   readonly finished: Promise<void>;
@@ -292,7 +332,7 @@ class Backend implements ReverseServer {
   #handler: ReverseHandler;
   #targets: Target[];
   #links = new Map<string, TunnelLink>();
-  #log: (line: string) => void;
+  #logger: Logger;
   #stopped = false;
   #resolveConnected!: () => void;
   #rejectConnected!: (error: Error) => void;
@@ -306,7 +346,11 @@ class Backend implements ReverseServer {
     this.#options = options;
     this.#handler = handler;
     this.#targets = targetsOf(options);
-    this.#log = options.quiet ? () => {} : (options.log ?? ((line) => console.error(line)));
+    this.#logger = new Logger({
+      format: options.logFormat ?? "text",
+      level: options.logLevel ?? "info",
+      sink: options.quiet ? null : (options.log ?? ((line) => console.error(line))),
+    });
     this.connected = new Promise((resolve, reject) => {
       this.#resolveConnected = resolve;
       this.#rejectConnected = reject;
@@ -346,7 +390,7 @@ class Backend implements ReverseServer {
     for (const [k, link] of this.#links) {
       if (!wanted.has(k)) {
         this.#links.delete(k);
-        this.#log(`ptth backend: ${link.label} no longer resolves; draining its tunnel`);
+        this.#logger.info(`${link.label} no longer resolves; draining its tunnel`);
         link.drain(this.#options.shutdownTimeout ?? 10_000);
       }
     }
@@ -365,55 +409,76 @@ class Backend implements ReverseServer {
     const o = this.#options;
     const label = o.connect
       ? "the supplied connection"
-      : `${o.tls ? "tls" : "tcp"}://${target.hostname}:${target.port}`;
+      : target.url ?? `${o.tls ? "tls" : "tcp"}://${target.hostname}:${target.port}`;
+    const identity = {
+      service: o.service ?? "default",
+      hosts: o.hosts ?? [],
+      weight: o.weight ?? 1,
+      metadata: o.metadata ?? {},
+    };
+    const url = o.connect ? undefined : target.url;
+    const caCerts = typeof o.tls === "object" ? o.tls.caCerts : undefined;
     const identityGiven = o.token !== undefined || o.service !== undefined ||
       o.hosts !== undefined || o.metadata !== undefined || o.weight !== undefined;
-    return new TunnelLink({
+    const states = new LinkStateLog(this.#logger, label);
+    const link = new TunnelLink({
       label,
       dial: () =>
-        dialTunnel({
-          hostname: target.hostname,
-          port: target.port,
-          serverName: target.serverName,
-          ...(o.tls === undefined ? {} : { tls: o.tls }),
-          ...(o.connect === undefined ? {} : { connect: o.connect }),
-          legacy: o.legacy ?? !identityGiven,
-          identity: {
-            service: o.service ?? "default",
-            hosts: o.hosts ?? [],
-            weight: o.weight ?? 1,
-            metadata: o.metadata ?? {},
-          },
-          token: o.token ?? null,
-          timeout: o.handshakeTimeout ?? 10_000,
-        }),
+        url !== undefined
+          ? dialWebSocketTunnel({
+            url,
+            identity,
+            token: o.token ?? null,
+            ...(caCerts === undefined ? {} : { caCerts }),
+            timeout: o.handshakeTimeout ?? 10_000,
+          })
+          : dialTunnel({
+            hostname: target.hostname,
+            port: target.port,
+            serverName: target.serverName,
+            ...(o.tls === undefined ? {} : { tls: o.tls }),
+            ...(o.connect === undefined ? {} : { connect: o.connect }),
+            legacy: o.legacy ?? !identityGiven,
+            identity,
+            token: o.token ?? null,
+            timeout: o.handshakeTimeout ?? 10_000,
+          }),
       serve: (io) =>
         serveConnection(io, (request, info) => this.#serve(request, info, target.serverName), {
-          settings: o.http2,
+          // RFC 8441: WebSockets reach handlers as extended CONNECT streams.
+          settings: { enableConnectProtocol: true, ...o.http2 },
+          // Frames of every response ready in one turn of the event loop leave in one write.
+          schedule: setImmediate,
           keepalive: {
             interval: o.keepaliveInterval ?? 15_000,
             timeout: o.keepaliveTimeout ?? 10_000,
           },
           onError: o.onError ?? ((error) => {
-            this.#log(`ptth backend: handler failed: ${(error as Error)?.stack ?? error}`);
+            this.#logger.error(`handler failed: ${(error as Error)?.stack ?? error}`);
             return new Response("Internal Server Error", { status: 500 });
           }),
           onProtocolError: (error: Http2Error) =>
-            this.#log(`ptth backend: ${error.name} ${error.codeName}: ${error.message}`),
+            this.#logger.warn(`${label}: ${error.name} ${error.codeName}: ${error.message}`),
         }),
       backoff: {
         initial: o.reconnect?.initial ?? 100,
         max: o.reconnect?.max ?? o.maxReconnectDelay ?? 5000,
         healthyAfter: o.reconnect?.healthyAfter ?? 10_000,
       },
-      log: this.#log,
+      // The link's own lines repeat what the state log says.
+      log: (line) => this.#logger.debug(line),
       onUp: () => {
         this.#resolveConnected();
         o.onListen?.({ hostname: target.hostname, port: target.port });
-        if (!o.connect) this.#log(`Dialed ${label} and serving HTTP/2 traffic`);
+        states.up();
       },
-      onError: (error) => this.#lastError = error,
+      onError: (error) => {
+        this.#lastError = error;
+        states.failed(error);
+      },
     });
+    link.finished.then(() => states.stopped(), () => {});
+    return link;
   }
 
   #refused(error: Error): void {

@@ -16,7 +16,8 @@ import {
   type RouterConfig,
   toRouterOptions,
 } from "./config.ts";
-import { createRouter, type RouterOptions } from "./router.ts";
+import { createRouter, type Router, type RouterOptions } from "./router.ts";
+import { Logger } from "./log/logger.ts";
 
 /** The package version, read from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -91,6 +92,7 @@ function usage(): string {
     "  routes      PATTERN=SERVICE, PATTERN is host, host/path or /path; a host *.suffix",
     "              matches subdomains, and SERVICE * then takes the subdomain's first label",
     "  tokens      SERVICE=TOKEN; at least 16 characters: shorter tokens could be guessed",
+    "  log levels  debug, info, warn, error: a level shows its lines and the more severe ones",
     "",
     "Examples:",
     "  deno run -A jsr:@ptth/router",
@@ -98,6 +100,12 @@ function usage(): string {
     "  PTTH_PORT=80 deno run -A jsr:@ptth/router",
     '  deno run -A jsr:@ptth/router --token "api=$API_TOKEN" --route api.example.com=api',
     "  deno run -A jsr:@ptth/router --config ptth.json --max-body-bytes 10mb",
+    "  PTTH_ADMIN_TOKEN=$ADMIN_TOKEN deno run -A jsr:@ptth/router --ready-service api",
+    "  deno run -A jsr:@ptth/router --admin-hostname 0.0.0.0 --admin-port 9100",
+    "  deno run -A jsr:@ptth/router --log-format json --log-level warn",
+    "",
+    "  then: the dashboard at http://127.0.0.1:8889/, and",
+    '  curl -H "Authorization: Bearer $ADMIN_TOKEN" http://127.0.0.1:8889/metrics',
     "",
     "  with ptth.json:",
     "  {",
@@ -152,12 +160,95 @@ function describeSetup(config: RouterConfig, options: RouterOptions): string[] {
   ];
 }
 
+/** An address as a URL shows it. */
+function hostPort(addr: Deno.NetAddr): string {
+  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  return `${host}:${addr.port}`;
+}
+
+/** The start-up banner: version, ports, admin URL, auth, TLS, services, routes. */
+function banner(
+  config: RouterConfig,
+  options: RouterOptions,
+  router: Router,
+  adminBusy: boolean,
+): string[] {
+  const tunnelScheme = options.tunnelTls ? "tls" : "tcp";
+  const scheme = options.tls ? "https" : "http";
+  let admin = "Admin: off";
+  if (router.adminAddr) {
+    const token = options.admin?.token === undefined
+      ? "no token"
+      : "token required for /metrics and /api";
+    admin = `Admin: dashboard at http://${hostPort(router.adminAddr)}/ ` +
+      `(/metrics, /healthz, /readyz, /api/tunnels; ${token})`;
+  } else if (adminBusy) {
+    admin = `Admin: off, port ${config.adminPort} is in use (choose one with --admin-port)`;
+  }
+  const setup = describeSetup(config, options);
+  return [
+    `ptth ${VERSION}`,
+    `Listening for reverse tunnels on ${tunnelScheme}://${hostPort(router.tunnelAddr)}`,
+    `Listening for HTTP traffic on ${scheme}://${hostPort(router.addr)}`,
+    admin,
+    ...setup.slice(0, -1),
+    describeServices(config),
+    ...setup.slice(-1),
+  ];
+}
+
+/** The services the configuration names, and what /readyz waits for. */
+function describeServices(config: RouterConfig): string {
+  const wildcards = config.routes.filter((route) => route.service === "*");
+  const named = new Set([
+    ...Object.keys(config.tokens),
+    ...config.routes.map((route) => route.service).filter((service) => service !== "*"),
+    ...config.readyServices,
+  ]);
+  const parts = [...named].sort();
+  for (const route of wildcards) parts.push(`one per subdomain of ${route.host?.slice(2)}`);
+  const anonymous = config.allowAnonymous ?? Object.keys(config.tokens).length === 0;
+  const text = parts.length > 0
+    ? `Services: ${parts.join(", ")}`
+    : `Services: none configured${anonymous ? ", backends serve service default" : ""}`;
+  return config.readyServices.length === 0
+    ? text
+    : `${text}; /readyz waits for ${config.readyServices.join(", ")}`;
+}
+
+/**
+ * Starts the router. The default admin port already taken (another router on
+ * this machine) only turns the admin listener off; any other busy port is an error.
+ */
+function startRouter(
+  config: RouterConfig,
+  options: RouterOptions,
+): { router: Router; adminBusy: boolean } | number {
+  try {
+    return { router: createRouter(options), adminBusy: false };
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    if (options.admin !== undefined && config.sources.adminPort === undefined) {
+      const { admin: _admin, ...withoutAdmin } = options;
+      try {
+        return { router: createRouter(withoutAdmin), adminBusy: true };
+      } catch (again) {
+        if (!(again instanceof Deno.errors.AddrInUse)) throw again;
+      }
+    }
+    const ports = [`HTTP ${config.port}`, `tunnels ${config.tunnelPort}`];
+    if (options.admin !== undefined) ports.push(`admin ${options.admin.port}`);
+    console.error(`ptth: Cannot listen: a port is in use (${ports.join(", ")})`);
+    return 1;
+  }
+}
+
 /**
  * Runs the router CLI until SIGINT or SIGTERM, then shuts down gracefully.
  * Options come from flags, `PTTH_…` variables and the `--config` file.
  *
  * @param args The command-line arguments.
- * @returns The exit code: 0, or 2 for invalid configuration.
+ * @returns The exit code: 0, 2 for invalid configuration, 1 when a port is in use.
  *
  * @example Bad flags give exit code 2
  * ```ts
@@ -189,17 +280,17 @@ export async function main(args: string[]): Promise<number> {
     console.error(`ptth: ${error.message} (see --help)`);
     return 2;
   }
-  const router = createRouter(options);
-  const { hostname, port } = router.tunnelAddr;
-  const tunnelScheme = options.tunnelTls ? "tls" : "tcp";
-  const scheme = options.tls ? "https" : "http";
-  console.error(`Listening for reverse tunnels on ${tunnelScheme}://${hostname}:${port}`);
-  console.error(
-    `Listening for HTTP traffic on ${scheme}://${router.addr.hostname}:${router.addr.port}`,
-  );
-  for (const line of describeSetup(config, options)) console.error(line);
+  const started = startRouter(config, options);
+  if (typeof started === "number") return started;
+  const { router, adminBusy } = started;
+  // The banner is for people; with JSON logs it goes out as log lines, so pipelines parse it.
+  const json = new Logger({ format: "json", level: config.logLevel });
+  const say = config.logFormat === "json"
+    ? (line: string) => json.info(line)
+    : (line: string) => console.error(line);
+  for (const line of banner(config, options, router, adminBusy)) say(line);
   const stop = () => {
-    console.error("Shutting down: finishing in-flight requests");
+    say("Shutting down: finishing in-flight requests");
     router.shutdown();
   };
   Deno.addSignalListener("SIGINT", stop);

@@ -24,8 +24,10 @@
 
 import { parseArgs } from "node:util";
 import type { RouterOptions, RouteSpec } from "./router.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./log/logger.ts";
 import {
   booleanType,
+  choiceType,
   ConfigError,
   countType,
   durationType,
@@ -35,12 +37,16 @@ import {
   type KeyNamer,
   MIN_TOKEN_LENGTH,
   parseBoolean,
+  portOrOffType,
   portType,
   proxiesType,
   quote,
   routesType,
+  secretType,
+  servicesType,
   sizeType,
   tokensType,
+  urlPathType,
   type ValueType,
 } from "./_config_values.ts";
 
@@ -69,6 +75,8 @@ export interface RouterConfig {
   hostname: string;
   /** Interface for the tunnel port. @default {hostname} */
   tunnelHostname: string;
+  /** Path on the public port for tunnels over WebSocket; `""` turns it off. @default {"/.well-known/ptth/tunnel"} */
+  tunnelPath: string;
   /** PEM certificate file for public HTTPS (with `tlsKey`). */
   tlsCert?: string;
   /** PEM private key file for public HTTPS (with `tlsCert`). */
@@ -109,6 +117,18 @@ export interface RouterConfig {
   keepaliveInterval: number;
   /** Close a tunnel whose PING is not answered within this long (ms). @default {10000} */
   keepaliveTimeout: number;
+  /** Port of the admin listener (dashboard, metrics, probes); `off` turns it off. @default {8889} */
+  adminPort: number | "off";
+  /** Interface for the admin listener. @default {"127.0.0.1"} */
+  adminHostname: string;
+  /** The token `/metrics` and `/api/*` on the admin listener require. */
+  adminToken?: string;
+  /** Services that must each have a tunnel before `/readyz` answers 200. @default {[]} */
+  readyServices: string[];
+  /** How log lines look. @default {"text"} */
+  logFormat: LogFormat;
+  /** The least severe level logged. @default {"info"} */
+  logLevel: LogLevel;
   /** The JSON config file that was read, if any. */
   config?: string;
   /** `--help` was given: nothing but the flags was read. @default {false} */
@@ -142,6 +162,8 @@ export const OPTION_GROUPS = [
   "Authentication",
   "Routing",
   "Limits",
+  "Admin",
+  "Logging",
   "Other",
 ] as const;
 
@@ -239,6 +261,17 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
     type: hostnameType,
     shown: "--hostname",
     help: "Interface for the tunnel port",
+  }),
+  option({
+    key: "tunnelPath",
+    flag: "tunnel-path",
+    env: "PTTH_TUNNEL_PATH",
+    inFile: true,
+    group: "Listening",
+    type: urlPathType,
+    default: "/.well-known/ptth/tunnel",
+    shown: "/.well-known/ptth/tunnel",
+    help: "Path on the public port where backends open tunnels over WebSocket; off turns it off",
   }),
   option({
     key: "tlsCert",
@@ -456,6 +489,74 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
     default: 10_000,
     shown: "10s",
     help: "Close a tunnel whose PING is not answered within this long",
+  }),
+  option({
+    key: "adminPort",
+    flag: "admin-port",
+    env: "PTTH_ADMIN_PORT",
+    inFile: true,
+    group: "Admin",
+    type: portOrOffType,
+    default: 8889,
+    shown: "8889",
+    help: "Port of the admin listener: dashboard at /, /metrics, /healthz, /readyz, " +
+      "/api/tunnels; 0 picks a free one, off turns it off",
+  }),
+  option({
+    key: "adminHostname",
+    flag: "admin-hostname",
+    env: "PTTH_ADMIN_HOSTNAME",
+    inFile: true,
+    group: "Admin",
+    type: hostnameType,
+    default: "127.0.0.1",
+    shown: "127.0.0.1",
+    help: "Interface for the admin listener (loopback: only this machine can reach it)",
+  }),
+  option({
+    key: "adminToken",
+    flag: "admin-token",
+    env: "PTTH_ADMIN_TOKEN",
+    inFile: true,
+    group: "Admin",
+    type: secretType,
+    shown: "none",
+    help: "Require Authorization: Bearer TOKEN for /metrics and /api/* (probes stay open); " +
+      "at least 16 characters",
+  }),
+  option({
+    key: "readyServices",
+    flag: "ready-service",
+    env: "PTTH_READY_SERVICES",
+    inFile: true,
+    group: "Admin",
+    type: servicesType,
+    default: [],
+    shown: "none",
+    help: "/readyz answers 503 until this service has a tunnel up",
+  }),
+  option({
+    key: "logFormat",
+    flag: "log-format",
+    env: "PTTH_LOG_FORMAT",
+    inFile: true,
+    group: "Logging",
+    type: choiceType(LOG_FORMATS),
+    default: "text",
+    shown: "text",
+    help: "text: a line per request and tunnel event for terminals; json: one JSON object a line",
+  }),
+  option({
+    key: "logLevel",
+    flag: "log-level",
+    env: "PTTH_LOG_LEVEL",
+    inFile: true,
+    group: "Logging",
+    type: choiceType(LOG_LEVELS),
+    default: "info",
+    shown: "info",
+    help: "Least severe level logged: debug (adds PING round trips), info (requests, tunnels), " +
+      "warn (5xx, refused handshakes, failures), error",
   }),
   option({
     key: "config",
@@ -836,6 +937,7 @@ export function toRouterOptions(
     port: config.port,
     tunnelHostname: config.tunnelHostname,
     tunnelPort: config.tunnelPort,
+    tunnelPath: config.tunnelPath,
     tokens: config.tokens,
     routes: config.routes,
     trustedProxies: config.trustedProxies,
@@ -851,7 +953,17 @@ export function toRouterOptions(
     maxRetries: config.maxRetries,
     keepaliveInterval: config.keepaliveInterval,
     keepaliveTimeout: config.keepaliveTimeout,
+    logFormat: config.logFormat,
+    logLevel: config.logLevel,
   };
+  if (config.adminPort !== "off") {
+    options.admin = {
+      hostname: config.adminHostname,
+      port: config.adminPort,
+      readyServices: config.readyServices,
+      ...(config.adminToken === undefined ? {} : { token: config.adminToken }),
+    };
+  }
   // Unset means "the router decides" (anonymous only while no token is configured).
   if (config.allowAnonymous !== undefined) options.allowAnonymous = config.allowAnonymous;
   const tls = readTls(config, "tlsCert", "tlsKey", readFile);

@@ -16,6 +16,7 @@ import type { TunnelPool } from "./pool.ts";
 import { normalizeHost, type RouteTable } from "./routes.ts";
 import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
 import type { RouterEvents } from "./events.ts";
+import { isWebSocketUpgrade, proxyWebSocket } from "./websocket_proxy.ts";
 
 /** Bindings the public server passes to the proxy app: the client's address. */
 export type ProxyEnv = { Bindings: { remoteAddr?: Deno.NetAddr } };
@@ -40,6 +41,8 @@ export interface ProxyOptions {
   log: (line: string) => void;
   /** Where request records go. */
   events: RouterEvents;
+  /** PING a WebSocket's backend leg this often (ms), so its stream never idles out. @default {30000} */
+  webSocketPingInterval?: number;
 }
 
 /**
@@ -244,6 +247,27 @@ async function forward(
     remote !== undefined && options.trusted(remote),
     outcome.requestId,
   );
+  // RFC 8441: a WebSocket goes to the backend as an extended CONNECT stream.
+  if (isWebSocketUpgrade(request)) {
+    return proxyWebSocket(request, {
+      pool,
+      service,
+      fields,
+      responseHeaderTimeout: options.responseHeaderTimeout,
+      tunnelWait: options.tunnelWait,
+      maxRetries: options.maxRetries,
+      ...(options.webSocketPingInterval === undefined
+        ? {}
+        : { pingInterval: options.webSocketPingInterval }),
+      log: options.log,
+      onTunnel: (tunnelId, attempt) => {
+        outcome.tunnelId = tunnelId;
+        outcome.retries = attempt;
+      },
+      onResponse: (status) => outcome.status = status,
+      ...(onClose === undefined ? {} : { onClose }),
+    });
+  }
   // A small body of known length is read first, so it can be sent again on
   // another tunnel; larger ones stream through and cannot be replayed.
   let tooLarge = false;

@@ -19,6 +19,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { ClientSession } from "./h2/client.ts";
 import type { LocalSettings } from "./h2/connection.ts";
 import { errorCodeName } from "./h2/constants.ts";
@@ -27,14 +28,22 @@ import { type TunnelList, TunnelPool } from "./pool.ts";
 import { createProxyApp, type ProxyEnv } from "./proxy.ts";
 import { RouteTable } from "./routes.ts";
 import { acceptTunnel } from "./tunnel/accept.ts";
+import { acceptWebSocketTunnel, DEFAULT_TUNNEL_PATH } from "./tunnel/websocket_accept.ts";
+import type { ByteIO } from "./h2/connection.ts";
 import { TunnelAuth } from "./tunnel/auth.ts";
-import { HandshakeError } from "./tunnel/handshake.ts";
+import { HandshakeError, type TunnelIdentity } from "./tunnel/handshake.ts";
 import { RouterTunnel } from "./tunnel/router_tunnel.ts";
+import { probeRtt } from "./tunnel/rtt_probe.ts";
 import { RouterEvents, type TunnelInfo } from "./events.ts";
+import { type AdminOptions, type AdminServer, startAdminServer } from "./admin/server.ts";
+import { type LogFormat, Logger, type LogLevel } from "./log/logger.ts";
+import { logRouterEvents } from "./log/router_log.ts";
 
 export type { LocalSettings } from "./h2/connection.ts";
 export type { Tunnel, TunnelList } from "./pool.ts";
 export type { ProxyEnv } from "./proxy.ts";
+export type { AdminOptions } from "./admin/server.ts";
+export type { LogFormat, LogLevel } from "./log/logger.ts";
 export {
   type RequestRecord,
   type RouterEvent,
@@ -67,6 +76,12 @@ export interface RouterOptions {
   tunnelHostname?: string;
   /** Port backends dial; 0 picks a free one. @default {8887} */
   tunnelPort?: number;
+  /**
+   * The path on the public port where backends open tunnels over WebSocket
+   * (through HTTPS-only proxies and load balancers); `""` turns it off.
+   * @default {"/.well-known/ptth/tunnel"}
+   */
+  tunnelPath?: string;
   /** Aborting it shuts the router down gracefully. */
   signal?: AbortSignal;
   /** Certificate and key (PEM) for public HTTPS; HTTP/2 is offered through ALPN. */
@@ -136,6 +151,16 @@ export interface RouterOptions {
   log?: (line: string) => void;
   /** Log nothing (tests, embedding). @default {false} */
   quiet?: boolean;
+  /** How log lines look: `text` for terminals, `json` for one object a line. @default {"text"} */
+  logFormat?: LogFormat;
+  /** The least severe level logged: `debug`, `info`, `warn` or `error`. @default {"info"} */
+  logLevel?: LogLevel;
+  /**
+   * An admin listener apart from the public port: `/healthz`, `/readyz`,
+   * `/api/tunnels`, `/metrics` (Prometheus) and the dashboard at `/`.
+   * @default {none}
+   */
+  admin?: AdminOptions;
 }
 
 /** A running router. */
@@ -150,6 +175,8 @@ export interface Router {
   readonly pool: TunnelList;
   /** What happens: tunnels, handshakes, requests, PING round trips. */
   readonly events: RouterEvents;
+  /** The admin listener's address, when `admin` is set. */
+  readonly adminAddr?: Deno.NetAddr;
   /** Resolves when the router has stopped. */
   readonly finished: Promise<void>;
   /** Stops accepting, lets in-flight requests finish, then closes every tunnel. */
@@ -188,9 +215,26 @@ let tunnelCounter = 0;
  */
 export function createRouter(options: RouterOptions = {}): Router {
   const hostname = options.hostname ?? "0.0.0.0";
-  const log = options.quiet ? () => {} : (options.log ?? ((line: string) => console.error(line)));
+  const logger = new Logger({
+    format: options.logFormat ?? "text",
+    level: options.logLevel ?? "info",
+    sink: options.quiet ? null : (options.log ?? ((line: string) => console.error(line))),
+  });
+  // Free-text lines are about things going wrong; requests and tunnels are logged from events.
+  const log = (line: string) => logger.warn(line);
   const pool = new TunnelPool<RouterTunnel>();
   const events = new RouterEvents();
+  if (logger.enabled("warn")) logRouterEvents(events, pool, logger);
+  let closing = false;
+  const admin: AdminServer | undefined = options.admin && startAdminServer(options.admin, {
+    pool,
+    events,
+    services: configuredServices(options),
+    listening: () => !closing,
+    log,
+  });
+  // Keepalive PINGs only silent tunnels: for the admin's RTTs, PING busy ones too.
+  const stopProbe = admin && probeRtt(pool, events, options.keepaliveInterval ?? 15_000);
   const routes = new RouteTable(options.routes ?? []);
   const auth = new TunnelAuth({
     tokens: options.tokens ?? {},
@@ -205,6 +249,8 @@ export function createRouter(options: RouterOptions = {}): Router {
     responseHeaderTimeout: options.responseHeaderTimeout ?? 60_000,
     tunnelWait: options.tunnelWait ?? 3000,
     maxRetries: options.maxRetries ?? 2,
+    // A WebSocket's stream must not look idle to the sweep below.
+    webSocketPingInterval: Math.min(30_000, (options.idleTimeout ?? 300_000) / 2),
     log,
     events,
   });
@@ -212,9 +258,16 @@ export function createRouter(options: RouterOptions = {}): Router {
     hostname: options.tunnelHostname ?? hostname,
     port: options.tunnelPort ?? 8887,
   };
-  const listener: Deno.Listener = options.tunnelTls
-    ? Deno.listenTls({ ...tunnelListen, ...options.tunnelTls })
-    : Deno.listen(tunnelListen);
+  let listener: Deno.Listener;
+  try {
+    listener = options.tunnelTls
+      ? Deno.listenTls({ ...tunnelListen, ...options.tunnelTls })
+      : Deno.listen(tunnelListen);
+  } catch (error) {
+    stopProbe?.();
+    admin?.shutdown();
+    throw error;
+  }
   const serveOptions = {
     hostname,
     port: options.port ?? 8888,
@@ -224,11 +277,26 @@ export function createRouter(options: RouterOptions = {}): Router {
       return new Response("Internal Server Error\n", { status: 500 });
     },
   };
+  // Tunnels over WebSocket come in on the public port, at their own path.
+  const tunnelPath = options.tunnelPath ?? DEFAULT_TUNNEL_PATH;
+  const webSocketTunnels = new Set<ClientSession>();
+  const context: TunnelContext = { pool, options, log, events };
   const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
-    app.fetch(request, { remoteAddr: info.remoteAddr });
-  const server = options.tls
-    ? Deno.serve({ ...serveOptions, ...options.tls }, handler)
-    : Deno.serve(serveOptions, handler);
+    tunnelPath !== "" && request.url.includes(tunnelPath) &&
+      new URL(request.url).pathname === tunnelPath
+      ? attachWebSocket(request, info.remoteAddr, auth, context, webSocketTunnels)
+      : app.fetch(request, { remoteAddr: info.remoteAddr });
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = options.tls
+      ? Deno.serve({ ...serveOptions, ...options.tls }, handler)
+      : Deno.serve(serveOptions, handler);
+  } catch (error) {
+    listener.close();
+    stopProbe?.();
+    admin?.shutdown();
+    throw error;
+  }
   const acceptDone = acceptTunnels(listener, pool, auth, options, log, events);
 
   // One timer for all tunnels: streams whose bodies stopped moving are reset.
@@ -246,12 +314,16 @@ export function createRouter(options: RouterOptions = {}): Router {
   let stopping: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
+      closing = true;
+      stopProbe?.();
       clearInterval(sweep);
       try {
         listener.close();
       } catch {
         // Already closed.
       }
+      // Deno.serve's shutdown cuts upgraded connections: drain WebSocket tunnels first.
+      await drainSessions([...webSocketTunnels], 5000);
       await server.shutdown();
       // Then let the backends know, and wait (bounded) for their streams to end.
       const tunnels = pool.list();
@@ -264,6 +336,7 @@ export function createRouter(options: RouterOptions = {}): Router {
       clearTimeout(timer);
       for (const tunnel of pool.list()) tunnel.session.close();
       await acceptDone;
+      await admin?.shutdown();
     })();
     return stopping;
   };
@@ -275,10 +348,18 @@ export function createRouter(options: RouterOptions = {}): Router {
     tunnelAddr: listener.addr as Deno.NetAddr,
     pool,
     events,
+    ...(admin ? { adminAddr: admin.addr } : {}),
     finished,
     shutdown,
     [Symbol.asyncDispose]: shutdown,
   };
+}
+
+/** Services the configuration names (token services, route targets), for the admin listener. */
+function configuredServices(options: RouterOptions): string[] {
+  const routed = (options.routes ?? []).map((route) => route.service);
+  const named = [...Object.keys(options.tokens ?? {}), ...routed];
+  return [...new Set(named.filter((service) => service !== "*"))].sort();
 }
 
 async function acceptTunnels(
@@ -311,7 +392,6 @@ async function attach(
   events: RouterEvents,
 ): Promise<void> {
   const remoteAddr = conn.remoteAddr as Deno.NetAddr;
-  const from = `${remoteAddr.hostname}:${remoteAddr.port}`;
   const id = `t${++tunnelCounter}`;
   const handshakeTimeout = options.handshakeTimeout ?? 10_000;
   const maxPerService = options.maxTunnelsPerService ?? 256;
@@ -328,11 +408,7 @@ async function attach(
       },
     });
   } catch (error) {
-    // Logged without the token: only the status and reason.
-    const reason = error instanceof HandshakeError
-      ? `${error.status} ${error.message}`
-      : String(error);
-    log(`tunnel handshake from ${from} refused: ${reason}`);
+    // Logged (from the event) without the token: only the status and reason.
     events.emit({
       type: "handshake-failed",
       time: Date.now(),
@@ -347,7 +423,106 @@ async function attach(
     }
     return;
   }
-  const { identity } = accepted;
+  await serveTunnel(accepted.io, {
+    id,
+    identity: accepted.identity,
+    legacy: accepted.legacy,
+    reply: accepted.reply,
+    remoteAddr,
+  }, { pool, options, log, events });
+}
+
+/** What the router's tunnel code shares. */
+interface TunnelContext {
+  pool: TunnelPool<RouterTunnel>;
+  options: RouterOptions;
+  log: (line: string) => void;
+  events: RouterEvents;
+}
+
+/** A tunnel whose handshake is done, on its way into the pool. */
+interface TunnelInit {
+  id: string;
+  identity: TunnelIdentity;
+  legacy: boolean;
+  /** Bytes to send before the HTTP/2 preface (the handshake's 101). */
+  reply: Uint8Array | null;
+  remoteAddr: Deno.NetAddr;
+  /** Told of the session as soon as it exists. */
+  onSession?: (session: ClientSession) => void;
+}
+
+/** Lets the sessions' streams finish (GOAWAY), waiting at most `ms`. */
+async function drainSessions(sessions: ClientSession[], ms: number): Promise<void> {
+  if (sessions.length === 0) return;
+  for (const session of sessions) session.shutdown();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    Promise.all(sessions.map((session) => session.closed)),
+    new Promise((resolve) => timer = setTimeout(resolve, ms)),
+  ]);
+  clearTimeout(timer);
+}
+
+/**
+ * Answers an upgrade on the tunnel path: checks the credentials like the TCP
+ * handshake (PROTOCOL.md §11) and serves the tunnel in the WebSocket.
+ */
+async function attachWebSocket(
+  request: Request,
+  remoteAddr: Deno.NetAddr,
+  auth: TunnelAuth,
+  context: TunnelContext,
+  sessions: Set<ClientSession>,
+): Promise<Response> {
+  const { pool, options, events } = context;
+  const maxPerService = options.maxTunnelsPerService ?? 256;
+  let accepted;
+  try {
+    accepted = await acceptWebSocketTunnel(request, {
+      auth,
+      address: remoteAddr.hostname,
+      admit: (identity) => {
+        if (pool.count(identity.service) >= maxPerService) {
+          throw new HandshakeError(429, `Too many tunnels for service ${identity.service}`);
+        }
+      },
+    });
+  } catch (error) {
+    const status = error instanceof HandshakeError ? error.status : 400;
+    const reason = error instanceof Error ? error.message : String(error);
+    events.emit({
+      type: "handshake-failed",
+      time: Date.now(),
+      address: remoteAddr.hostname,
+      status,
+      reason,
+    });
+    return new Response(`${reason}\n`, {
+      status,
+      headers: { "content-type": "text/plain; charset=utf-8" },
+    });
+  }
+  serveTunnel(accepted.io, {
+    id: `t${++tunnelCounter}`,
+    identity: accepted.identity,
+    legacy: false,
+    reply: null,
+    remoteAddr,
+    onSession: (session) => {
+      sessions.add(session);
+      session.closed.then(() => sessions.delete(session));
+    },
+  }, context);
+  return accepted.response;
+}
+
+/** Runs HTTP/2 on a tunnel whose handshake is done, and keeps it in the pool while it lives. */
+async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext): Promise<void> {
+  const { pool, options, log, events } = context;
+  const { id, identity, legacy, reply, remoteAddr } = init;
+  const from = `${remoteAddr.hostname}:${remoteAddr.port}`;
+  const handshakeTimeout = options.handshakeTimeout ?? 10_000;
   const info: TunnelInfo = {
     id,
     service: identity.service,
@@ -356,11 +531,13 @@ async function attach(
     metadata: identity.metadata,
     remoteAddr: from,
     connectedAt: Date.now(),
-    legacy: accepted.legacy,
+    legacy,
   };
-  const session = new ClientSession(accepted.io, {
+  const session = new ClientSession(io, {
     settings: options.http2,
-    ...(accepted.reply ? { prelude: accepted.reply } : {}),
+    ...(reply ? { prelude: reply } : {}),
+    // Frames of every request handled in one turn of the event loop leave in one write.
+    schedule: setImmediate,
     keepalive: {
       interval: options.keepaliveInterval ?? 15_000,
       timeout: options.keepaliveTimeout ?? 10_000,
@@ -371,11 +548,13 @@ async function attach(
     onProtocolError: (error) =>
       log(`tunnel ${id}: ${error.name} ${error.codeName}: ${error.message}`),
     onGoaway: (_last, code) => {
-      log(`tunnel ${id}: backend sent GOAWAY ${errorCodeName(code)}`);
+      // A plain drain is logged from the event; an error code is worth a warning.
+      if (code !== 0) log(`tunnel ${id}: backend sent GOAWAY ${errorCodeName(code)}`);
       events.emit({ type: "tunnel-draining", time: Date.now(), tunnel: info });
     },
     onRtt: (rttMs) => events.emit({ type: "ping", time: Date.now(), tunnelId: id, rttMs }),
   });
+  init.onSession?.(session);
   // The peer's SETTINGS tell us its limits: only then can it take requests.
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((resolve) =>
@@ -388,13 +567,9 @@ async function attach(
     session.close();
     return;
   }
-  const tunnel = new RouterTunnel(id, session, remoteAddr, identity, accepted.legacy);
+  const tunnel = new RouterTunnel(id, session, remoteAddr, identity, legacy);
   pool.add(tunnel);
   events.emit({ type: "tunnel-open", time: Date.now(), tunnel: info });
-  const kind = accepted.legacy ? "raw HTTP/2" : "PTTH";
-  log(
-    `tunnel ${id} connected from ${from} for service ${identity.service} (${kind}; ${pool.size} connected)`,
-  );
   await session.closed;
   const error = session.connection.error;
   events.emit({
@@ -403,5 +578,4 @@ async function attach(
     tunnel: info,
     error: error ? error.message : null,
   });
-  log(`tunnel ${id} closed${error ? `: ${error.message}` : ""} (${pool.size} connected)`);
 }

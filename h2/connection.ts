@@ -116,7 +116,16 @@ const FLOOD_BURST = 5000;
 const FLOOD_RATE = 1000;
 /** How many closed stream identifiers we remember, to tell closed from idle (§5.1). */
 const CLOSED_MEMORY = 1024;
-const READ_BUFFER_SIZE = 64 * 1024;
+/**
+ * The read buffer starts small, so that an idle tunnel costs little memory,
+ * and doubles (up to READ_BUFFER_MAX) whenever a read fills it: busy
+ * connections then read in large chunks, with fewer system calls.
+ */
+const READ_BUFFER_SIZE = 4 * 1024;
+const READ_BUFFER_MAX = 256 * 1024;
+
+const EMPTY_IDS = new Int32Array(0);
+const EMPTY_HOW = new Uint8Array(0);
 
 /**
  * Recently closed streams and how each closed, in fixed typed arrays indexed
@@ -124,28 +133,34 @@ const READ_BUFFER_SIZE = 64 * 1024;
  * is simply overwritten (no allocation per stream).
  */
 class ClosedStreams {
-  #ids: Int32Array;
-  #how: Uint8Array;
+  // Allocated on the first close: an idle tunnel should cost little memory.
+  #ids: Int32Array = EMPTY_IDS;
+  #how: Uint8Array = EMPTY_HOW;
+  #size: number;
   #mask: number;
   constructor(size: number) {
-    this.#ids = new Int32Array(size);
-    this.#how = new Uint8Array(size);
+    this.#size = size;
     this.#mask = size - 1; // size is a power of two
   }
   #slot(id: number): number {
     return id & this.#mask;
   }
   set(id: number, how: Closed): void {
+    if (this.#ids.length === 0) {
+      this.#ids = new Int32Array(this.#size);
+      this.#how = new Uint8Array(this.#size);
+    }
     const slot = this.#slot(id);
     this.#ids[slot] = id;
     this.#how[slot] = how;
   }
   get(id: number): Closed | undefined {
+    if (this.#ids.length === 0) return undefined;
     const slot = this.#slot(id);
     return this.#ids[slot] === id ? this.#how[slot] as Closed : undefined;
   }
   has(id: number): boolean {
-    return this.#ids[this.#slot(id)] === id;
+    return this.#ids.length !== 0 && this.#ids[this.#slot(id)] === id;
   }
 }
 
@@ -211,11 +226,12 @@ export class Connection implements StreamHost {
   #blockStream = 0;
   #blockEndStream = false;
   #blockDependency = -1;
-  #block = new Uint8Array(16_384);
+  // Made on first use: most header blocks fit one frame and are decoded in place.
+  #block = new Uint8Array(0);
   #blockLength = 0;
   // Output: frames queued in one turn go out in one write; two buffers alternate.
-  #out = new FrameWriter();
-  #spare = new FrameWriter();
+  #out = new FrameWriter(1024);
+  #spare = new FrameWriter(1024);
   #writing = false;
   #flushQueued = false;
   #drainWaiters: Array<() => void> = [];
@@ -568,8 +584,16 @@ export class Connection implements StreamHost {
     let prefaceLeft = this.role === "server" ? CLIENT_PREFACE.length : 0;
     const header: FrameHeader = { length: 0, type: 0, flags: 0, streamId: 0 };
     try {
+      let filled = false;
       while (!this.#ioClosed) {
-        if (end === buf.length) {
+        if (filled && buf.length < READ_BUFFER_MAX) {
+          // The last read filled the buffer: more is coming, read more at once.
+          const next = new Uint8Array(buf.length * 2);
+          next.set(buf.subarray(start, end));
+          buf = next;
+          end -= start;
+          start = 0;
+        } else if (end === buf.length) {
           // Make room: move the partial frame to the front, or grow for a large frame.
           if (start > 0) {
             buf.copyWithin(0, start, end);
@@ -582,6 +606,7 @@ export class Connection implements StreamHost {
           start = 0;
         }
         let n: number | null;
+        const room = buf.length - end;
         try {
           n = await this.#io.read(buf.subarray(end));
         } catch (error) {
@@ -589,6 +614,7 @@ export class Connection implements StreamHost {
           n = null;
         }
         if (n === null) break;
+        filled = n === room;
         this.#lastRead = Date.now();
         end += n;
         if (prefaceLeft > 0) {
@@ -718,6 +744,11 @@ export class Connection implements StreamHost {
   }
 
   #streamError(error: StreamError): void {
+    if (!this.#streams.has(error.streamId) && this.#isIdle(error.streamId)) {
+      // §6.4: RST_STREAM must not be sent for an idle stream (and the peer could open it
+      // later as if nothing happened); §5.1 makes most frames there a connection error.
+      throw new ConnectionError(error.code, error.message, { cause: error });
+    }
     this.#hooks.onProtocolError?.(error);
     // Every RST_STREAM the peer provokes costs a reset handler and output: a peer that
     // provokes them in a loop is flooding as surely as one that sends its own
@@ -785,6 +816,12 @@ export class Connection implements StreamHost {
   }
 
   #appendBlock(fragment: Uint8Array, endHeaders: boolean): void {
+    if (endHeaders && this.#blockLength === 0) {
+      // The whole block in one frame: decode it where it lies, no copy.
+      const id = this.#blockStream;
+      this.#blockStream = 0;
+      return this.#onHeaderBlock(id, fragment, this.#blockEndStream);
+    }
     const need = this.#blockLength + fragment.length;
     // A block far beyond the header list size we advertised is a CONTINUATION flood.
     if (need > this.#local.maxHeaderListSize * 2 + 16_384) {

@@ -57,8 +57,11 @@ export const CONNECTION_SPECIFIC_FIELDS: ReadonlySet<string> = new Set([
 // §8.2.1: names MUST NOT contain 0x00-0x20, 0x41-0x5a (upper case), 0x7f-0xff or a colon;
 // beyond that a field name is an RFC 9110 §5.1 token, which is what Web Headers accept.
 const INVALID_NAME = /[^!#$%&'*+\-.^_`|~0-9a-z]/;
-// §8.2.1: values MUST NOT contain NUL, LF or CR, nor start or end with SP or HTAB.
-const INVALID_VALUE = /[\0\r\n]|^[ \t]|[ \t]$/;
+// §8.2.1: values MUST NOT contain NUL, LF or CR, nor start or end with SP or HTAB; other
+// controls are invalid in RFC 9110 §5.5 and "MAY" be malformed too. They are: Deno.serve
+// panics (and the whole process dies) on a response header value holding one.
+// deno-lint-ignore no-control-regex
+const INVALID_VALUE = /[\0-\x08\x0a-\x1f\x7f]|^[ \t]|[ \t]$/;
 // §8.3.1 forbids userinfo in :authority; RFC 3986 §3.2 allows only host and port. Any
 // "@", "/", "?" or "#" would change the host or path of the URL built from it.
 const INVALID_AUTHORITY = /[^A-Za-z0-9\-._~%!$&'()*+,;=:[\]]/;
@@ -282,7 +285,8 @@ export function parseResponseHead(streamId: number, fields: string[]): ResponseH
     if (status !== null) throw malformed(streamId, "duplicate :status");
     status = fields[i + 1]!;
   }
-  if (status === null || !/^[1-9]\d\d$/.test(status)) throw malformed(streamId, "invalid :status");
+  // RFC 9110 §15: 100 to 599; a Response cannot even be built with another (a RangeError).
+  if (status === null || !/^[1-5]\d\d$/.test(status)) throw malformed(streamId, "invalid :status");
   // §8.6: HTTP/2 has no 101 Switching Protocols.
   if (status === "101") throw malformed(streamId, ":status 101");
   const collected = collectFields(streamId, fields, i);

@@ -16,6 +16,11 @@ import {
   type RequestHead,
 } from "./message.ts";
 import type { Http2Stream } from "./stream.ts";
+import {
+  acceptsExtendedConnect,
+  ExtendedConnect,
+  linkExtendedConnect,
+} from "./extended_connect.ts";
 
 /** What a handler learns about the stream besides the request. */
 export interface StreamInfo {
@@ -119,12 +124,16 @@ async function respond(
   let complete!: () => void;
   const completed = new Promise<void>((resolve) => complete = resolve);
   stream.signal.addEventListener("abort", () => complete(), { once: true });
-  const method = head.method;
+  // RFC 8441: an extended CONNECT reaches the handler as an upgrade GET (a Fetch
+  // Request cannot be a CONNECT); its stream stays for whoever takes it over.
+  const link = head.protocol === null ? null : new ExtendedConnect(stream, head.protocol);
+  const method = link === null ? head.method : "GET";
   // Fetch forbids a body on GET and HEAD; HTTP/2 allows one, but it has no meaning there.
   const hasBody = !endStream && method !== "GET" && method !== "HEAD";
   let response: Response;
   try {
-    if (!endStream && !hasBody) stream.discardBody(false);
+    if (!endStream && !hasBody && link === null) stream.discardBody(false);
+    if (link !== null) addUpgradeFields(head.headers, link.protocol);
     // Apps written for Deno.serve read the Host header; HTTP/2 carries it as :authority.
     if (head.authority !== "" && !head.hasHost) head.headers.push(["host", head.authority]);
     let body: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> | null = null;
@@ -132,6 +141,8 @@ async function respond(
       // Let the read loop finish its buffer first: a small body that came with
       // the headers is then complete and needs no ReadableStream.
       await Promise.resolve();
+      // Reset meanwhile (a RST_STREAM in the same buffer: rapid reset): no handler at all.
+      if (stream.signal.aborted) return complete();
       body = stream.takeCompleteBody() ?? stream.body;
     }
     const request = new Request(`${head.scheme || "http"}://${head.authority}${head.path}`, {
@@ -142,6 +153,7 @@ async function respond(
       // @ts-ignore: `duplex` is required for streaming bodies but missing from some lib types.
       duplex: "half",
     });
+    if (link !== null) linkExtendedConnect(request, link);
     // Once the exchange is over, a body nobody read would hold its octets against the
     // connection window for good (RFC 9113 §6.9): drop it.
     completed.then(() => {
@@ -152,6 +164,7 @@ async function respond(
       throw new TypeError("Handler did not return a Response");
     }
   } catch (error) {
+    link?.refused(error as Error);
     if (stream.signal.aborted) return complete();
     try {
       response = await onError(error);
@@ -160,8 +173,13 @@ async function respond(
     }
   }
   if (stream.signal.aborted) {
+    link?.refused(new Error("Stream reset before the response"));
     response.body?.cancel().catch(() => {});
     return complete();
+  }
+  if (link !== null && link.taken) {
+    if (acceptsExtendedConnect(response)) return openTunnel(stream, link, response, complete);
+    link.refused(new Error(`Handler answered the extended CONNECT with ${response.status}`));
   }
   const status = response.status;
   const fields = appendHeaderFields(response.headers, [":status", String(status)]);
@@ -177,4 +195,41 @@ async function respond(
   // §8.1: a complete response may end a request the client is still sending.
   if (stream.remoteOpen) stream.reset(ErrorCode.NO_ERROR);
   complete();
+}
+
+/**
+ * RFC 8441 §5: answers an extended CONNECT with `:status 200` without
+ * END_STREAM (HTTP/2 has no 101, RFC 9113 §8.6); DATA then carries the
+ * tunnel's bytes both ways, until each side ends its own.
+ */
+async function openTunnel(
+  stream: Http2Stream,
+  link: ExtendedConnect,
+  response: Response,
+  complete: () => void,
+): Promise<void> {
+  response.body?.cancel().catch(() => {});
+  stream.sendHeaders(appendHeaderFields(response.headers, [":status", "200"], TUNNEL_SKIP), false);
+  link.accepted();
+  await stream.sendBody(link.outbound);
+  complete();
+}
+
+/** Fields of an HTTP/1.1 upgrade that RFC 8441 §5 leaves out of HTTP/2. */
+const TUNNEL_SKIP: ReadonlySet<string> = new Set(["sec-websocket-accept", "content-length"]);
+
+/**
+ * Gives the Request of an extended CONNECT the fields of the HTTP/1.1 upgrade
+ * it stands for (RFC 6455 §4.1), so apps written for `Deno.upgradeWebSocket`
+ * recognize it. RFC 8441 §5 drops Sec-WebSocket-Key: one is made up.
+ */
+function addUpgradeFields(headers: Array<[string, string]>, protocol: string): void {
+  headers.push(["upgrade", protocol], ["connection", "Upgrade"]);
+  if (protocol !== "websocket") return;
+  const has = (name: string) => headers.some(([n]) => n === name);
+  if (!has("sec-websocket-version")) headers.push(["sec-websocket-version", "13"]);
+  if (!has("sec-websocket-key")) {
+    const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+    headers.push(["sec-websocket-key", key]);
+  }
 }

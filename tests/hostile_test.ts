@@ -344,6 +344,23 @@ Deno.test("server stops resets it is provoked into (zero WINDOW_UPDATE after eac
   }
 });
 
+Deno.test("server never calls the handler for a request with a body reset in the same read, and keeps serving below the flood budget", async () => {
+  await using s = await serve();
+  const out = new FrameWriter();
+  const PAIRS = 2000;
+  for (let i = 0; i < PAIRS; i++) {
+    const id = 1 + 2 * i;
+    out.headers(id, s.peer.encode(req("/hang", "POST")), false, MAX_FRAME);
+    out.data(id, encoder.encode("body"), false);
+    out.rstStream(id, ErrorCode.CANCEL);
+  }
+  await s.peer.writeRaw(out.bytes());
+  await s.peer.sync();
+  // Only a pair split between two reads of the socket may reach the handler.
+  ok(s.stats.calls < PAIRS / 20, `${s.stats.calls} handler calls for ${PAIRS} reset requests`);
+  await expectServes(s, 1 + 2 * PAIRS);
+});
+
 Deno.test("server stops a flood of requests it must reset as malformed with GOAWAY ENHANCE_YOUR_CALM, never calling the handler", async () => {
   await using s = await serve();
   const out = new FrameWriter();
@@ -629,11 +646,54 @@ Deno.test("server cuts off a flood of zero-increment WINDOW_UPDATEs on closed st
 Deno.test("server cuts off a flood of malformed PRIORITY frames, each a stream error, with GOAWAY ENHANCE_YOUR_CALM", async () => {
   await using s = await serve();
   const out = new FrameWriter();
-  // §6.3: a PRIORITY frame of 4 octets is a stream error FRAME_SIZE_ERROR.
-  for (let i = 0; i < 50_000; i++) out.raw(FrameType.PRIORITY, 0, 1 + 2 * i, new Uint8Array(4));
+  out.headers(1, s.peer.encode(req("/hang", "POST")), false, MAX_FRAME);
+  // §6.3: a PRIORITY frame of 4 octets is a stream error FRAME_SIZE_ERROR; the first
+  // resets stream 1, the others meet a stream already reset and get no RST_STREAM.
+  for (let i = 0; i < 50_000; i++) out.raw(FrameType.PRIORITY, 0, 1, new Uint8Array(4));
   const writing = blast(s.peer, out.bytes());
   await expectGoawayAfter(s.peer, ErrorCode.ENHANCE_YOUR_CALM, s);
   await writing;
+});
+
+// ---- stream errors on idle streams ------------------------------------------------------
+
+for (
+  const [what, type, payload, code] of [
+    ["PRIORITY of 4 octets", FrameType.PRIORITY, [0, 0, 0, 0], ErrorCode.FRAME_SIZE_ERROR],
+    [
+      "PRIORITY depending on itself",
+      FrameType.PRIORITY,
+      [0, 0, 0, 5, 16],
+      ErrorCode.PROTOCOL_ERROR,
+    ],
+    ["WINDOW_UPDATE of 0", FrameType.WINDOW_UPDATE, [0, 0, 0, 0], ErrorCode.PROTOCOL_ERROR],
+  ] as const
+) {
+  Deno.test(`server answers ${what} on an idle stream with GOAWAY ${errorCodeName(code)}, never RST_STREAM on an idle stream (RFC 9113 §5.1, §6.4)`, async () => {
+    // An idle stream cannot be reset (§6.4: RST_STREAM MUST NOT be sent for it), and a
+    // reset the peer may ignore would let it open the stream later as if nothing happened.
+    await using s = await serve();
+    s.peer.out.raw(type, 0, 5, new Uint8Array(payload));
+    s.peer.out.headers(5, s.peer.encode(req("/")), true, MAX_FRAME);
+    await s.peer.flush();
+    const { resets, counts } = await expectGoawayAfter(s.peer, code, s);
+    equal(resets.length, 0, "RST_STREAM on an idle stream");
+    equal(counts.get(FrameType.HEADERS) ?? 0, 0, "a response on the stream");
+    equal(s.stats.calls, 0);
+  });
+}
+
+Deno.test("router drops a backend that sends a malformed PRIORITY on a stream the router never opened, rather than resetting an idle stream it may open later", async () => {
+  await using f = await fleet();
+  const peer = await f.hostile();
+  const pending = startGet(f.router, "/x");
+  const id = await nextRequest(peer);
+  peer.out.raw(FrameType.PRIORITY, 0, id + 2, new Uint8Array(4)); // The router's next stream.
+  await peer.flush();
+  const { resets } = await expectGoawayAfter(peer, ErrorCode.FRAME_SIZE_ERROR, f);
+  equal(resets.length, 0, "RST_STREAM on an idle stream");
+  equal((await pending).status, 502);
+  await expectTunnelDropped(f);
 });
 
 // ---- a hostile backend against the router ----------------------------------------------
@@ -850,6 +910,11 @@ const MALFORMED_RESPONSES: Array<[string, string[]]> = [
   ["a request pseudo-header (RFC 9113 §8.3)", [":status", "200", ":path", "/"]],
   ["a pseudo-header after a field (RFC 9113 §8.3)", ["x-a", "1", ":status", "200"]],
   ["a field value with a line feed (RFC 9113 §8.2.1)", [":status", "200", "x-a", "1\n2"]],
+  // Deno.serve panics on a header value with a control character: it must never get one.
+  ["a field value with a control character (RFC 9110 §5.5)", [":status", "200", "x-a", "1\x012"]],
+  ["a field value with DEL (RFC 9110 §5.5)", [":status", "200", "x-a", "1\x7f"]],
+  ["a :status above 599 (RFC 9110 §15)", [":status", "600"]],
+  ["a :status of 999 (RFC 9110 §15)", [":status", "999"]],
 ];
 
 for (const [what, fields] of MALFORMED_RESPONSES) {

@@ -51,8 +51,10 @@ export interface AcceptOptions {
 const ANONYMOUS: TunnelIdentity = { service: "default", hosts: [], weight: 1, metadata: {} };
 
 /** Reads once, as bytes, so a read still in flight can be handed on. */
-async function readChunk(io: ByteIO): Promise<Uint8Array | null> {
-  const buf = new Uint8Array(MAX_HANDSHAKE_BYTES);
+async function readChunk(io: ByteIO, size = 1024): Promise<Uint8Array | null> {
+  // Small reads: a handshake head is a few hundred bytes, and every byte of this
+  // buffer a raw HTTP/2 peer fills stays alive until the codec has read it.
+  const buf = new Uint8Array(size);
   const n = await io.read(buf);
   return n === null ? null : buf.subarray(0, n);
 }

@@ -104,16 +104,45 @@ export function encodeHandshakeRequest(
     "Upgrade: ptth",
     "ALPN: h2",
   ];
-  if (token !== null) lines.push(`Authorization: Bearer ${token}`);
-  if (identity.hosts.length > 0) lines.push(`PTTH-Hosts: ${identity.hosts.join(", ")}`);
-  if (identity.weight !== 1) lines.push(`PTTH-Weight: ${identity.weight}`);
+  for (const [name, value] of identityFields(identity, token)) lines.push(`${name}: ${value}`);
+  return encoder.encode(lines.join("\r\n") + "\r\n\r\n");
+}
+
+/**
+ * The fields a backend sends about itself (PROTOCOL.md §3), in the order of
+ * the handshake: `Authorization`, then `PTTH-Hosts`, `PTTH-Weight` and
+ * `PTTH-Metadata` where they differ from the defaults. The WebSocket tunnel
+ * sends the same fields on its upgrade request.
+ *
+ * @param identity What the backend serves.
+ * @param token The bearer token, if any.
+ * @returns Name and value pairs.
+ *
+ * @example
+ * ```ts
+ * import { identityFields } from "./handshake.ts";
+ * import { deepEqual } from "node:assert/strict";
+ * deepEqual(identityFields({ service: "api", hosts: [], weight: 2, metadata: {} }, null), [
+ *   ["PTTH-Weight", "2"],
+ * ]);
+ * ```
+ */
+export function identityFields(
+  identity: TunnelIdentity,
+  token: string | null,
+): Array<[string, string]> {
+  const fields: Array<[string, string]> = [];
+  if (token !== null) fields.push(["Authorization", `Bearer ${token}`]);
+  if (identity.hosts.length > 0) fields.push(["PTTH-Hosts", identity.hosts.join(", ")]);
+  if (identity.weight !== 1) fields.push(["PTTH-Weight", String(identity.weight)]);
   const meta = Object.entries(identity.metadata);
   if (meta.length > 0) {
-    lines.push(
-      `PTTH-Metadata: ${meta.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join(", ")}`,
-    );
+    fields.push([
+      "PTTH-Metadata",
+      meta.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join(", "),
+    ]);
   }
-  return encoder.encode(lines.join("\r\n") + "\r\n\r\n");
+  return fields;
 }
 
 /** Splits a head into its start line and lower-cased header map (repeats joined by ", "). */
@@ -187,25 +216,50 @@ export function parseHandshakeRequest(head: Uint8Array): HandshakeRequest {
     throw new HandshakeError(400, "Malformed handshake: ALPN must offer h2");
   }
   if (!headers.has("host")) throw new HandshakeError(400, "Malformed handshake: missing Host");
+  return { service, ...parseIdentityFields((name) => headers.get(name)) };
+}
+
+/**
+ * Checks the credentials and announcements of a tunnel request (PROTOCOL.md
+ * §3): `Authorization`, `PTTH-Hosts`, `PTTH-Weight`, `PTTH-Metadata`. Shared
+ * by the TCP handshake and the WebSocket tunnel, which carry the same fields.
+ *
+ * @param get Reads a field by lower-case name (repeats joined by ", ").
+ * @returns The token and the announced identity, service aside.
+ * @throws {HandshakeError} 400 for anything malformed.
+ *
+ * @example
+ * ```ts
+ * import { parseIdentityFields } from "./handshake.ts";
+ * import { equal } from "node:assert/strict";
+ * const fields = new Headers({ "ptth-weight": "5", authorization: "Bearer secret-token-1234567" });
+ * const parsed = parseIdentityFields((name) => fields.get(name) ?? undefined);
+ * equal(parsed.weight, 5);
+ * equal(parsed.token, "secret-token-1234567");
+ * ```
+ */
+export function parseIdentityFields(
+  get: (name: string) => string | undefined,
+): Omit<HandshakeRequest, "service"> {
   let token: string | null = null;
-  const authorization = headers.get("authorization");
+  const authorization = get("authorization");
   if (authorization !== undefined) {
     const bearer = authorization.match(/^Bearer ([\x21-\x7e]+)$/i);
     if (!bearer) throw new HandshakeError(400, "Malformed handshake: Authorization must be Bearer");
     token = bearer[1]!;
   }
-  const hosts = (headers.get("ptth-hosts") ?? "").split(",").map((h) => h.trim().toLowerCase())
+  const hosts = (get("ptth-hosts") ?? "").split(",").map((h) => h.trim().toLowerCase())
     .filter((h) => h !== "");
   for (const host of hosts) {
     if (!HOST.test(host)) throw new HandshakeError(400, `Malformed handshake: bad host ${host}`);
   }
-  const weightText = headers.get("ptth-weight") ?? "1";
+  const weightText = get("ptth-weight") ?? "1";
   const weight = Number(weightText);
   if (!/^\d{1,4}$/.test(weightText) || weight < 1 || weight > 1000) {
     throw new HandshakeError(400, "Malformed handshake: PTTH-Weight must be 1-1000");
   }
   const metadata: Record<string, string> = {};
-  for (const pair of (headers.get("ptth-metadata") ?? "").split(",")) {
+  for (const pair of (get("ptth-metadata") ?? "").split(",")) {
     if (pair.trim() === "") continue;
     const eq = pair.indexOf("=");
     const key = pair.slice(0, eq).trim().toLowerCase();
@@ -218,7 +272,25 @@ export function parseHandshakeRequest(head: Uint8Array): HandshakeRequest {
       throw new HandshakeError(400, `Malformed handshake: bad value of metadata ${key}`);
     }
   }
-  return { service, hosts, weight, metadata, token };
+  return { hosts, weight, metadata, token };
+}
+
+/**
+ * Whether `name` is a valid service name (PROTOCOL.md §3).
+ *
+ * @param name The name, percent-decoded.
+ * @returns Whether it is valid.
+ *
+ * @example
+ * ```ts
+ * import { isServiceName } from "./handshake.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(isServiceName("api"), true);
+ * equal(isServiceName("Api"), false);
+ * ```
+ */
+export function isServiceName(name: string): boolean {
+  return SERVICE.test(name);
 }
 
 const REASONS: Record<number, string> = {

@@ -1,0 +1,235 @@
+/**
+ * The admin listener's hono app: liveness and readiness probes, the tunnel
+ * list and dashboard data as JSON, Prometheus metrics, and the dashboard page.
+ * It only reads: the pool for current state, the stats and the metrics
+ * registry (both fed by router events) for history.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import type { Tunnel, TunnelList } from "../pool.ts";
+import { bearerToken } from "./bearer_token.ts";
+import { DASHBOARD_HTML } from "./dashboard.ts";
+import { METRICS_CONTENT_TYPE, type MetricsRegistry } from "./metrics.ts";
+import type { RecentError, RouterStats, ServiceSeries } from "./stats.ts";
+
+/** What the admin app reads. */
+export interface AdminAppOptions {
+  /** The router's tunnels. */
+  pool: TunnelList;
+  /** Rolling statistics fed by the router's events. */
+  stats: RouterStats;
+  /** The router's metrics. */
+  metrics: MetricsRegistry;
+  /** The token `/metrics` and `/api/*` require; none: open. */
+  token?: string;
+  /**
+   * Services that must each have an available tunnel for `/readyz` to answer
+   * 200. @default {[]}
+   */
+  readyServices?: readonly string[];
+  /** Services to list even without tunnels or requests (configured ones). @default {[]} */
+  services?: readonly string[];
+  /** Whether the router is listening and not shutting down. @default {() => true} */
+  listening?: () => boolean;
+  /** The version shown on the dashboard. @default {""} */
+  version?: string;
+}
+
+/** One tunnel as `/api/tunnels` describes it. */
+export interface TunnelView {
+  /** The tunnel's id. */
+  id: string;
+  /** The service it serves. */
+  service: string;
+  /** Host names it announced. */
+  hosts: readonly string[];
+  /** `host:port` it connected from. */
+  remoteAddr: string;
+  /** Labels from its handshake. */
+  metadata: Readonly<Record<string, string>>;
+  /** Its share of its service's traffic. */
+  weight: number;
+  /** When it connected (ISO 8601). */
+  connectedSince: string;
+  /** Streams open plus requests queued for a slot. */
+  streamsInFlight: number;
+  /** Streams it takes at once, `null` for no limit. */
+  capacity: number | null;
+  /** Requests it answered. */
+  requests: number;
+  /** Of those, 5xx answers. */
+  errors: number;
+  /** Request body bytes sent to it. */
+  bytesIn: number;
+  /** Response body bytes it sent. */
+  bytesOut: number;
+  /** Its last PING round trip (ms), `null` before the first. */
+  lastRttMs: number | null;
+  /** Whether it takes no new requests (GOAWAY either way). */
+  draining: boolean;
+}
+
+/** One service as the dashboard shows it. */
+export interface ServiceView extends ServiceSeries {
+  /** Its tunnels now. */
+  tunnels: TunnelView[];
+}
+
+/** What `/api/stats` answers: everything the dashboard draws. */
+export interface DashboardData {
+  /** When this was taken (ms since the epoch). */
+  time: number;
+  /** The router's version. */
+  version: string;
+  /** Whether `/readyz` would answer 200. */
+  ready: boolean;
+  /** Services, sorted by name. */
+  services: ServiceView[];
+  /** The latest failed requests, newest first. */
+  recentErrors: RecentError[];
+}
+
+function address(addr: Deno.NetAddr): string {
+  return addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
+}
+
+function tunnelView(tunnel: Tunnel, stats: RouterStats): TunnelView {
+  const counters = stats.tunnel(tunnel.id);
+  return {
+    id: tunnel.id,
+    service: tunnel.service,
+    hosts: tunnel.hosts,
+    remoteAddr: address(tunnel.remoteAddr),
+    metadata: tunnel.metadata,
+    weight: tunnel.weight,
+    connectedSince: new Date(tunnel.connectedAt).toISOString(),
+    streamsInFlight: tunnel.inFlight,
+    capacity: Number.isFinite(tunnel.capacity) ? tunnel.capacity : null,
+    requests: counters?.requests ?? 0,
+    errors: counters?.errors ?? 0,
+    bytesIn: counters?.bytesIn ?? 0,
+    bytesOut: counters?.bytesOut ?? 0,
+    lastRttMs: counters?.lastRttMs ?? null,
+    draining: !tunnel.available || (counters?.draining ?? false),
+  };
+}
+
+/** The services of `readyServices` without an available tunnel. */
+function missingServices(pool: TunnelList, readyServices: readonly string[]): string[] {
+  const up = new Set(pool.list().filter((t) => t.available).map((t) => t.service));
+  return readyServices.filter((service) => !up.has(service));
+}
+
+/**
+ * Builds the admin app.
+ *
+ * - `GET /`: the dashboard (a self-contained page; it fetches `/api/stats`);
+ * - `GET /healthz`: 200 while the process serves (liveness);
+ * - `GET /readyz`: 200 when listening and, with `readyServices`, each of them
+ *   has an available tunnel; else 503 saying what is missing;
+ * - `GET /api/tunnels`: the tunnels as JSON ({@linkcode TunnelView});
+ * - `GET /api/stats`: the dashboard's data ({@linkcode DashboardData});
+ * - `GET /metrics`: Prometheus text exposition.
+ *
+ * With a token, `/api/*` and `/metrics` need `Authorization: Bearer <token>`;
+ * the probes and the page (which holds no data) do not.
+ *
+ * @param options What the app reads, the token and readiness rules.
+ * @returns The hono app.
+ *
+ * @example Probe a router with no tunnel
+ * ```ts
+ * import { RouterEvents } from "../events.ts";
+ * import { TunnelPool } from "../pool.ts";
+ * import { createAdminApp } from "./app.ts";
+ * import { createRouterMetrics } from "./router_metrics.ts";
+ * import { RouterStats } from "./stats.ts";
+ * import { equal } from "node:assert/strict";
+ * const events = new RouterEvents();
+ * const pool = new TunnelPool();
+ * const stats = new RouterStats(events);
+ * const { registry, stop } = createRouterMetrics(events, pool);
+ * const app = createAdminApp({ pool, stats, metrics: registry, readyServices: ["api"] });
+ * equal((await app.request("/healthz")).status, 200);
+ * equal((await app.request("/readyz")).status, 503);
+ * equal((await (await app.request("/api/tunnels")).json()).tunnels.length, 0);
+ * stats.stop();
+ * stop();
+ * ```
+ */
+export function createAdminApp(options: AdminAppOptions): Hono {
+  const { pool, stats, metrics } = options;
+  const readyServices = options.readyServices ?? [];
+  const listening = options.listening ?? (() => true);
+  const isReady = () => listening() && missingServices(pool, readyServices).length === 0;
+  const app = new Hono();
+  const noStore = { "cache-control": "no-store" };
+
+  app.get("/", (c) => c.html(DASHBOARD_HTML, 200, noStore));
+  app.get("/healthz", (c) => c.text("ok\n", 200, noStore));
+  app.get("/readyz", (c) => {
+    if (!listening()) return c.text("not ready: shutting down\n", 503, noStore);
+    const missing = missingServices(pool, readyServices);
+    if (missing.length > 0) {
+      return c.text(`not ready: no tunnel for service ${missing.join(", ")}\n`, 503, noStore);
+    }
+    return c.text("ready\n", 200, noStore);
+  });
+
+  const guard = bearerToken(options.token);
+  app.use("/api/*", guard);
+  app.use("/metrics", guard);
+  app.get(
+    "/metrics",
+    (c) => c.body(metrics.expose(), 200, { "content-type": METRICS_CONTENT_TYPE }),
+  );
+  app.get("/api/tunnels", (c) => {
+    const tunnels = pool.list().map((tunnel) => tunnelView(tunnel, stats));
+    return c.json({ tunnels }, 200, noStore);
+  });
+  app.get("/api/stats", (c) => {
+    const tunnels = pool.list().map((tunnel) => tunnelView(tunnel, stats));
+    const series = new Map(stats.services().map((s) => [s.service, s]));
+    const names = new Set([
+      ...(options.services ?? []),
+      ...readyServices,
+      ...series.keys(),
+      ...tunnels.map((t) => t.service),
+    ]);
+    const services = [...names].sort().map((service): ServiceView => ({
+      ...(series.get(service) ?? emptySeries(service, stats)),
+      tunnels: tunnels.filter((t) => t.service === service),
+    }));
+    const data: DashboardData = {
+      time: Date.now(),
+      version: options.version ?? "",
+      ready: isReady(),
+      services,
+      recentErrors: stats.recentErrors(),
+    };
+    return c.json(data, 200, noStore);
+  });
+  app.notFound((c) => c.text("Not Found\n", 404));
+  return app;
+}
+
+/** A service nothing happened to yet: a flat minute. */
+function emptySeries(service: string, stats: RouterStats): ServiceSeries {
+  const seconds = stats.seconds;
+  const zeros = () => new Array<number>(seconds).fill(0);
+  const nulls = () => new Array<number | null>(seconds).fill(null);
+  return {
+    service,
+    rate: zeros(),
+    errors: zeros(),
+    p50: nulls(),
+    p95: nulls(),
+    p99: nulls(),
+    window: { requests: 0, errors: 0, p50: null, p95: null, p99: null },
+    total: { requests: 0, errors: 0, bytesIn: 0, bytesOut: 0 },
+  };
+}

@@ -1,0 +1,1777 @@
+/**
+ * The benchmark suite (`deno task bench [--quick] [--json FILE] [--md FILE]`).
+ *
+ * In one run it starts, each as its own process:
+ *
+ * - `direct`: the benchmark handler on plain `Deno.serve` (bench/direct.ts), the baseline;
+ * - `tunnel1`: a router (`deno run -A mod.ts`) and one backend (bench/backend.ts);
+ * - `tunnel4`: a second router and four backend processes;
+ * - for the scale scenarios, a third router and one backend process holding
+ *   1,000 tunnels;
+ *
+ * all serving the same handler (bench/handlers.ts), and drives them with
+ * Debian's wrk, h2load and curl (installed with apt-get when missing). It
+ * reports requests/s, p50/p99 latency, MB/s (10^6 bytes/s), and the router's
+ * and backends' CPU time and peak RSS per scenario, each with its ratio to
+ * the direct baseline of the same run; checks the targets; prints Markdown
+ * tables, writes them with the machine's description to BENCHMARKS.md (full
+ * runs only, or `--md FILE`) and everything as JSON to bench/results.json
+ * (`--quick`: bench/results-quick.json, or `--json FILE`).
+ *
+ * `--quick` is a smoke run: shorter runs, 64 MiB transfers, 100 tunnels,
+ * 1,000 streams, 50,000 soak requests. `--deadline SECONDS` changes the global
+ * deadline (290 s; 170 s with `--quick`).
+ *
+ * Every child process is stopped at the end, on failure, on SIGINT/SIGTERM,
+ * and when the global deadline (under 5 minutes) passes.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+// ---------------------------------------------------------------- settings
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    quick: { type: "boolean", default: false },
+    json: { type: "string" },
+    md: { type: "string" },
+    deadline: { type: "string" },
+  },
+});
+const QUICK = flags.quick === true;
+const ROOT = new URL("..", import.meta.url).pathname;
+const BENCH = new URL(".", import.meta.url).pathname;
+const JSON_PATH = flags.json ?? `${BENCH}${QUICK ? "results-quick.json" : "results.json"}`;
+const MD_PATH = flags.md ?? (QUICK ? null : `${ROOT}BENCHMARKS.md`);
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+const CONFIG = QUICK
+  ? {
+    duration: 2,
+    warmup: 1,
+    connections: [1, 50, 256],
+    postConnections: 50,
+    h2load: { clients: 50, streams: 10 },
+    transferBytes: 64 * MiB,
+    sse: { streams: 100, floodEvents: 200, pacedEvents: 50, interval: 10 },
+    connectRuns: 5,
+    tunnels: 100,
+    streams: 1_000,
+    streamClients: 10,
+    soakRequests: 50_000,
+    soakBatches: 5,
+    soakBudgetMs: 40_000,
+    deadlineMs: 170_000,
+  }
+  : {
+    duration: 5,
+    warmup: 1,
+    connections: [1, 50, 256],
+    postConnections: 50,
+    h2load: { clients: 50, streams: 10 },
+    transferBytes: GiB,
+    sse: { streams: 100, floodEvents: 1000, pacedEvents: 100, interval: 10 },
+    connectRuns: 20,
+    tunnels: 1000,
+    streams: 10_000,
+    streamClients: 100,
+    soakRequests: 1_000_000,
+    soakBatches: 10,
+    soakBudgetMs: 175_000,
+    deadlineMs: 290_000,
+  };
+
+if (flags.deadline !== undefined) CONFIG.deadlineMs = Number(flags.deadline) * 1000;
+
+/** The targets of the issue (checked in the benchmark, never as timed tests). */
+const GO_ORIGINAL_RPS = 15_700;
+const TARGETS = {
+  tinyRps: 2.5 * GO_ORIGINAL_RPS,
+  tinyShareOfDirect: 0.3,
+  p99Ms: 2,
+  transferMBps: 1500,
+  transferRssGrowthMiB: 64,
+  idleTunnelKiB: 32,
+};
+
+const T0 = performance.now();
+const elapsedMs = () => performance.now() - T0;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function log(line: string): void {
+  console.error(`[${(elapsedMs() / 1000).toFixed(1).padStart(5)} s] ${line}`);
+}
+
+// ---------------------------------------------------------------- processes
+
+const live = new Set<Proc>();
+/** Set when the run is being stopped: no process may start any more. */
+let aborting = false;
+
+/** A child process whose output is read line by line, so it never blocks on a full pipe. */
+class Proc {
+  readonly name: string;
+  readonly child: Deno.ChildProcess;
+  readonly pid: number;
+  readonly stdout: string[] = [];
+  readonly stderr: string[] = [];
+  readonly status: Promise<Deno.CommandStatus>;
+  readonly done: Promise<void>;
+  exited = false;
+  #waiters = new Set<() => void>();
+
+  constructor(name: string, command: string, args: string[]) {
+    if (aborting) throw new Error(`Not starting ${name}: the run is being stopped`);
+    this.name = name;
+    this.child = new Deno.Command(command, {
+      args,
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    }).spawn();
+    this.pid = this.child.pid;
+    live.add(this);
+    const out = this.#pump(this.child.stdout, this.stdout);
+    const err = this.#pump(this.child.stderr, this.stderr);
+    this.status = this.child.status.then((status) => {
+      this.exited = true;
+      live.delete(this);
+      this.#notify();
+      return status;
+    });
+    this.done = Promise.all([this.status, out, err]).then(() => {});
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>, lines: string[]): Promise<void> {
+    let rest = "";
+    try {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+        rest += text;
+        const parts = rest.split("\n");
+        rest = parts.pop()!;
+        lines.push(...parts);
+        if (lines.length > 20_000) lines.splice(0, lines.length - 10_000);
+        this.#notify();
+      }
+    } catch {
+      // The process was killed.
+    }
+    if (rest !== "") lines.push(rest);
+    this.#notify();
+  }
+
+  #notify(): void {
+    for (const wake of this.#waiters) wake();
+    this.#waiters.clear();
+  }
+
+  /** Resolves with the first line of `which` (from index `from`) that `test` accepts. */
+  async waitLine(
+    which: "stdout" | "stderr",
+    test: (line: string) => boolean,
+    timeoutMs: number,
+    from = 0,
+  ): Promise<string> {
+    const deadline = performance.now() + timeoutMs;
+    let i = from;
+    while (true) {
+      const lines = this[which];
+      for (; i < lines.length; i++) if (test(lines[i]!)) return lines[i]!;
+      if (this.exited) {
+        await this.done;
+        const again = this[which].slice(i).find(test);
+        if (again !== undefined) return again;
+        throw new Error(`${this.name} exited: ${this.tail()}`);
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error(`${this.name}: timed out waiting for output; ${this.tail()}`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#waiters.add(resolve);
+        timer = setTimeout(resolve, Math.min(left, 1000));
+      });
+      clearTimeout(timer);
+    }
+  }
+
+  /** Waits for a JSON line on stdout with `event` equal to `name`. */
+  async waitEvent(name: string, timeoutMs: number, from = 0): Promise<Record<string, unknown>> {
+    const line = await this.waitLine(
+      "stdout",
+      (l) => {
+        try {
+          return JSON.parse(l).event === name;
+        } catch {
+          return false;
+        }
+      },
+      timeoutMs,
+      from,
+    );
+    return JSON.parse(line);
+  }
+
+  tail(n = 5): string {
+    return [...this.stderr.slice(-n), ...this.stdout.slice(-n)].join(" | ") || "(no output)";
+  }
+
+  kill(signal: Deno.Signal): void {
+    try {
+      this.child.kill(signal);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 2000): Promise<void> {
+    if (this.exited) return;
+    this.kill("SIGTERM");
+    const timer = setTimeout(() => this.kill("SIGKILL"), graceMs);
+    await this.status;
+    clearTimeout(timer);
+  }
+}
+
+function deno(name: string, ...args: string[]): Proc {
+  return new Proc(name, Deno.execPath(), ["run", "-A", ...args]);
+}
+
+async function stopAll(graceMs = 1500): Promise<void> {
+  await Promise.all([...live].map((proc) => proc.stop(graceMs)));
+}
+
+function killAllNow(): void {
+  for (const proc of live) proc.kill("SIGKILL");
+}
+
+/** Runs a tool to completion (killed after `timeoutMs`), sampling its CPU time while it runs. */
+async function runTool(
+  command: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number; stdout: string; stderr: string; cpuS: number; wallS: number }> {
+  const start = performance.now();
+  const proc = new Proc(command, command, args);
+  sampler.watch(proc.pid);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const status = await proc.status;
+  clearTimeout(timer);
+  await proc.done;
+  const cpuS = sampler.forget(proc.pid);
+  return {
+    code: status.code,
+    stdout: proc.stdout.join("\n"),
+    stderr: proc.stderr.join("\n"),
+    cpuS,
+    wallS: (performance.now() - start) / 1000,
+  };
+}
+
+// ---------------------------------------------------------------- /proc
+
+let CLK_TCK = 100;
+
+/** CPU time (utime + stime) in clock ticks, or -1 when the process is gone. */
+function cpuTicks(pid: number): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return -1;
+  }
+}
+
+/** VmRSS and VmHWM in KiB (0 when the process is gone). */
+function memory(pid: number): { rss: number; hwm: number } {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    return {
+      rss: Number(status.match(/VmRSS:\s+(\d+) kB/)?.[1] ?? 0),
+      hwm: Number(status.match(/VmHWM:\s+(\d+) kB/)?.[1] ?? 0),
+    };
+  } catch {
+    return { rss: 0, hwm: 0 };
+  }
+}
+
+let peakResetWorks = true;
+
+/** Resets the peak RSS (VmHWM) to the current RSS (Linux ≥ 4.0, `clear_refs` 5). */
+function resetPeak(pid: number): void {
+  try {
+    Deno.writeTextFileSync(`/proc/${pid}/clear_refs`, "5");
+  } catch {
+    peakResetWorks = false;
+  }
+}
+
+/** Samples RSS and CPU of watched processes every 50 ms (peak fallback, tools' CPU). */
+class Sampler {
+  #watched = new Map<number, { maxRss: number; ticks: number }>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  watch(pid: number): void {
+    this.#watched.set(pid, { maxRss: memory(pid).rss, ticks: Math.max(0, cpuTicks(pid)) });
+    this.#timer ??= setInterval(() => this.#sample(), 50);
+  }
+
+  #sample(): void {
+    for (const [pid, entry] of this.#watched) {
+      const ticks = cpuTicks(pid);
+      if (ticks >= 0) entry.ticks = ticks;
+      entry.maxRss = Math.max(entry.maxRss, memory(pid).rss);
+    }
+  }
+
+  /** Stops watching; returns the last CPU time seen (s). */
+  forget(pid: number): number {
+    const entry = this.#watched.get(pid);
+    this.#watched.delete(pid);
+    if (this.#watched.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+    return (entry?.ticks ?? 0) / CLK_TCK;
+  }
+
+  maxRss(pid: number): number {
+    this.#sample();
+    return this.#watched.get(pid)?.maxRss ?? 0;
+  }
+}
+const sampler = new Sampler();
+
+/** CPU and memory of one process (or a group, summed) during one scenario. */
+interface Usage {
+  /** CPU seconds (user + system). */
+  cpuS: number;
+  /** CPU seconds over wall seconds, in % of one core. */
+  cpuPct: number;
+  /** RSS at the start and end, and the peak during the scenario (MiB). */
+  rssStartMiB: number;
+  rssEndMiB: number;
+  peakMiB: number;
+}
+
+/** The machine's busy and idle CPU time so far (all cores), in clock ticks, from /proc/stat. */
+function systemTicks(): { busy: number; idle: number } {
+  try {
+    const line = Deno.readTextFileSync("/proc/stat").split("\n")[0]!;
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/)
+      .slice(1).map(Number) as number[];
+    return {
+      busy: user! + nice! + system! + irq! + softirq! + (steal ?? 0),
+      idle: idle! + iowait!,
+    };
+  } catch {
+    return { busy: NaN, idle: NaN };
+  }
+}
+
+/** The whole machine during a scenario, in % of one core (so up to nproc × 100). */
+interface SystemUsage {
+  busyPct: number;
+  idlePct: number;
+}
+
+/** Runs `fn`, measuring the CPU time and RSS of `procs` (summed) and the machine's CPU meanwhile. */
+async function measure<T>(
+  procs: Proc[],
+  fn: () => Promise<T>,
+): Promise<{ value: T; wallS: number; usage: Usage | null; system: SystemUsage }> {
+  const system0 = systemTicks();
+  const before = procs.map((p) => {
+    resetPeak(p.pid);
+    sampler.watch(p.pid);
+    return { ticks: cpuTicks(p.pid), rss: memory(p.pid).rss };
+  });
+  const start = performance.now();
+  try {
+    const value = await fn();
+    const wallS = (performance.now() - start) / 1000;
+    const system1 = systemTicks();
+    const system = {
+      busyPct: (100 * (system1.busy - system0.busy)) / CLK_TCK / wallS,
+      idlePct: (100 * (system1.idle - system0.idle)) / CLK_TCK / wallS,
+    };
+    if (procs.length === 0) return { value, wallS, usage: null, system };
+    const usage: Usage = { cpuS: 0, cpuPct: 0, rssStartMiB: 0, rssEndMiB: 0, peakMiB: 0 };
+    procs.forEach((p, i) => {
+      const m = memory(p.pid);
+      const sampled = sampler.maxRss(p.pid);
+      usage.cpuS += (cpuTicks(p.pid) - before[i]!.ticks) / CLK_TCK;
+      usage.rssStartMiB += before[i]!.rss / 1024;
+      usage.rssEndMiB += m.rss / 1024;
+      usage.peakMiB += Math.max(peakResetWorks ? m.hwm : 0, sampled, m.rss) / 1024;
+    });
+    usage.cpuPct = (100 * usage.cpuS) / wallS;
+    return { value, wallS, usage, system };
+  } finally {
+    for (const p of procs) sampler.forget(p.pid);
+  }
+}
+
+// ---------------------------------------------------------------- tools
+
+async function sh(command: string): Promise<string> {
+  const out = await new Deno.Command("sh", { args: ["-c", command], stderr: "null" }).output();
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+async function ensureTools(): Promise<void> {
+  const missing: string[] = [];
+  for (const [tool, pkg] of [["wrk", "wrk"], ["h2load", "nghttp2-client"], ["curl", "curl"]]) {
+    if ((await sh(`command -v ${tool}`)) === "") missing.push(pkg!);
+  }
+  if (missing.length === 0) return;
+  if (Deno.uid() !== 0) {
+    throw new Error(`Missing ${missing.join(", ")}: run apt-get install -y ${missing.join(" ")}`);
+  }
+  log(`installing ${missing.join(", ")} with apt-get`);
+  for (const args of [["update", "-qq"], ["install", "-y", "-qq", ...missing]]) {
+    const out = await new Deno.Command("apt-get", {
+      args,
+      env: { DEBIAN_FRONTEND: "noninteractive" },
+      stdout: "inherit",
+      stderr: "inherit",
+    }).output();
+    if (!out.success) throw new Error(`apt-get ${args.join(" ")} failed`);
+  }
+}
+
+/** Converts `123.4us`, `1.2ms`, `3s`, `1m` to ms. */
+function toMs(text: string): number {
+  const m = text.match(/^([\d.]+)(us|ms|s|m|h)$/);
+  if (!m) return NaN;
+  const scale = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "us"];
+  return Number(m[1]) * scale;
+}
+
+/** Converts wrk's `12.34MB` (powers of 1024) to bytes. */
+function toBytes(text: string): number {
+  const m = text.match(/^([\d.]+)([KMGT]?B)$/);
+  if (!m) return NaN;
+  const scale = { B: 1, KB: 1024, MB: MiB, GB: GiB, TB: 1024 * GiB }[m[2] as "B"];
+  return Number(m[1]) * scale;
+}
+
+interface LoadResult {
+  reqPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  mbPerSec: number;
+  requests: number;
+  errors: number;
+  generatorCpuS: number;
+  generatorCpuPct: number;
+}
+
+async function wrk(url: string, connections: number, seconds: number, script?: string) {
+  const args = ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s"];
+  if (script) args.push("-s", script);
+  const run = await runTool("wrk", [...args, url], (seconds + 30) * 1000);
+  const out = run.stdout;
+  if (run.code !== 0) throw new Error(`wrk failed (${run.code}): ${run.stderr || out}`);
+  const done = out.match(/(\d+) requests in ([\d.]+\w+), ([\d.]+\w+) read/);
+  if (!done) throw new Error(`Cannot parse wrk output: ${out}`);
+  const requests = Number(done[1]);
+  const duration = toMs(done[2]!) / 1000;
+  const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
+  const socket = out.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
+  const socketErrors = socket ? socket.slice(1).reduce((n, v) => n + Number(v), 0) : 0;
+  const result: LoadResult = {
+    reqPerSec: Number(out.match(/Requests\/sec:\s+([\d.]+)/)?.[1]),
+    p50Ms: toMs(out.match(/^\s+50%\s+(\S+)/m)?.[1] ?? ""),
+    p99Ms: toMs(out.match(/^\s+99%\s+(\S+)/m)?.[1] ?? ""),
+    meanMs: toMs(out.match(/Latency\s+(\S+)/)?.[1] ?? ""),
+    mbPerSec: toBytes(done[3]!) / duration / 1e6,
+    requests,
+    errors: non2xx + socketErrors,
+    generatorCpuS: run.cpuS,
+    generatorCpuPct: (100 * run.cpuS) / run.wallS,
+  };
+  return result;
+}
+
+async function h2load(
+  url: string,
+  options: { clients: number; streams: number; seconds?: number; requests?: number },
+  timeoutMs: number,
+) {
+  const args = ["-t1", "-c", String(options.clients), "-m", String(options.streams)];
+  if (options.seconds !== undefined) args.push("-D", String(options.seconds));
+  else args.push("-n", String(options.requests));
+  const run = await runTool("h2load", [...args, url], timeoutMs);
+  const out = run.stdout;
+  const finished = out.match(/finished in ([\d.]+\w+), ([\d.]+) req\/s/);
+  if (run.code !== 0 || !finished) {
+    throw new Error(`h2load failed (${run.code}): ${run.stderr || out}`);
+  }
+  const counts = out.match(/requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded/);
+  const traffic = Number(out.match(/traffic: \S+ \((\d+)\) total/)?.[1] ?? 0);
+  const perRequest = out.match(/time for request:\s+(\S+)\s+(\S+)\s+(\S+)/);
+  const seconds = toMs(finished[1]!) / 1000;
+  const total = Number(counts?.[1] ?? 0);
+  const succeeded = Number(counts?.[3] ?? 0);
+  const result: LoadResult & { seconds: number; maxMs: number } = {
+    reqPerSec: Number(finished[2]),
+    p50Ms: NaN,
+    p99Ms: NaN,
+    meanMs: toMs(perRequest?.[3] ?? ""),
+    maxMs: toMs(perRequest?.[2] ?? ""),
+    mbPerSec: traffic / seconds / 1e6,
+    requests: succeeded,
+    errors: total - succeeded,
+    seconds,
+    generatorCpuS: run.cpuS,
+    generatorCpuPct: (100 * run.cpuS) / run.wallS,
+  };
+  return result;
+}
+
+/** Runs h2load with these arguments as they are; returns its output and CPU time. */
+async function h2loadRaw(args: string[], timeoutMs: number) {
+  const run = await runTool("h2load", args, timeoutMs);
+  if (run.code !== 0 || !/finished in/.test(run.stdout)) {
+    throw new Error(`h2load failed (${run.code}): ${run.stderr || run.stdout}`);
+  }
+  return run;
+}
+
+async function curl(args: string[], timeoutMs: number) {
+  const format =
+    "\n%{http_code} %{size_download} %{size_upload} %{time_total} %{time_starttransfer}";
+  const run = await runTool("curl", ["-sS", "-w", format, ...args], timeoutMs);
+  if (run.code !== 0) throw new Error(`curl failed (${run.code}): ${run.stderr}`);
+  const lines = run.stdout.trim().split("\n");
+  const [status, down, up, total, ttfb] = lines.pop()!.split(" ").map(Number);
+  return {
+    status: status!,
+    download: down!,
+    upload: up!,
+    seconds: total!,
+    ttfbMs: ttfb! * 1000,
+    body: lines.join("\n"),
+    cpuS: run.cpuS,
+    cpuPct: (100 * run.cpuS) / run.wallS,
+  };
+}
+
+// ---------------------------------------------------------------- targets under test
+
+type TargetKey = "direct" | "tunnel1" | "tunnel4";
+const TARGET_LABEL: Record<TargetKey, string> = {
+  direct: "direct Deno.serve",
+  tunnel1: "router + 1 backend",
+  tunnel4: "router + 4 backends",
+};
+
+interface Target {
+  key: TargetKey;
+  port: number;
+  /** The router process (none for direct). */
+  router: Proc | null;
+  /** The backend processes (for direct, the Deno.serve process). */
+  backends: Proc[];
+}
+
+/** Flags every router gets besides the ports (see {@linkcode routerFlags}). */
+const ROUTER_FLAGS: string[] = [];
+
+/**
+ * Routers that have an admin listener (default port 8889) get it on a free port instead, so
+ * that several routers can run at once; it stays on, as in the default configuration. Routers
+ * that log a line per request at the default level log warnings only.
+ */
+async function routerFlags(): Promise<void> {
+  const help = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "mod.ts", "--help"],
+    cwd: ROOT,
+    stderr: "null",
+  }).output();
+  const text = new TextDecoder().decode(help.stdout);
+  if (text.includes("--admin-port")) {
+    ROUTER_FLAGS.push("--admin-port", "0");
+    results.notes.push(
+      "The routers run with `--admin-port 0`: their admin listener (on by default) on a free port.",
+    );
+  }
+  if (text.includes("--log-level")) {
+    ROUTER_FLAGS.push("--log-level", "warn");
+    results.notes.push(
+      "The routers run with `--log-level warn`: the default `info` writes a line per request to " +
+        "stderr (here a pipe to this script), which would be measured along with the proxying.",
+    );
+  }
+}
+
+async function startRouter(name: string, ...extra: string[]) {
+  const proc = deno(
+    name,
+    "mod.ts",
+    "--hostname",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--tunnel-port",
+    "0",
+    ...ROUTER_FLAGS,
+    ...extra,
+  );
+  const http = await proc.waitLine("stderr", (l) => /HTTP traffic on \S+:\d+/.test(l), 30_000);
+  const tunnel = await proc.waitLine("stderr", (l) => /reverse tunnels on \S+:\d+/.test(l), 5_000);
+  return {
+    proc,
+    port: Number(http.match(/:(\d+)\s*$/)![1]),
+    tunnelPort: Number(tunnel.match(/:(\d+)\s*$/)![1]),
+  };
+}
+
+async function startBackend(name: string, tunnelPort: number, ...extra: string[]) {
+  const proc = deno(name, "bench/backend.ts", "--router", `127.0.0.1:${tunnelPort}`, ...extra);
+  const ready = await proc.waitEvent("ready", 120_000);
+  return { proc, ready };
+}
+
+async function startDirect(): Promise<Target> {
+  const proc = deno("direct", "bench/direct.ts");
+  const event = await proc.waitEvent("listening", 30_000);
+  return { key: "direct", port: Number(event.port), router: null, backends: [proc] };
+}
+
+async function startTunnel(key: "tunnel1" | "tunnel4", backends: number): Promise<Target> {
+  const router = await startRouter(`router-${key}`);
+  const procs = await Promise.all(
+    Array.from(
+      { length: backends },
+      (_, i) => startBackend(`backend-${key}-${i + 1}`, router.tunnelPort),
+    ),
+  );
+  return { key, port: router.port, router: router.proc, backends: procs.map((b) => b.proc) };
+}
+
+// ---------------------------------------------------------------- results
+
+interface Row {
+  section: string;
+  scenario: string;
+  target: TargetKey | string;
+  metrics: Record<string, number>;
+  router: Usage | null;
+  backend: Usage | null;
+  generator: { cpuS: number; cpuPct: number } | null;
+  /** The whole machine meanwhile (other engineers' processes included). */
+  system?: SystemUsage;
+  wallS: number;
+  error?: string;
+}
+
+interface Check {
+  target: string;
+  figure: string;
+  threshold: string;
+  met: boolean | null;
+}
+
+const results = {
+  mode: QUICK ? "quick" : "full",
+  startedAt: new Date().toISOString(),
+  durationS: 0,
+  complete: false,
+  machine: {} as Record<string, string | number>,
+  config: CONFIG,
+  notes: [] as string[],
+  rows: [] as Row[],
+  scale: {} as Record<string, unknown>,
+  checks: [] as Check[],
+};
+
+function addRow(row: Row): Row {
+  results.rows.push(row);
+  const m = Object.entries(row.metrics).map(([k, v]) => `${k}=${fmt(v)}`).join(" ");
+  log(`${row.scenario} [${row.target}] ${row.error ? `ERROR ${row.error}` : m}`);
+  return row;
+}
+
+function fmt(v: number | undefined | null): string {
+  if (v === undefined || v === null || Number.isNaN(v)) return "–";
+  const a = Math.abs(v);
+  if (a >= 1000) return Math.round(v).toLocaleString("en-US");
+  if (a >= 100) return v.toFixed(0);
+  if (a >= 10) return v.toFixed(1);
+  if (a >= 1) return v.toFixed(2);
+  return v.toFixed(3);
+}
+
+// ---------------------------------------------------------------- scenarios
+
+async function rateScenario(
+  section: string,
+  scenario: string,
+  targets: Target[],
+  load: (target: Target) => Promise<LoadResult>,
+): Promise<void> {
+  for (const target of targets) {
+    try {
+      let backendUsage: Usage | null = null;
+      const outer = await measure(target.router ? [target.router] : [], async () => {
+        const inner = await measure(target.backends, () => load(target));
+        backendUsage = inner.usage;
+        return inner.value;
+      });
+      const r = outer.value;
+      addRow({
+        section,
+        scenario,
+        target: target.key,
+        metrics: {
+          reqPerSec: r.reqPerSec,
+          p50Ms: r.p50Ms,
+          p99Ms: r.p99Ms,
+          meanMs: r.meanMs,
+          mbPerSec: r.mbPerSec,
+          requests: r.requests,
+          errors: r.errors,
+        },
+        router: outer.usage,
+        backend: backendUsage,
+        generator: { cpuS: r.generatorCpuS, cpuPct: r.generatorCpuPct },
+        system: outer.system,
+        wallS: outer.wallS,
+      });
+    } catch (error) {
+      addRow(failed(section, scenario, target.key, error));
+    }
+  }
+}
+
+function failed(section: string, scenario: string, target: string, error: unknown): Row {
+  return {
+    section,
+    scenario,
+    target,
+    metrics: {},
+    router: null,
+    backend: null,
+    generator: null,
+    wallS: 0,
+    error: String((error as Error)?.message ?? error).slice(0, 300),
+  };
+}
+
+async function transferScenario(
+  scenario: "download" | "upload",
+  targets: Target[],
+  uploadFile: string,
+): Promise<void> {
+  const bytes = CONFIG.transferBytes;
+  for (const target of targets) {
+    try {
+      // Warm up (JIT, buffers) with 32 MiB the same way, unmeasured; and bring the upload file
+      // back into the page cache, which this machine reclaims after a while (DAMON).
+      await sh(`cat '${uploadFile}' > /dev/null`);
+      const warm = `http://127.0.0.1:${target.port}`;
+      if (scenario === "download") {
+        await curl(["-o", "/dev/null", `${warm}/download?bytes=${32 * MiB}`], 60_000);
+      } else {
+        await curl(["-T", `${uploadFile}.warm`, "-H", "Expect:", `${warm}/upload`], 60_000);
+      }
+      let backendUsage: Usage | null = null;
+      const outer = await measure(target.router ? [target.router] : [], async () => {
+        const inner = await measure(target.backends, () =>
+          scenario === "download"
+            ? curl(
+              ["-o", "/dev/null", `http://127.0.0.1:${target.port}/download?bytes=${bytes}`],
+              120_000,
+            )
+            : curl([
+              "-T",
+              uploadFile,
+              "-H",
+              "Expect:",
+              "-H",
+              "content-type: application/octet-stream",
+              `http://127.0.0.1:${target.port}/upload`,
+            ], 120_000));
+        backendUsage = inner.usage;
+        return inner.value;
+      });
+      const r = outer.value;
+      const moved = scenario === "download" ? r.download : Number(JSON.parse(r.body).bytes);
+      if (r.status !== 200 || moved !== bytes) {
+        throw new Error(`status ${r.status}, ${moved} of ${bytes} bytes`);
+      }
+      addRow({
+        section: "transfer",
+        scenario: `${
+          bytes / MiB >= 1024 ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`
+        } ${scenario}`,
+        target: target.key,
+        metrics: {
+          mbPerSec: bytes / r.seconds / 1e6,
+          seconds: r.seconds,
+          ttfbMs: r.ttfbMs,
+          routerRssGrowthMiB: outer.usage ? outer.usage.peakMiB - outer.usage.rssStartMiB : NaN,
+        },
+        router: outer.usage,
+        backend: backendUsage,
+        generator: { cpuS: r.cpuS, cpuPct: r.cpuPct },
+        system: outer.system,
+        wallS: outer.wallS,
+      });
+    } catch (error) {
+      addRow(failed("transfer", `${scenario}`, target.key, error));
+    }
+  }
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = values.filter((v) => v >= 0).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+async function sseScenario(targets: Target[]): Promise<void> {
+  const { streams, floodEvents, pacedEvents, interval } = CONFIG.sse;
+  // Flood: every stream's events as fast as the reader takes them; h2load (C, HTTP/1.1, one
+  // connection per stream) reads them, so the client is not what limits the rate.
+  const flood = `SSE flood: ${streams} streams × ${floodEvents} events (h2load --h1)`;
+  const eventBytes = (i: number) => `id: ${i}\ndata: `.length + 17 + 2; // a 17-character stamp
+  let expectedBytes = 0;
+  for (let i = 0; i < floodEvents; i++) expectedBytes += eventBytes(i);
+  for (const target of targets) {
+    try {
+      let backendUsage: Usage | null = null;
+      const outer = await measure(target.router ? [target.router] : [], async () => {
+        const inner = await measure(target.backends, () =>
+          h2loadRaw([
+            "--h1",
+            "-c",
+            String(streams),
+            "-n",
+            String(streams),
+            `http://127.0.0.1:${target.port}/sse?events=${floodEvents}`,
+          ], 60_000));
+        backendUsage = inner.usage;
+        return inner.value;
+      });
+      const r = outer.value;
+      const data = Number(r.stdout.match(/\((\d+)\) data/)?.[1] ?? 0);
+      const seconds = toMs(r.stdout.match(/finished in (\S+),/)?.[1] ?? "") / 1000;
+      const succeeded = Number(r.stdout.match(/(\d+) succeeded/)?.[1] ?? 0);
+      // Stamps are 13 digits, a dot and 3 decimals: count events from the body bytes.
+      const events = Math.round((data / (streams * expectedBytes)) * streams * floodEvents);
+      addRow({
+        section: "sse",
+        scenario: flood,
+        target: target.key,
+        metrics: {
+          eventsPerSec: events / seconds,
+          mbPerSec: data / seconds / 1e6,
+          seconds,
+          errors: streams - succeeded,
+        },
+        router: outer.usage,
+        backend: backendUsage,
+        generator: { cpuS: r.cpuS, cpuPct: (100 * r.cpuS) / r.wallS },
+        system: outer.system,
+        wallS: outer.wallS,
+      });
+    } catch (error) {
+      addRow(failed("sse", flood, target.key, error));
+    }
+  }
+
+  // Paced: events every `interval` ms, as SSE is used; the latency of each event.
+  const paced = `SSE paced: ${streams} streams × ${pacedEvents} events, one per ${interval} ms`;
+  for (const target of targets) {
+    try {
+      let backendUsage: Usage | null = null;
+      let clientCpu = { cpuS: 0, cpuPct: 0 };
+      const outer = await measure(target.router ? [target.router] : [], async () => {
+        const inner = await measure(target.backends, async () => {
+          const run = await runTool(Deno.execPath(), [
+            "run",
+            "-A",
+            "bench/sse_client.ts",
+            `http://127.0.0.1:${target.port}/sse`,
+            String(streams),
+            String(pacedEvents),
+            String(interval),
+          ], 60_000);
+          if (run.code !== 0) throw new Error(`sse client failed: ${run.stderr}`);
+          clientCpu = { cpuS: run.cpuS, cpuPct: (100 * run.cpuS) / run.wallS };
+          return JSON.parse(run.stdout.trim().split("\n").pop()!);
+        });
+        backendUsage = inner.usage;
+        return inner.value;
+      });
+      const r = outer.value as {
+        received: number;
+        failed: number;
+        wallMs: number;
+        firstEventMs: number[];
+        deliveryMs: number[];
+        aloneFirstEventMs: number[];
+      };
+      addRow({
+        section: "sse",
+        scenario: paced,
+        target: target.key,
+        metrics: {
+          eventsPerSec: r.received / (r.wallMs / 1000),
+          firstEventP50Ms: percentile(r.firstEventMs, 50),
+          firstEventP99Ms: percentile(r.firstEventMs, 99),
+          deliveryP50Ms: percentile(r.deliveryMs, 50),
+          deliveryP99Ms: percentile(r.deliveryMs, 99),
+          aloneFirstEventP50Ms: percentile(r.aloneFirstEventMs, 50),
+          errors: r.failed,
+        },
+        router: outer.usage,
+        backend: backendUsage,
+        generator: clientCpu,
+        system: outer.system,
+        wallS: outer.wallS,
+      });
+    } catch (error) {
+      addRow(failed("sse", paced, target.key, error));
+    }
+  }
+}
+
+async function connectScenario(routerPort: number, tunnelPort: number, directPort: number) {
+  const scenario = `time to first response (median of ${CONFIG.connectRuns})`;
+  try {
+    const run = await runTool(Deno.execPath(), [
+      "run",
+      "-A",
+      "bench/connect.ts",
+      String(tunnelPort),
+      String(routerPort),
+      String(directPort),
+      String(CONFIG.connectRuns),
+    ], 60_000);
+    if (run.code !== 0) throw new Error(`connect client failed: ${run.stderr}`);
+    const r = JSON.parse(run.stdout.trim().split("\n").pop()!) as {
+      connected: number[];
+      firstResponse: number[];
+      direct: number[];
+    };
+    results.scale.establishment = r;
+    addRow({
+      section: "connect",
+      scenario,
+      target: "direct",
+      metrics: {
+        firstResponseP50Ms: percentile(r.direct, 50),
+        firstResponseP90Ms: percentile(r.direct, 90),
+      },
+      router: null,
+      backend: null,
+      generator: null,
+      wallS: 0,
+    });
+    addRow({
+      section: "connect",
+      scenario,
+      target: "tunnel1",
+      metrics: {
+        connectedP50Ms: percentile(r.connected, 50),
+        firstResponseP50Ms: percentile(r.firstResponse, 50),
+        firstResponseP90Ms: percentile(r.firstResponse, 90),
+      },
+      router: null,
+      backend: null,
+      generator: null,
+      wallS: 0,
+    });
+  } catch (error) {
+    addRow(failed("connect", scenario, "tunnel1", error));
+  }
+}
+
+// ---------------------------------------------------------------- scale
+
+async function scaleScenarios(direct: Target, soakTarget: Target): Promise<void> {
+  const scale = results.scale;
+  const router = await startRouter("router-scale", "--max-tunnels-per-service", "1000000");
+  await connectScenario(router.port, router.tunnelPort, direct.port);
+
+  // Idle tunnels: the router's RSS before and after N tunnels connect.
+  await sleep(500);
+  const rssBefore = memory(router.proc.pid).rss;
+  const n = CONFIG.tunnels;
+  const started = performance.now();
+  const backend = await startBackend(
+    "backend-scale",
+    router.tunnelPort,
+    "--tunnels",
+    String(n),
+    "--hold",
+    String(CONFIG.streams),
+  );
+  const connectMs = performance.now() - started;
+  await sleep(1500); // Let both settle (SETTINGS exchanged, buffers allocated).
+  const rssAfter = memory(router.proc.pid).rss;
+  const backendRss = memory(backend.proc.pid).rss;
+  scale.idleTunnels = {
+    tunnels: n,
+    routerRssBeforeKiB: rssBefore,
+    routerRssAfterKiB: rssAfter,
+    routerKiBPerTunnel: (rssAfter - rssBefore) / n,
+    backendRssKiB: backendRss,
+    backendKiBPerTunnel: backendRss / n,
+    connectAllMs: connectMs,
+    backendReadyMs: Number(backend.ready.ms),
+  };
+  log(`idle tunnels: ${n}, router ${fmt((rssAfter - rssBefore) / n)} KiB per tunnel`);
+
+  // Streams in flight: /hold answers only once CONFIG.streams requests are held at once.
+  try {
+    const streams = CONFIG.streams;
+    const clients = CONFIG.streamClients;
+    const from = backend.proc.stdout.length;
+    let backendUsage: Usage | null = null;
+    const outer = await measure([router.proc], async () => {
+      const inner = await measure([backend.proc], () =>
+        h2load(
+          `http://127.0.0.1:${router.port}/hold`,
+          { clients, streams: Math.ceil(streams / clients), requests: streams },
+          60_000,
+        ));
+      backendUsage = inner.usage;
+      return inner.value;
+    });
+    const released = await backend.proc.waitEvent("released", 5000, from);
+    scale.streamsInFlight = {
+      streams,
+      clients,
+      peakHeld: released.peak,
+      release: released.reason,
+      msToReachPeak: released.ms,
+      succeeded: outer.value.requests,
+      errors: outer.value.errors,
+      seconds: outer.value.seconds,
+      router: outer.usage,
+      backend: backendUsage,
+      routerKiBPerStream: outer.usage
+        ? ((outer.usage.peakMiB - outer.usage.rssStartMiB) * 1024) / streams
+        : NaN,
+    };
+    log(`streams in flight: peak ${released.peak} of ${streams} (${released.reason})`);
+  } catch (error) {
+    scale.streamsInFlight = { error: String((error as Error)?.message ?? error) };
+    log(`streams in flight failed: ${error}`);
+  }
+  await backend.proc.stop();
+  await router.proc.stop();
+
+  // Soak: tiny GETs in batches through one tunnel; RSS after each batch.
+  const batch = Math.round(CONFIG.soakRequests / CONFIG.soakBatches);
+  const budget = Math.min(CONFIG.soakBudgetMs, CONFIG.deadlineMs - 20_000 - elapsedMs());
+  const soakStart = performance.now();
+  const series: Array<{ requests: number; routerRssKiB: number; backendRssKiB: number }> = [];
+  const rss = () => ({
+    routerRssKiB: memory(soakTarget.router!.pid).rss,
+    backendRssKiB: memory(soakTarget.backends[0]!.pid).rss,
+  });
+  series.push({ requests: 0, ...rss() });
+  let done = 0;
+  let errors = 0;
+  let seconds = 0;
+  let lastBatchMs = 0;
+  const routerCpu0 = cpuTicks(soakTarget.router!.pid);
+  const backendCpu0 = cpuTicks(soakTarget.backends[0]!.pid);
+  try {
+    while (done < CONFIG.soakRequests) {
+      const spent = performance.now() - soakStart;
+      if (done > 0 && spent + lastBatchMs * 1.1 > budget) break;
+      const t = performance.now();
+      const r = await h2load(`http://127.0.0.1:${soakTarget.port}/tiny`, {
+        clients: 50,
+        streams: 10,
+        requests: batch,
+      }, Math.max(10_000, budget - spent + 10_000));
+      lastBatchMs = performance.now() - t;
+      done += r.requests;
+      errors += r.errors;
+      seconds += r.seconds;
+      series.push({ requests: done, ...rss() });
+      log(
+        `soak: ${done.toLocaleString("en-US")} requests, router RSS ${
+          series.at(-1)!.routerRssKiB
+        } KiB`,
+      );
+    }
+  } catch (error) {
+    scale.soakError = String((error as Error)?.message ?? error);
+  }
+  // Start: the median of the first three samples after the first (warm-up) batch; end: the
+  // median of the last three. Single samples swing by GC timing.
+  const warm = series.slice(1);
+  const third = Math.max(1, Math.min(3, Math.floor(warm.length / 2)));
+  const ends = (key: "routerRssKiB" | "backendRssKiB") => ({
+    start: warm.length ? median(warm.slice(0, third).map((x) => x[key])) : series[0]![key],
+    end: warm.length ? median(warm.slice(-third).map((x) => x[key])) : series[0]![key],
+  });
+  const r = ends("routerRssKiB");
+  const b = ends("backendRssKiB");
+  const first = { routerRssKiB: r.start, backendRssKiB: b.start };
+  const last = { routerRssKiB: r.end, backendRssKiB: b.end };
+  scale.soak = {
+    routerSlopeKiBPer100k: warm.length > 1
+      ? slope(warm.map((x) => x.requests), warm.map((x) => x.routerRssKiB)) * 100_000
+      : NaN,
+    planned: CONFIG.soakRequests,
+    requests: done,
+    errors,
+    truncatedByTimeBudget: done < CONFIG.soakRequests,
+    reqPerSec: done / seconds,
+    routerCpuS: (cpuTicks(soakTarget.router!.pid) - routerCpu0) / CLK_TCK,
+    backendCpuS: (cpuTicks(soakTarget.backends[0]!.pid) - backendCpu0) / CLK_TCK,
+    series,
+    routerRssStartKiB: first.routerRssKiB,
+    routerRssEndKiB: last.routerRssKiB,
+    routerGrowthKiB: last.routerRssKiB - first.routerRssKiB,
+    backendRssStartKiB: first.backendRssKiB,
+    backendRssEndKiB: last.backendRssKiB,
+    backendGrowthKiB: last.backendRssKiB - first.backendRssKiB,
+  };
+}
+
+// ---------------------------------------------------------------- checks
+
+function row(scenario: string, target: string): Row | undefined {
+  return results.rows.find((r) => r.scenario === scenario && r.target === target && !r.error);
+}
+
+/** Growth allowed over the soak: allocator and GC noise (RSS swings by ±10 MiB between batches). */
+function soakNoiseKiB(startKiB: number): number {
+  return Math.max(16 * 1024, startKiB * 0.1);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Least-squares slope of y over x. */
+function slope(xs: number[], ys: number[]): number {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (xs[i]! - mx) * (ys[i]! - my);
+    den += (xs[i]! - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+function checkTargets(): void {
+  const checks: Check[] = [];
+  const tiny50 = "tiny GET, 50 connections";
+  const t1 = row(tiny50, "tunnel1");
+  const d = row(tiny50, "direct");
+  const rps = t1?.metrics.reqPerSec;
+  checks.push({
+    target: "Tiny GET, 50 connections, one tunnel: ≥ 2.5× the Go original (15,700 req/s)",
+    figure: `${fmt(rps)} req/s (${fmt(rps === undefined ? NaN : rps / GO_ORIGINAL_RPS)}× Go)`,
+    threshold: `≥ ${fmt(TARGETS.tinyRps)} req/s`,
+    met: rps === undefined ? null : rps >= TARGETS.tinyRps,
+  });
+  const share = rps !== undefined && d ? rps / d.metrics.reqPerSec! : undefined;
+  checks.push({
+    target: "Tiny GET, 50 connections, one tunnel: ≥ 30% of direct Deno.serve (same run)",
+    figure: share === undefined
+      ? "–"
+      : `${(100 * share).toFixed(1)}% of ${fmt(d!.metrics.reqPerSec)}`,
+    threshold: "≥ 30%",
+    met: share === undefined ? null : share >= TARGETS.tinyShareOfDirect,
+  });
+  const p99 = t1?.metrics.p99Ms;
+  checks.push({
+    target: "p99 latency at 50 connections, one tunnel",
+    figure: `${fmt(p99)} ms (direct ${fmt(d?.metrics.p99Ms)} ms)`,
+    threshold: "≤ 2 ms",
+    met: p99 === undefined ? null : p99 <= TARGETS.p99Ms,
+  });
+  for (const kind of ["download", "upload"]) {
+    const r = results.rows.find((x) =>
+      x.section === "transfer" && x.scenario.endsWith(kind) && x.target === "tunnel1" && !x.error
+    );
+    const size = QUICK ? `${CONFIG.transferBytes / MiB} MiB (quick)` : "1 GiB";
+    checks.push({
+      target: `${size} ${kind} through one tunnel: rate`,
+      figure: `${fmt(r?.metrics.mbPerSec)} MB/s`,
+      threshold: "≥ 1,500 MB/s",
+      met: r ? r.metrics.mbPerSec! >= TARGETS.transferMBps : null,
+    });
+    checks.push({
+      target: `${size} ${kind} through one tunnel: router RSS growth`,
+      figure: `${fmt(r?.metrics.routerRssGrowthMiB)} MiB`,
+      threshold: "< 64 MiB",
+      met: r ? r.metrics.routerRssGrowthMiB! < TARGETS.transferRssGrowthMiB : null,
+    });
+  }
+  const idle = results.scale.idleTunnels as
+    | { tunnels: number; routerKiBPerTunnel: number }
+    | undefined;
+  checks.push({
+    target: `Router RSS per idle tunnel at ${CONFIG.tunnels.toLocaleString("en-US")} tunnels`,
+    figure: `${fmt(idle?.routerKiBPerTunnel)} KiB`,
+    threshold: "< 32 KiB",
+    met: idle ? idle.routerKiBPerTunnel < TARGETS.idleTunnelKiB : null,
+  });
+  const soak = results.scale.soak as
+    | {
+      requests: number;
+      routerRssStartKiB: number;
+      routerRssEndKiB: number;
+      routerGrowthKiB: number;
+    }
+    | undefined;
+  checks.push({
+    target: `No router RSS growth over the soak (${
+      soak?.requests.toLocaleString("en-US") ?? "–"
+    } requests)`,
+    figure: soak
+      ? `${fmt(soak.routerRssStartKiB / 1024)} → ${fmt(soak.routerRssEndKiB / 1024)} MiB (${
+        soak.routerGrowthKiB >= 0 ? "+" : ""
+      }${fmt(soak.routerGrowthKiB / 1024)} MiB)`
+      : "–",
+    threshold: soak
+      ? `growth ≤ ${fmt(soakNoiseKiB(soak.routerRssStartKiB) / 1024)} MiB (noise)`
+      : "–",
+    met: soak && soak.requests > 0
+      ? soak.routerGrowthKiB <= soakNoiseKiB(soak.routerRssStartKiB)
+      : null,
+  });
+  results.checks = checks;
+}
+
+// ---------------------------------------------------------------- report
+
+interface Column {
+  title: string;
+  value: (row: Row) => number | undefined;
+  /** Compared to which figure of the direct row (default: the same). */
+  base?: (direct: Row) => number | undefined;
+  unit?: string;
+}
+
+const routerCpu: Column = {
+  title: "router CPU (% of a core)",
+  value: (r) => r.router?.cpuS,
+  base: (d) => d.backend?.cpuS,
+};
+const backendCpu: Column = {
+  title: "backend CPU (% of a core)",
+  value: (r) => r.backend?.cpuS,
+};
+/** CPU per request (µs): less sensitive than req/s to other processes taking the cores. */
+const perRequest = (usage: Usage | null | undefined, r: Row) =>
+  usage && r.metrics.requests ? (usage.cpuS * 1e6) / r.metrics.requests : undefined;
+const routerPerRequest: Column = {
+  title: "router CPU µs/req",
+  value: (r) => perRequest(r.router, r),
+  base: (d) => perRequest(d.backend, d),
+};
+const backendPerRequest: Column = {
+  title: "backend CPU µs/req",
+  value: (r) => perRequest(r.backend, r),
+};
+const routerPeak: Column = {
+  title: "router peak RSS MiB",
+  value: (r) => r.router?.peakMiB,
+  base: (d) => d.backend?.peakMiB,
+};
+const backendPeak: Column = {
+  title: "backend peak RSS MiB",
+  value: (r) => r.backend?.peakMiB,
+};
+
+function cell(row: Row, column: Column, direct: Row | undefined): string {
+  const v = column.value(row);
+  if (v === undefined || Number.isNaN(v)) return "–";
+  let text = fmt(v);
+  if (column === routerCpu) text += ` s · ${Math.round(row.router!.cpuPct)}%`;
+  if (column === backendCpu) text += ` s · ${Math.round(row.backend!.cpuPct)}%`;
+  if (row.target === "direct" || !direct) return text;
+  const base = (column.base ?? column.value)(direct);
+  if (base === undefined || !base) return text;
+  return `${text} (${(v / base).toFixed(2)}×)`;
+}
+
+function table(rows: Row[], columns: Column[]): string {
+  const head = ["scenario", "target", ...columns.map((c) => c.title)];
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => " --- ").join("|")}|`];
+  for (const r of rows) {
+    const direct = results.rows.find((x) => x.scenario === r.scenario && x.target === "direct");
+    const cells = r.error
+      ? [
+        `error: ${r.error.replace(/\|/g, "/").replace(/\n/g, " ")}`,
+        ...columns.slice(1).map(() => ""),
+      ]
+      : columns.map((c) => cell(r, c, direct));
+    lines.push(
+      `| ${[r.scenario, TARGET_LABEL[r.target as TargetKey] ?? r.target, ...cells].join(" | ")} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function report(): string {
+  const m = results.machine;
+  const rows = (section: string) => results.rows.filter((r) => r.section === section);
+  const out: string[] = [];
+  const title = QUICK ? "ptth benchmarks (quick smoke run)" : "ptth benchmarks";
+  out.push(`# ${title}`, "");
+  out.push(
+    "Generated by `deno task bench` (bench/run.ts); do not edit by hand, run it again.",
+    "Every figure of a tunnel is followed by its ratio to the direct `Deno.serve` baseline of the",
+    "same run, `(n×)`: the baseline serves the same handler (bench/handlers.ts) in its own process.",
+    "Router and backends run as separate processes (`deno run -A mod.ts`, bench/backend.ts).",
+    "",
+  );
+  out.push("## Machine", "");
+  out.push(`- CPU: ${m.cpu} × ${m.nproc} (nproc)`);
+  out.push(`- Memory: ${m.memory}`);
+  out.push(`- Kernel: ${m.kernel}`);
+  out.push(`- Code: commit ${m.commit}`);
+  out.push(`- Deno: ${m.deno}`);
+  out.push(`- Load generators: ${m.wrk}; ${m.h2load}; ${m.curl}`);
+  out.push(
+    `- Date: ${results.startedAt}; run time ${fmt(results.durationS)} s (${results.mode} mode)`,
+  );
+  out.push(`- Load average before / after: ${m.loadBefore} / ${m.loadAfter}`);
+  out.push(
+    `- CPU actually available (${m.nproc} busy loops for 1 s, in cores) before / after: ${
+      m.coresAvailableBefore ?? "–"
+    } / ${m.coresAvailableAfter ?? "–"}`,
+  );
+  out.push("");
+  out.push(
+    "The machine is shared: other engineers' tests may have been running at the same time",
+    "(see the load average), and the load generator shares the 2 cores with the router and the",
+    "backends. Absolute figures are therefore noisy; the ratios to the same-run baseline are",
+    "what count.",
+    "",
+  );
+  out.push("## Method", "");
+  out.push(
+    `- Request rates: \`wrk -t1 -d${CONFIG.duration}s --latency\` (p50/p99 from wrk's latency distribution), HTTP/1.1;`,
+    `  POST echo with bench/post.lua (1 KiB body); second opinion \`h2load -t1 -c${CONFIG.h2load.clients} -m${CONFIG.h2load.streams}\``,
+    "  over h2c (prior knowledge), mean latency only. One 1 s warm-up per target first.",
+    "- MB/s is 10^6 bytes per second (response bytes read, headers included, for request rates).",
+    "- CPU: utime + stime from /proc/PID/stat over the scenario, with its share of one core.",
+    `- Peak RSS: VmHWM from /proc/PID/status, reset at the start of each scenario through`,
+    `  /proc/PID/clear_refs (${
+      peakResetWorks ? "worked" : "not permitted: sampled VmRSS every 50 ms instead"
+    }).`,
+    "- For four backends, CPU and RSS are summed over the four processes.",
+    "- Router CPU and RSS ratios compare the router to the direct `Deno.serve` process; CPU µs per",
+    "  request (CPU time over requests answered) varies less than req/s when other processes take",
+    "  the cores.",
+    `- Transfers: \`curl -o /dev/null\` (download) and \`curl -T\` of a sparse file (upload); RSS growth = peak − RSS at the start.`,
+    "",
+  );
+  const rateColumns: Column[] = [
+    { title: "req/s", value: (r) => r.metrics.reqPerSec },
+    { title: "p50 ms", value: (r) => r.metrics.p50Ms },
+    { title: "p99 ms", value: (r) => r.metrics.p99Ms },
+    { title: "MB/s", value: (r) => r.metrics.mbPerSec },
+    routerCpu,
+    backendCpu,
+    routerPerRequest,
+    backendPerRequest,
+    routerPeak,
+    backendPeak,
+  ];
+  out.push("## Request rates", "", table(rows("rate"), rateColumns), "");
+  const errors = rows("rate").filter((r) => (r.metrics.errors ?? 0) > 0);
+  if (errors.length) {
+    out.push(
+      `Errors (non-2xx or socket errors): ${
+        errors.map((r) => `${r.scenario} [${r.target}]: ${r.metrics.errors}`).join("; ")
+      }`,
+      "",
+    );
+  }
+  out.push(
+    "h2load (mean latency, no percentiles):",
+    "",
+    table(rows("h2load"), [
+      { title: "req/s", value: (r) => r.metrics.reqPerSec },
+      { title: "mean ms", value: (r) => r.metrics.meanMs },
+      routerCpu,
+      backendCpu,
+      routerPerRequest,
+      backendPerRequest,
+      routerPeak,
+      backendPeak,
+    ]),
+    "",
+  );
+  out.push(
+    "## Transfers",
+    "",
+    table(rows("transfer"), [
+      { title: "MB/s", value: (r) => r.metrics.mbPerSec },
+      { title: "seconds", value: (r) => r.metrics.seconds },
+      { title: "router RSS start MiB", value: (r) => r.router?.rssStartMiB },
+      routerPeak,
+      { title: "router RSS growth MiB", value: (r) => r.metrics.routerRssGrowthMiB },
+      routerCpu,
+      backendCpu,
+      backendPeak,
+    ]),
+    "",
+  );
+  out.push(
+    "## Server-sent events",
+    "",
+    `${CONFIG.sse.streams} streams at once, one HTTP/1.1 connection each. Flood: each stream's`,
+    `${CONFIG.sse.floodEvents} events sent as fast as the reader takes them, read by h2load (events/s`,
+    "counted from the body bytes). Paced: bench/sse_client.ts (Deno `fetch`), one event per",
+    `${CONFIG.sse.interval} ms on every stream: time from the request to the first event, delivery`,
+    "latency of every event (stamped by the handler, read by the client; same clock), and the time",
+    "to first event of a single-event stream opened alone (median of 20).",
+    "",
+    table(rows("sse"), [
+      { title: "events/s", value: (r) => r.metrics.eventsPerSec },
+      { title: "MB/s", value: (r) => r.metrics.mbPerSec },
+      { title: "first event p50 ms", value: (r) => r.metrics.firstEventP50Ms },
+      { title: "first event p99 ms", value: (r) => r.metrics.firstEventP99Ms },
+      { title: "delivery p50 ms", value: (r) => r.metrics.deliveryP50Ms },
+      { title: "delivery p99 ms", value: (r) => r.metrics.deliveryP99Ms },
+      { title: "first event alone p50 ms", value: (r) => r.metrics.aloneFirstEventP50Ms },
+      routerCpu,
+      backendCpu,
+      routerPeak,
+      backendPeak,
+    ]),
+    "",
+  );
+  out.push(
+    "## Tunnel establishment",
+    "",
+    "From calling `serveReverse()` (a request to the router fired at the same moment, held by the",
+    "router until a tunnel is up) to that request's response, against a router with no other",
+    "tunnel (bench/connect.ts). Direct: a new TCP connection's first response from `Deno.serve`.",
+    "",
+    table(rows("connect"), [
+      { title: "connected p50 ms", value: (r) => r.metrics.connectedP50Ms },
+      { title: "first response p50 ms", value: (r) => r.metrics.firstResponseP50Ms },
+      { title: "first response p90 ms", value: (r) => r.metrics.firstResponseP90Ms },
+    ]),
+    "",
+  );
+  out.push("## Scale", "");
+  const s = results.scale as Record<string, Record<string, unknown> | undefined>;
+  const idle = s.idleTunnels as Record<string, number> | undefined;
+  if (idle) {
+    out.push(
+      `- **${
+        idle.tunnels!.toLocaleString("en-US")
+      } idle tunnels** (one backend process, one \`serveReverse\` each):`,
+      `  router RSS ${fmt(idle.routerRssBeforeKiB! / 1024)} → ${
+        fmt(idle.routerRssAfterKiB! / 1024)
+      } MiB,`,
+      `  **${fmt(idle.routerKiBPerTunnel)} KiB per tunnel**; backend ${
+        fmt(idle.backendRssKiB! / 1024)
+      } MiB in all`,
+      `  (${fmt(idle.backendKiBPerTunnel)} KiB per tunnel); all connected in ${
+        fmt(idle.connectAllMs! / 1000)
+      } s`,
+      "  (dialing 50 at a time).",
+    );
+  }
+  const sif = s.streamsInFlight as Record<string, unknown> | undefined;
+  if (sif && !sif.error) {
+    const r = sif.router as Usage | null;
+    const b = sif.backend as Usage | null;
+    out.push(
+      `- **${
+        Number(sif.streams).toLocaleString("en-US")
+      } streams in flight** across them (h2load \`-c ${sif.clients}\`,`,
+      `  h2c to the router; the backend holds every request until that many are held at once): peak`,
+      `  ${Number(sif.peakHeld).toLocaleString("en-US")} held (${sif.release}, after ${
+        fmt(Number(sif.msToReachPeak))
+      } ms), ${Number(sif.succeeded).toLocaleString("en-US")} answered,`,
+      `  ${sif.errors} errors in ${fmt(Number(sif.seconds))} s; router RSS ${
+        fmt(r?.rssStartMiB)
+      } → peak ${fmt(r?.peakMiB)} MiB`,
+      `  (${fmt(Number(sif.routerKiBPerStream))} KiB per stream), router CPU ${
+        fmt(r?.cpuS)
+      } s; backend peak ${fmt(b?.peakMiB)} MiB, CPU ${fmt(b?.cpuS)} s.`,
+    );
+  } else if (sif) out.push(`- Streams in flight: error: ${sif.error}`);
+  const soak = s.soak as Record<string, unknown> | undefined;
+  if (soak) {
+    const series = soak.series as Array<
+      { requests: number; routerRssKiB: number; backendRssKiB: number }
+    >;
+    out.push(
+      `- **Soak**: ${Number(soak.requests).toLocaleString("en-US")} tiny GETs${
+        soak.truncatedByTimeBudget
+          ? ` (of ${
+            Number(soak.planned).toLocaleString("en-US")
+          } planned: stopped by the time budget)`
+          : ""
+      } through one tunnel`,
+      `  (h2load \`-c 50 -m 10\`, h2c, in batches), ${
+        fmt(Number(soak.reqPerSec))
+      } req/s, ${soak.errors} errors; router CPU`,
+      `  ${fmt(Number(soak.routerCpuS))} s, backend CPU ${
+        fmt(Number(soak.backendCpuS))
+      } s. RSS at the start (median of the 3 samples after the first, warm-up, batch) → end`,
+      `  (median of the last 3):`,
+      `  router ${fmt(Number(soak.routerRssStartKiB) / 1024)} → ${
+        fmt(Number(soak.routerRssEndKiB) / 1024)
+      } MiB, backend`,
+      `  ${fmt(Number(soak.backendRssStartKiB) / 1024)} → ${
+        fmt(Number(soak.backendRssEndKiB) / 1024)
+      } MiB. Router RSS (MiB) before the soak and after each batch:`,
+      `  ${series.map((x) => fmt(x.routerRssKiB / 1024)).join(", ")} (least-squares slope ${
+        fmt(Number(soak.routerSlopeKiBPer100k))
+      } KiB per 100,000 requests).`,
+    );
+    if (s.soakError) out.push(`  Soak error: ${s.soakError}`);
+  }
+  out.push("");
+  out.push("## Targets", "", "| target | figure | threshold | met |", "| --- | --- | --- | --- |");
+  for (const c of results.checks) {
+    const met = c.met === null ? "n/a" : c.met ? "**met**" : "**not met**";
+    out.push(`| ${c.target} | ${c.figure} | ${c.threshold} | ${met} |`);
+  }
+  out.push("");
+  out.push(
+    "## CPU share per process",
+    "",
+    `% of one core during each run (the machine has ${m.nproc} cores: ${
+      Number(m.nproc) * 100
+    }% at most). "others" is`,
+    "the rest of the machine's busy time (/proc/stat) meanwhile: other engineers' processes and this",
+    "script. Load generator CPU is sampled every 50 ms.",
+    "",
+    "| scenario | target | router | backend(s) | load generator | others | idle | reading |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+  );
+  for (const r of results.rows) {
+    if (r.error || (!r.router && !r.backend)) continue;
+    const parts = [r.router?.cpuPct, r.backend?.cpuPct, r.generator?.cpuPct];
+    const ours = parts.reduce((a: number, v) => a + (v ?? 0), 0);
+    const pct = (v: number | undefined) =>
+      v === undefined || Number.isNaN(v) ? "–" : `${Math.round(v)}%`;
+    const names = ["router", r.target === "tunnel4" ? "backends" : "backend", "load generator"];
+    const busiest = parts.reduce(
+      (best: number, v, i) => (v ?? 0) > (parts[best] ?? 0) ? i : best,
+      0,
+    );
+    const idle = r.system?.idlePct ?? NaN;
+    const reading = (parts[busiest] ?? 0) >= 90
+      ? `${names[busiest]} CPU-bound`
+      : idle < 15
+      ? `machine saturated (${names[busiest]} busiest of ours)`
+      : "no process saturated: waiting";
+    out.push(
+      `| ${r.scenario} | ${TARGET_LABEL[r.target as TargetKey] ?? r.target} | ${pct(parts[0])} | ${
+        pct(parts[1])
+      } | ${pct(parts[2])} | ${pct(Math.max(0, (r.system?.busyPct ?? NaN) - ours))} | ${
+        pct(idle)
+      } | ${reading} |`,
+    );
+  }
+  out.push("");
+  if (results.notes.length) out.push("## Notes", "", ...results.notes.map((n) => `- ${n}`), "");
+  return out.join("\n");
+}
+
+/**
+ * How much CPU the machine gives right now: two busy loops (one per core of a
+ * 2-core machine, `nproc` in general) for one second; returns cores' worth.
+ */
+async function cpuAvailable(): Promise<number> {
+  const n = Number(results.machine.nproc) || 2;
+  const loops = Array.from(
+    { length: n },
+    (_, i) => new Proc(`busy-${i}`, "sh", ["-c", "while :; do :; done"]),
+  );
+  const before = loops.map((p) => cpuTicks(p.pid));
+  const start = performance.now();
+  await sleep(1000);
+  const after = loops.map((p) => cpuTicks(p.pid));
+  const wall = (performance.now() - start) / 1000;
+  await Promise.all(loops.map((p) => p.stop(100)));
+  return after.reduce((sum, t, i) => sum + (t - before[i]!), 0) / CLK_TCK / wall;
+}
+
+async function describeMachine(): Promise<void> {
+  const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+  const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
+  const memKiB = Number(meminfo.match(/MemTotal:\s+(\d+)/)?.[1] ?? 0);
+  results.machine = {
+    nproc: Number(await sh("nproc")) || navigator.hardwareConcurrency,
+    cpu: cpuinfo.match(/model name\s*:\s*(.*)/)?.[1]?.trim() ?? "unknown",
+    memory: `${(memKiB / 1024 / 1024).toFixed(1)} GiB`,
+    kernel: `${Deno.build.os} ${Deno.osRelease()} ${Deno.build.arch}`,
+    deno: `${Deno.version.deno} (V8 ${Deno.version.v8})`,
+    wrk: (await sh("wrk -v 2>&1 | head -n 1")).replace(/\s+Copyright.*/, ""),
+    h2load: await sh("h2load --version | head -n 1"),
+    curl: (await sh("curl --version | head -n 1")).split(" ").slice(0, 2).join(" "),
+    loadBefore: Deno.loadavg().map((v) => v.toFixed(2)).join(", "),
+    commit: `${(await sh(`git -C '${ROOT}' rev-parse --short HEAD`)) || "unknown"}${
+      (await sh(`git -C '${ROOT}' status --porcelain --untracked-files=no`))
+        ? " with uncommitted changes"
+        : ""
+    }`,
+  };
+  CLK_TCK = Number(await sh("getconf CLK_TCK")) || 100;
+  results.machine.coresAvailableBefore = Number((await cpuAvailable()).toFixed(2));
+}
+
+async function writeResults(): Promise<void> {
+  results.durationS = elapsedMs() / 1000;
+  results.machine.loadAfter = Deno.loadavg().map((v) => v.toFixed(2)).join(", ");
+  if (results.machine.coresAvailableAfter === undefined && !aborting) {
+    results.machine.coresAvailableAfter = Number((await cpuAvailable()).toFixed(2));
+  }
+  checkTargets();
+  const markdown = report();
+  await Deno.writeTextFile(JSON_PATH, JSON.stringify(results, null, 2) + "\n");
+  if (MD_PATH) await Deno.writeTextFile(MD_PATH, markdown);
+  // Keep `deno fmt --check` (deno task check) clean: it formats Markdown and JSON too.
+  await new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--quiet", JSON_PATH, ...(MD_PATH ? [MD_PATH] : [])],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => {});
+  console.log(markdown);
+  log(`wrote ${JSON_PATH}${MD_PATH ? ` and ${MD_PATH}` : ""}`);
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  await ensureTools();
+  await describeMachine();
+  await routerFlags();
+  log(`${results.mode} run; machine: ${results.machine.cpu} × ${results.machine.nproc}`);
+
+  const uploadDir = await Deno.makeTempDir({ prefix: "ptth-bench-" });
+  const uploadFile = `${uploadDir}/upload.bin`;
+  try {
+    // A sparse file: curl reads zeros from it without touching the disk.
+    await Deno.writeFile(uploadFile, new Uint8Array(0));
+    await Deno.truncate(uploadFile, CONFIG.transferBytes);
+    await Deno.writeFile(`${uploadFile}.warm`, new Uint8Array(0));
+    await Deno.truncate(`${uploadFile}.warm`, 32 * MiB);
+    // Read it once: the first read of a sparse file fills the page cache (seconds of system
+    // time in curl), which would slow down whichever upload came first.
+    await sh(`cat '${uploadFile}' '${uploadFile}.warm' > /dev/null`);
+
+    const [direct, tunnel1, tunnel4] = await Promise.all([
+      startDirect(),
+      startTunnel("tunnel1", 1),
+      startTunnel("tunnel4", 4),
+    ]);
+    const targets = [direct, tunnel1, tunnel4];
+    log(`started: direct :${direct.port}, tunnel1 :${tunnel1.port}, tunnel4 :${tunnel4.port}`);
+
+    for (const target of targets) {
+      await wrk(`http://127.0.0.1:${target.port}/tiny`, 50, CONFIG.warmup);
+    }
+    for (const c of CONFIG.connections) {
+      await rateScenario(
+        "rate",
+        `tiny GET, ${c} connection${c === 1 ? "" : "s"}`,
+        targets,
+        (t) => wrk(`http://127.0.0.1:${t.port}/tiny`, c, CONFIG.duration),
+      );
+    }
+    await rateScenario(
+      "rate",
+      `1 KiB POST echo, ${CONFIG.postConnections} connections`,
+      targets,
+      (t) =>
+        wrk(
+          `http://127.0.0.1:${t.port}/echo`,
+          CONFIG.postConnections,
+          CONFIG.duration,
+          `${BENCH}post.lua`,
+        ),
+    );
+    const { clients, streams } = CONFIG.h2load;
+    await rateScenario(
+      "h2load",
+      `h2load tiny GET, ${clients}×${streams} streams`,
+      targets,
+      (t) =>
+        h2load(
+          `http://127.0.0.1:${t.port}/tiny`,
+          { clients, streams, seconds: CONFIG.duration },
+          (CONFIG.duration + 30) * 1000,
+        ),
+    );
+    await transferScenario("download", [direct, tunnel1], uploadFile);
+    await transferScenario("upload", [direct, tunnel1], uploadFile);
+    await sseScenario(targets);
+
+    // The second router and its backends are done: free the cores for the scale runs.
+    await Promise.all([tunnel4.router!.stop(), ...tunnel4.backends.map((b) => b.stop())]);
+    await scaleScenarios(direct, tunnel1);
+    results.complete = true;
+  } finally {
+    await stopAll();
+    await Deno.remove(uploadDir, { recursive: true }).catch(() => {});
+  }
+}
+
+const deadline = setTimeout(async () => {
+  log(`global deadline of ${CONFIG.deadlineMs / 1000} s passed: stopping everything`);
+  aborting = true;
+  results.notes.push(
+    `The run hit the global deadline (${CONFIG.deadlineMs / 1000} s) and was cut short.`,
+  );
+  killAllNow();
+  await writeResults().catch((e) => log(`cannot write results: ${e}`));
+  Deno.exit(3);
+}, CONFIG.deadlineMs);
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => {
+    log(`${signal}: stopping everything`);
+    aborting = true;
+    killAllNow();
+    Deno.exit(130);
+  });
+}
+
+let code = 0;
+try {
+  await main();
+} catch (error) {
+  code = 1;
+  log(`failed: ${(error as Error)?.stack ?? error}`);
+  results.notes.push(`The run failed: ${(error as Error)?.message ?? error}`);
+} finally {
+  killAllNow();
+}
+clearTimeout(deadline);
+await writeResults();
+log(`done in ${fmt(elapsedMs() / 1000)} s`);
+Deno.exit(code);

@@ -1,0 +1,170 @@
+/**
+ * The router's log of what happens: one line per request and per tunnel
+ * event, written from {@linkcode RouterEvents} so that logs, metrics and the
+ * dashboard all tell the same story.
+ *
+ * @module
+ */
+
+import type { RouterEvent, RouterEvents } from "../events.ts";
+import type { TunnelList } from "../pool.ts";
+import { TunnelServices } from "../admin/tunnel_services.ts";
+import type { LogFields, Logger, LogLevel } from "./logger.ts";
+
+/** One line to write: level, message, and the fields the message does not already say. */
+interface Line {
+  level: LogLevel;
+  message: string;
+  /** Fields for every format. */
+  fields: LogFields;
+  /** Fields JSON lines add (text says them in the message). */
+  json: LogFields;
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/**
+ * Describes one event as a log line.
+ *
+ * @param event The event.
+ * @param pool The tunnels, to say how many are connected.
+ * @param services Which service a request counts for (its route's, else its tunnel's).
+ * @returns The line.
+ */
+export function describeEvent(
+  event: RouterEvent,
+  pool: TunnelList,
+  services: TunnelServices,
+): Line {
+  switch (event.type) {
+    case "request": {
+      const r = event.request;
+      const service = services.serviceOf(r);
+      return {
+        level: r.status >= 500 ? "warn" : "info",
+        message: `${r.method} ${r.host}${r.path} ${r.status} ${round(r.durationMs)}ms`,
+        fields: {
+          service: service === "" ? undefined : service,
+          tunnel: r.tunnelId ?? undefined,
+          bytes_in: r.bytesIn,
+          bytes_out: r.bytesOut,
+          retries: r.retries,
+          request_id: r.requestId,
+          error: r.error ?? undefined,
+        },
+        json: {
+          event: "request",
+          method: r.method,
+          host: r.host,
+          path: r.path,
+          status: r.status,
+          duration_ms: round(r.durationMs),
+        },
+      };
+    }
+    case "tunnel-open": {
+      const t = event.tunnel;
+      return {
+        level: "info",
+        message: `tunnel ${t.id} connected from ${t.remoteAddr}`,
+        fields: {
+          service: t.service,
+          kind: t.legacy ? "raw-h2" : "ptth",
+          hosts: t.hosts.length > 0 ? t.hosts.join(",") : undefined,
+          tunnels: pool.size,
+        },
+        json: { event: "tunnel-open", tunnel: t.id, remote_addr: t.remoteAddr },
+      };
+    }
+    case "tunnel-close": {
+      const t = event.tunnel;
+      return {
+        level: event.error === null ? "info" : "warn",
+        message: `tunnel ${t.id} closed${event.error === null ? "" : `: ${event.error}`}`,
+        fields: {
+          service: t.service,
+          remote_addr: t.remoteAddr,
+          connected_s: Math.round((event.time - t.connectedAt) / 100) / 10,
+          tunnels: pool.size,
+        },
+        json: { event: "tunnel-close", tunnel: t.id, error: event.error },
+      };
+    }
+    case "tunnel-draining": {
+      const t = event.tunnel;
+      return {
+        level: "info",
+        message: `tunnel ${t.id} draining: the backend sent GOAWAY`,
+        fields: { service: t.service },
+        json: { event: "tunnel-draining", tunnel: t.id },
+      };
+    }
+    case "handshake-failed":
+      return {
+        level: "warn",
+        message: `tunnel handshake from ${event.address} refused: ${event.status} ${event.reason}`,
+        fields: {},
+        json: {
+          event: "handshake-failed",
+          address: event.address,
+          status: event.status,
+          reason: event.reason,
+        },
+      };
+    case "ping":
+      return {
+        level: "debug",
+        message: `tunnel ${event.tunnelId} PING round trip ${round(event.rttMs)}ms`,
+        fields: {},
+        json: { event: "ping", tunnel: event.tunnelId, rtt_ms: round(event.rttMs) },
+      };
+  }
+}
+
+/**
+ * Writes a line for each router event: requests at `info` (`warn` for 5xx),
+ * tunnels opening, closing and draining at `info` (`warn` when closed by an
+ * error), refused handshakes at `warn`, PING round trips at `debug`.
+ *
+ * @param events The router's events.
+ * @param pool The router's tunnels.
+ * @param logger Where lines go.
+ * @returns A function that stops logging.
+ *
+ * @example
+ * ```ts
+ * import { RouterEvents } from "../events.ts";
+ * import { TunnelPool } from "../pool.ts";
+ * import { Logger } from "./logger.ts";
+ * import { logRouterEvents } from "./router_log.ts";
+ * import { match } from "node:assert/strict";
+ * const events = new RouterEvents();
+ * const lines: string[] = [];
+ * logRouterEvents(events, new TunnelPool(), new Logger({ sink: (line) => lines.push(line) }));
+ * events.emit({
+ *   type: "request",
+ *   time: Date.now(),
+ *   request: {
+ *     requestId: "r1", method: "GET", host: "example.com", path: "/foo", service: "api",
+ *     tunnelId: "t1", status: 200, durationMs: 1.5, bytesIn: 0, bytesOut: 3, retries: 0,
+ *     error: null,
+ *   },
+ * });
+ * match(lines[0]!, /INFO  GET example\.com\/foo 200 1\.5ms service=api tunnel=t1 .*request_id=r1/);
+ * ```
+ */
+export function logRouterEvents(
+  events: RouterEvents,
+  pool: TunnelList,
+  logger: Logger,
+): () => void {
+  const services = new TunnelServices();
+  return events.on((event) => {
+    services.update(event);
+    if (event.type === "ping" && !logger.enabled("debug")) return;
+    const line = describeEvent(event, pool, services);
+    if (!logger.enabled(line.level)) return;
+    const fields = logger.format === "json" ? { ...line.json, ...line.fields } : line.fields;
+    logger.log(line.level, line.message, fields);
+  });
+}

@@ -1,0 +1,101 @@
+/**
+ * The router's side of a tunnel over WebSocket (PROTOCOL.md §11): a backend
+ * that can only reach the public HTTPS port upgrades a request on the tunnel
+ * path to a WebSocket, with the credentials of the PTTH handshake as fields;
+ * once checked, the reversed HTTP/2 connection runs in its binary messages.
+ *
+ * @module
+ */
+
+import type { ByteIO } from "../h2/connection.ts";
+import type { TunnelAuth } from "./auth.ts";
+import {
+  HandshakeError,
+  isServiceName,
+  parseIdentityFields,
+  type TunnelIdentity,
+} from "./handshake.ts";
+import { WebSocketIO } from "./websocket_io.ts";
+
+/** The default path of the WebSocket tunnel on the router's public port. */
+export const DEFAULT_TUNNEL_PATH = "/.well-known/ptth/tunnel";
+/** The subprotocol a tunnel WebSocket offers (`Sec-WebSocket-Protocol`). */
+export const TUNNEL_SUBPROTOCOL = "ptth";
+
+/** A WebSocket tunnel that passed the checks. */
+export interface AcceptedWebSocketTunnel {
+  /** The 101 response to return from the public server's handler. */
+  response: Response;
+  /** The tunnel's bytes; writes wait until the socket has opened. */
+  io: ByteIO;
+  /** What the backend serves. */
+  identity: TunnelIdentity;
+}
+
+/** Options of {@linkcode acceptWebSocketTunnel}. */
+export interface AcceptWebSocketOptions {
+  /** Token and anonymous policy. */
+  auth: TunnelAuth;
+  /** The peer's IP address, for rate limiting and logs. */
+  address: string;
+  /** A last check before the upgrade, e.g. the tunnels-per-service cap; throw HandshakeError to refuse. */
+  admit?: (identity: TunnelIdentity) => void;
+}
+
+function hasToken(value: string | null, token: string): boolean {
+  return value !== null && value.toLowerCase().split(/\s*,\s*/).includes(token);
+}
+
+/**
+ * Checks a WebSocket tunnel request and upgrades it. The request must come
+ * from `Deno.serve` (it is upgraded with `Deno.upgradeWebSocket`).
+ *
+ * @param request The public request on the tunnel path.
+ * @param options Auth, address, admission.
+ * @returns The upgrade response and the tunnel's byte stream.
+ * @throws {HandshakeError} 426 when it is not a WebSocket upgrade, 400 for
+ *   malformed fields, 401/403 for credentials, 429 for rate limits.
+ *
+ * @example A request without an upgrade is refused
+ * ```ts
+ * import { acceptWebSocketTunnel } from "./websocket_accept.ts";
+ * import { TunnelAuth } from "./auth.ts";
+ * import { rejects } from "node:assert/strict";
+ * await rejects(
+ *   acceptWebSocketTunnel(new Request("http://router/.well-known/ptth/tunnel"), {
+ *     auth: new TunnelAuth(), address: "127.0.0.1",
+ *   }),
+ *   { status: 426 },
+ * );
+ * ```
+ */
+export async function acceptWebSocketTunnel(
+  request: Request,
+  options: AcceptWebSocketOptions,
+): Promise<AcceptedWebSocketTunnel> {
+  const headers = request.headers;
+  if (request.method !== "GET" || !hasToken(headers.get("upgrade"), "websocket")) {
+    throw new HandshakeError(426, "Not a tunnel: expected a WebSocket upgrade");
+  }
+  const service = headers.get("ptth-service") ?? "default";
+  if (!isServiceName(service)) {
+    throw new HandshakeError(400, "Malformed handshake: bad service name");
+  }
+  // Read every field now: after the upgrade the request's headers are gone.
+  const fields = parseIdentityFields((name) => headers.get(name) ?? undefined);
+  const offered = (headers.get("sec-websocket-protocol") ?? "").split(",").map((p) => p.trim());
+  await options.auth.check(service, fields.token, options.address);
+  const identity: TunnelIdentity = {
+    service,
+    hosts: fields.hosts,
+    weight: fields.weight,
+    metadata: fields.metadata,
+  };
+  options.admit?.(identity);
+  const { socket, response } = Deno.upgradeWebSocket(request, {
+    // HTTP/2 keepalive PINGs watch the tunnel; the WebSocket's own would only add traffic.
+    idleTimeout: 0,
+    ...(offered.includes(TUNNEL_SUBPROTOCOL) ? { protocol: TUNNEL_SUBPROTOCOL } : {}),
+  });
+  return { response, io: new WebSocketIO(socket), identity };
+}

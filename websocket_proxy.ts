@@ -1,0 +1,315 @@
+/**
+ * WebSockets through the router: a public client's upgrade becomes an HTTP/2
+ * extended CONNECT stream to a backend (RFC 8441, `:protocol websocket`), and
+ * once the backend accepts, the router answers the client's upgrade and
+ * relays messages both ways, re-framed per RFC 6455 on the tunnel side.
+ * Backpressure holds toward a slow client: the router stops reading the
+ * backend's stream (so flow control stops the backend) while the client's
+ * socket has too much queued.
+ *
+ * @module
+ */
+
+import { isUnprocessed } from "./h2/client.ts";
+import { errorCodeName } from "./h2/constants.ts";
+import type { Http2Error } from "./h2/errors.ts";
+import type { TunnelPool } from "./pool.ts";
+import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
+import { CloseCode, isValidCloseCode } from "./ws/frame.ts";
+import { StreamWebSocket } from "./ws/socket.ts";
+
+/** Fields of the client's upgrade that stay on its hop (RFC 8441 §5, RFC 6455 §9). */
+const HOP_FIELDS: ReadonlySet<string> = new Set([
+  "sec-websocket-key",
+  "sec-websocket-extensions",
+]);
+
+/** What {@linkcode proxyWebSocket} needs from the proxy. */
+export interface WebSocketProxyOptions {
+  /** Where tunnels come from. */
+  pool: TunnelPool<RouterTunnel>;
+  /** The service chosen by the routes, or `null` for any tunnel. */
+  service: string | null;
+  /** The fields to send (forwarded fields already applied). */
+  fields: string[];
+  /** How long to wait for the backend's answer (ms). */
+  responseHeaderTimeout: number;
+  /** How long to wait for a tunnel of the service (ms). */
+  tunnelWait: number;
+  /** How many times an unprocessed CONNECT is sent again elsewhere. */
+  maxRetries: number;
+  /** PING the backend leg this often (ms), keeping its stream from idling out. @default {30000} */
+  pingInterval?: number;
+  /** The largest message either way (bytes). @default {67108864} */
+  maxMessageSize?: number;
+  /**
+   * Stop reading the backend while the client's socket has more than this
+   * many bytes queued. @default {1048576}
+   */
+  clientHighWaterMark?: number;
+  /**
+   * Close the session (1008) when the backend leg has more than this many
+   * bytes queued: the client cannot be paused, so this bounds the router's
+   * memory per socket. @default {134217728}
+   */
+  backendBufferLimit?: number;
+  /** Where log lines go. */
+  log: (line: string) => void;
+  /** Told which tunnel carries the session. */
+  onTunnel?: (tunnelId: string, attempt: number) => void;
+  /** Told the status the backend answered with (its stream then reports `onClose`). */
+  onResponse?: (status: number) => void;
+  /** Told the DATA bytes each way once the stream closed. */
+  onClose?: (bytesSent: number, bytesReceived: number) => void;
+}
+
+/**
+ * Whether a request asks for a WebSocket (RFC 6455 §4.1: a GET with
+ * `Upgrade: websocket`).
+ *
+ * @param request The public request.
+ * @returns Whether it is a WebSocket upgrade.
+ *
+ * @example
+ * ```ts
+ * import { isWebSocketUpgrade } from "./websocket_proxy.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(isWebSocketUpgrade(new Request("http://x/", { headers: { upgrade: "websocket" } })), true);
+ * equal(isWebSocketUpgrade(new Request("http://x/")), false);
+ * ```
+ */
+export function isWebSocketUpgrade(request: Request): boolean {
+  if (request.method !== "GET") return false;
+  const upgrade = request.headers.get("upgrade");
+  return upgrade !== null && upgrade.toLowerCase().split(/\s*,\s*/).includes("websocket");
+}
+
+function text(status: number, body: string, headers?: Record<string, string>): Response {
+  return new Response(body + "\n", {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+  });
+}
+
+function describe(error: unknown): string {
+  const h2 = error as Http2Error;
+  if (typeof h2?.code === "number") return `${errorCodeName(h2.code)}: ${h2.message}`;
+  return (error as Error)?.message ?? String(error);
+}
+
+/**
+ * Forwards a WebSocket upgrade over a tunnel and relays the session. The
+ * request must come from `Deno.serve` (the client's side is upgraded with
+ * `Deno.upgradeWebSocket`).
+ *
+ * @param request The public upgrade request.
+ * @param options Tunnels, fields and limits.
+ * @returns The 101 response, or the backend's refusal, or 426/501/502/503/504.
+ *
+ * @example No tunnel gives 503
+ * ```ts
+ * import { proxyWebSocket } from "./websocket_proxy.ts";
+ * import { TunnelPool } from "./pool.ts";
+ * import { equal } from "node:assert/strict";
+ * const request = new Request("http://example.com/chat", {
+ *   headers: { upgrade: "websocket", "sec-websocket-version": "13" },
+ * });
+ * const response = await proxyWebSocket(request, {
+ *   pool: new TunnelPool(), service: null, fields: [], responseHeaderTimeout: 1000,
+ *   tunnelWait: 0, maxRetries: 0, log: () => {},
+ * });
+ * equal(response.status, 503);
+ * ```
+ */
+export async function proxyWebSocket(
+  request: Request,
+  options: WebSocketProxyOptions,
+): Promise<Response> {
+  // RFC 6455 §4.4: a version we do not speak is answered with the one we do.
+  if (request.headers.get("sec-websocket-version") !== "13") {
+    return text(426, "Upgrade Required: WebSocket version 13 only", {
+      "sec-websocket-version": "13",
+    });
+  }
+  // Read everything from the request now: once upgraded, its headers are gone.
+  const url = new URL(request.url);
+  const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",")
+    .map((p) => p.trim()).filter((p) => p !== "");
+  const fields: string[] = [];
+  for (let i = 0; i < options.fields.length; i += 2) {
+    if (!HOP_FIELDS.has(options.fields[i]!)) {
+      fields.push(options.fields[i]!, options.fields[i + 1]!);
+    }
+  }
+  const { pool, service } = options;
+
+  const cancel = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    cancel.abort(new Error("Response header timeout"));
+  }, options.responseHeaderTimeout);
+  const onClientGone = () => cancel.abort(request.signal.reason);
+  request.signal.addEventListener("abort", onClientGone, { once: true });
+  let response: Response | null = null;
+  let up: TransformStream<Uint8Array, Uint8Array> | null = null;
+  try {
+    let tunnel = pool.pick(service) ??
+      await pool.waitFor(service, options.tunnelWait, cancel.signal);
+    for (let attempt = 0; tunnel !== undefined; attempt++) {
+      options.onTunnel?.(tunnel.id, attempt);
+      // RFC 8441 §3: extended CONNECT only to a peer that sent SETTINGS_ENABLE_CONNECT_PROTOCOL.
+      if (!tunnel.session.connection.peerEnablesConnectProtocol) {
+        return text(
+          501,
+          "Not Implemented: the backend does not accept WebSockets (no RFC 8441 extended CONNECT)",
+        );
+      }
+      up = new TransformStream<Uint8Array, Uint8Array>();
+      try {
+        response = await tunnel.request({
+          method: "CONNECT",
+          protocol: "websocket",
+          scheme: url.protocol === "https:" || url.protocol === "wss:" ? "https" : "http",
+          authority: url.host,
+          path: url.pathname + url.search,
+          headers: fields,
+          body: up.readable,
+          signal: cancel.signal,
+          ...(options.onClose === undefined ? {} : { onClose: options.onClose }),
+        });
+        break;
+      } catch (error) {
+        if (request.signal.aborted) return new Response(null, { status: 499 });
+        if (timedOut) {
+          return text(
+            504,
+            `Gateway Timeout: the backend did not accept the WebSocket within ${options.responseHeaderTimeout} ms`,
+          );
+        }
+        const reason = describe(error);
+        if (attempt < options.maxRetries && isUnprocessed(error)) {
+          const failed = tunnel;
+          tunnel = pool.pick(service, failed) ??
+            await pool.waitFor(service, options.tunnelWait, cancel.signal, failed);
+          if (tunnel !== undefined) continue;
+        }
+        options.log(`WebSocket ${url.pathname}: tunnel failed: ${reason}`);
+        return text(502, `Bad Gateway: the tunnel failed before the WebSocket opened (${reason})`);
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    request.signal.removeEventListener("abort", onClientGone);
+  }
+  if (response === null || up === null) {
+    const which = service === null
+      ? "no backend tunnel is connected to this router"
+      : `no backend tunnel is connected for service ${service}`;
+    return text(503, `Service Unavailable: ${which}`, { "retry-after": "1" });
+  }
+  options.onResponse?.(response.status);
+  // RFC 8441 §5: any 2xx opens the tunnel; anything else is the backend's refusal.
+  if (response.status < 200 || response.status >= 300) {
+    up.writable.close().catch(() => {});
+    response.headers.append("via", "2 ptth");
+    return response;
+  }
+  const chosen = response.headers.get("sec-websocket-protocol");
+  const inbound = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  if (chosen !== null && !offered.includes(chosen)) {
+    inbound.cancel().catch(() => {});
+    return text(502, `Bad Gateway: the backend chose protocol ${chosen}, which was not offered`);
+  }
+  let upgraded: { socket: WebSocket; response: Response };
+  try {
+    upgraded = Deno.upgradeWebSocket(request, chosen === null ? {} : { protocol: chosen });
+  } catch (error) {
+    inbound.cancel().catch(() => {});
+    return text(400, `Bad Request: cannot upgrade to WebSocket (${(error as Error).message})`);
+  }
+  relay(upgraded.socket, { readable: inbound, writable: up.writable }, url, chosen ?? "", options);
+  upgraded.response.headers.append("via", "1.1 ptth");
+  return upgraded.response;
+}
+
+/** Copies messages and closes between the client's socket and the backend's stream. */
+function relay(
+  client: WebSocket,
+  transport: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> },
+  url: URL,
+  protocol: string,
+  options: WebSocketProxyOptions,
+): void {
+  client.binaryType = "arraybuffer";
+  const highWater = options.clientHighWaterMark ?? 1024 * 1024;
+  const bufferLimit = options.backendBufferLimit ?? 128 * 1024 * 1024;
+  const clientOpen = new Promise<void>((resolve, reject) => {
+    client.addEventListener("open", () => resolve(), { once: true });
+    client.addEventListener("close", () => reject(new Error("Client left before opening")), {
+      once: true,
+    });
+  });
+  const backend = new StreamWebSocket(transport, {
+    role: "client",
+    url: url.href.replace(/^http/, "ws"),
+    protocol,
+    // Nothing is read from the backend before the client can take it.
+    open: clientOpen,
+    anyCloseCode: true,
+    pingInterval: options.pingInterval ?? 30_000,
+    ...(options.maxMessageSize === undefined ? {} : { maxMessageSize: options.maxMessageSize }),
+    // A slow client: stop reading, and HTTP/2 flow control stops the backend.
+    beforeRead: () =>
+      client.bufferedAmount > highWater ? drained(client, highWater / 2) : undefined,
+  });
+  backend.binaryType = "arraybuffer";
+  backend.onmessage = (event) => {
+    if (client.readyState === WebSocket.OPEN) client.send(event.data);
+  };
+  backend.onclose = (event) => {
+    if (client.readyState !== WebSocket.OPEN && client.readyState !== WebSocket.CONNECTING) return;
+    if (event.code === CloseCode.NO_STATUS) return client.close();
+    // The backend leg broke (tunnel lost, stream reset): 1011, since clients such as
+    // Deno's reject 1014 (Bad Gateway, IANA-registered after RFC 6455).
+    const code = event.code === CloseCode.ABNORMAL ? CloseCode.INTERNAL_ERROR : event.code;
+    try {
+      client.close(code, event.reason);
+    } catch {
+      client.close(CloseCode.INTERNAL_ERROR);
+    }
+  };
+  client.onmessage = (event) => {
+    if (backend.readyState !== WebSocket.OPEN) return;
+    backend.send(event.data);
+    // The client cannot be paused (the WebSocket API reads on): bound what waits for the backend.
+    if (backend.bufferedAmount > bufferLimit) {
+      options.log(`WebSocket ${url.pathname}: backend too slow; closing`);
+      client.close(CloseCode.POLICY_VIOLATION, "Backend is not reading fast enough");
+      backend.close(CloseCode.POLICY_VIOLATION, "Too much queued for the backend");
+    }
+  };
+  client.onclose = (event) => {
+    if (backend.readyState === WebSocket.CLOSED) return;
+    // Deno reports a connection lost without a Close frame as 1006 or 0.
+    const abnormal = event.code !== CloseCode.NO_STATUS && !isValidCloseCode(event.code);
+    if (abnormal || backend.readyState === WebSocket.CONNECTING) {
+      // The client vanished: so does the stream (the backend sees 1006, as it would directly).
+      return backend.terminate();
+    }
+    if (event.code === CloseCode.NO_STATUS) return backend.close();
+    backend.close(event.code, event.reason);
+  };
+  client.onerror = () => {};
+  backend.onerror = () => {};
+}
+
+/** Resolves once `socket.bufferedAmount` is at most `low`, or the socket is no longer open. */
+async function drained(socket: WebSocket, low: number): Promise<void> {
+  // The WebSocket API has no drain event: poll.
+  let wait = 2;
+  while (socket.bufferedAmount > low && socket.readyState === WebSocket.OPEN) {
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    wait = Math.min(wait * 2, 25);
+  }
+}
