@@ -16,6 +16,7 @@ import type { TunnelPool } from "./pool.ts";
 import { normalizeHost, type RouteTable } from "./routes.ts";
 import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
 import type { RouterEvents } from "./events.ts";
+import type { Deadlines } from "./deadlines.ts";
 import { isWebSocketUpgrade, proxyWebSocket } from "./websocket_proxy.ts";
 
 /** Bindings the public server passes to the proxy app: the client's address. */
@@ -41,6 +42,8 @@ export interface ProxyOptions {
   log: (line: string) => void;
   /** Where request records go. */
   events: RouterEvents;
+  /** The response-header deadlines of all requests, on one coarse timer. */
+  deadlines: Deadlines;
   /** PING a WebSocket's backend leg this often (ms), so its stream never idles out. @default {30000} */
   webSocketPingInterval?: number;
 }
@@ -58,11 +61,12 @@ export interface ProxyOptions {
  * import { RouteTable } from "./routes.ts";
  * import { TunnelPool } from "./pool.ts";
  * import { RouterEvents } from "./events.ts";
+ * import { Deadlines } from "./deadlines.ts";
  * import { equal } from "node:assert/strict";
  * const app = createProxyApp(new TunnelPool(), {
  *   routes: new RouteTable(), trusted: () => false, maxHeaderBytes: 65536,
  *   maxBodyBytes: Infinity, responseHeaderTimeout: 60_000, tunnelWait: 0, maxRetries: 2,
- *   log: () => {}, events: new RouterEvents(),
+ *   log: () => {}, events: new RouterEvents(), deadlines: new Deadlines(100),
  * });
  * const response = await app.request("/foo");
  * equal(response.status, 503);
@@ -282,10 +286,10 @@ async function forward(
   // One signal ends the stream: the client going away, or the header timeout.
   const cancel = new AbortController();
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const timer = options.deadlines.add(options.responseHeaderTimeout, () => {
     timedOut = true;
     cancel.abort(new Error("Response header timeout"));
-  }, options.responseHeaderTimeout);
+  });
   const onClientGone = () => cancel.abort(request.signal.reason);
   request.signal.addEventListener("abort", onClientGone, { once: true });
   try {
@@ -350,7 +354,7 @@ async function forward(
       : `no backend tunnel is connected for service ${service}`;
     return text(503, `Service Unavailable: ${which}`, { "retry-after": "1" });
   } finally {
-    clearTimeout(timer);
+    options.deadlines.cancel(timer);
     request.signal.removeEventListener("abort", onClientGone);
   }
 }

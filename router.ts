@@ -35,6 +35,7 @@ import { HandshakeError, type TunnelIdentity } from "./tunnel/handshake.ts";
 import { RouterTunnel } from "./tunnel/router_tunnel.ts";
 import { probeRtt } from "./tunnel/rtt_probe.ts";
 import { RouterEvents, type TunnelInfo } from "./events.ts";
+import { Deadlines } from "./deadlines.ts";
 import { type AdminOptions, type AdminServer, startAdminServer } from "./admin/server.ts";
 import { type LogFormat, Logger, type LogLevel } from "./log/logger.ts";
 import { logRouterEvents } from "./log/router_log.ts";
@@ -253,6 +254,10 @@ export function createRouter(options: RouterOptions = {}): Router {
     webSocketPingInterval: Math.min(30_000, (options.idleTimeout ?? 300_000) / 2),
     log,
     events,
+    // 504s may come up to a tenth of the timeout (at most 250 ms) late: one timer for all.
+    deadlines: new Deadlines(
+      Math.min(250, Math.max(10, (options.responseHeaderTimeout ?? 60_000) / 10)),
+    ),
   });
   const tunnelListen = {
     hostname: options.tunnelHostname ?? hostname,
