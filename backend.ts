@@ -38,7 +38,12 @@ export {
   type UpgradeWebSocketOptions,
   type WebSocketUpgrade,
 } from "./ws/upgrade.ts";
-export { StreamWebSocket } from "./ws/socket.ts";
+export {
+  StreamWebSocket,
+  type StreamWebSocketOptions,
+  type WebSocketEventHandler,
+  type WebSocketTransport,
+} from "./ws/socket.ts";
 export type { Backoff, LinkStatus } from "./tunnel/link.ts";
 export type { LogFormat, LogLevel } from "./log/logger.ts";
 

@@ -288,13 +288,14 @@ export async function main(args: string[]): Promise<number> {
   const say = config.logFormat === "json"
     ? (line: string) => json.info(line)
     : (line: string) => console.error(line);
-  for (const line of banner(config, options, router, adminBusy)) say(line);
   const stop = () => {
     say("Shutting down: finishing in-flight requests");
     router.shutdown();
   };
+  // Before the banner: whoever reads it may signal at once.
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+  for (const line of banner(config, options, router, adminBusy)) say(line);
   await router.finished;
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);

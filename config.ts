@@ -9,7 +9,7 @@
  * import { loadConfig, toRouterOptions } from "./config.ts";
  * import { createRouter } from "./router.ts";
  * const config = loadConfig(
- *   ["--hostname", "127.0.0.1", "--port", "0", "--tunnel-port", "0"],
+ *   ["--hostname", "127.0.0.1", "--port", "0", "--tunnel-port", "0", "--admin-port", "0"],
  *   () => undefined,
  *   (path) => Deno.readTextFileSync(path),
  * );

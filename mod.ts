@@ -29,13 +29,21 @@
  */
 
 export {
+  type AdminOptions,
   createRouter,
   type LocalSettings,
+  type LogFormat,
+  type LogLevel,
   type ProxyApp,
   type ProxyEnv,
+  type RequestRecord,
   type Router,
+  type RouterEvent,
+  type RouterEventListener,
+  RouterEvents,
   type RouterOptions,
   type RouteSpec,
+  type TunnelInfo,
 } from "./router.ts";
 export {
   type ByteIO,
@@ -45,6 +53,11 @@ export {
   serveReverse,
   type ServeReverseInit,
   type ServeReverseOptions,
+  StreamWebSocket,
+  TunnelRefusedError,
+  upgradeWebSocket,
+  type UpgradeWebSocketOptions,
+  type WebSocketUpgrade,
 } from "./backend.ts";
 export type { Tunnel, TunnelList } from "./pool.ts";
 export { main, VERSION } from "./cli.ts";

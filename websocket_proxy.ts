@@ -50,7 +50,7 @@ export interface WebSocketProxyOptions {
   /**
    * Close the session (1008) when the backend leg has more than this many
    * bytes queued: the client cannot be paused, so this bounds the router's
-   * memory per socket. @default {134217728}
+   * memory per socket: a largest message and 16 MiB more. @default {83886080}
    */
   backendBufferLimit?: number;
   /** Where log lines go. */
@@ -243,7 +243,8 @@ function relay(
 ): void {
   client.binaryType = "arraybuffer";
   const highWater = options.clientHighWaterMark ?? 1024 * 1024;
-  const bufferLimit = options.backendBufferLimit ?? 128 * 1024 * 1024;
+  const bufferLimit = options.backendBufferLimit ??
+    (options.maxMessageSize ?? 64 * 1024 * 1024) + 16 * 1024 * 1024;
   const clientOpen = new Promise<void>((resolve, reject) => {
     client.addEventListener("open", () => resolve(), { once: true });
     client.addEventListener("close", () => reject(new Error("Client left before opening")), {

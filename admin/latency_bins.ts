@@ -11,17 +11,12 @@ const FIRST = 0.1;
 /** Each bin's upper bound is this much the previous one's. */
 const GROWTH = 1.2;
 /** Bins up to FIRST * GROWTH^(BINS-1), about 5 minutes; slower requests share the last. */
-export const BINS = 82;
+const BINS = 82;
 
 const LOG_GROWTH = Math.log(GROWTH);
 
-/**
- * The bin a duration falls in.
- *
- * @param ms A duration (ms).
- * @returns Its bin, 0 to `BINS - 1`.
- */
-export function binOf(ms: number): number {
+/** The bin a duration (ms) falls in, 0 to `BINS - 1`. */
+function binOf(ms: number): number {
   if (!(ms > FIRST)) return 0;
   return Math.min(BINS - 1, Math.ceil(Math.log(ms / FIRST) / LOG_GROWTH));
 }

@@ -64,6 +64,14 @@ export function handshakeReason(status: number, reason: string): HandshakeReason
  *
  * @param method The request method.
  * @returns The method, or `OTHER` for uncommon or extension methods.
+ *
+ * @example
+ * ```ts
+ * import { methodClass } from "./router_metrics.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(methodClass("GET"), "GET");
+ * equal(methodClass("PROPFIND"), "OTHER");
+ * ```
  */
 export function methodClass(method: string): string {
   return METHODS.has(method) ? method : "OTHER";
@@ -74,6 +82,14 @@ export function methodClass(method: string): string {
  *
  * @param status The status code.
  * @returns `1xx` to `5xx`.
+ *
+ * @example
+ * ```ts
+ * import { statusClass } from "./router_metrics.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(statusClass(204), "2xx");
+ * equal(statusClass(499), "4xx");
+ * ```
  */
 export function statusClass(status: number): string {
   return `${Math.min(5, Math.max(1, Math.floor(status / 100)))}xx`;

@@ -12,10 +12,14 @@
  * - `GET /sse?events=N&interval=MS`: a `text/event-stream` of N events, as
  *   fast as the reader takes them when `interval` is 0;
  * - `GET /hold`: held until `hold` requests are in flight at once (or
- *   `holdTimeout` ms passed), then all are answered `ok`.
+ *   `holdTimeout` ms passed), then all are answered `ok`;
+ * - `GET /ws` (WebSocket upgrade): every message echoed back, with ptth's
+ *   `upgradeWebSocket` (which is `Deno.upgradeWebSocket` for the direct target).
  *
  * @module
  */
+
+import { upgradeWebSocket } from "../ws/upgrade.ts";
 
 /** Options of {@linkcode createBenchHandler}. */
 export interface BenchHandlerOptions {
@@ -154,6 +158,12 @@ export function createBenchHandler(
         );
       case "/hold":
         return hold(request);
+      case "/ws": {
+        const { socket, response } = upgradeWebSocket(request);
+        socket.binaryType = "arraybuffer";
+        socket.onmessage = (event) => socket.send(event.data);
+        return response;
+      }
       default:
         return new Response("Not Found\n", { status: 404, headers: TEXT });
     }

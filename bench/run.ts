@@ -59,6 +59,7 @@ const CONFIG = QUICK
     h2load: { clients: 50, streams: 10 },
     transferBytes: 64 * MiB,
     sse: { streams: 100, floodEvents: 200, pacedEvents: 50, interval: 10 },
+    ws: { sockets: 100, seconds: 2, bulkMiB: 64 },
     connectRuns: 5,
     tunnels: 100,
     streams: 1_000,
@@ -76,6 +77,7 @@ const CONFIG = QUICK
     h2load: { clients: 50, streams: 10 },
     transferBytes: GiB,
     sse: { streams: 100, floodEvents: 1000, pacedEvents: 100, interval: 10 },
+    ws: { sockets: 100, seconds: 5, bulkMiB: 256 },
     connectRuns: 20,
     tunnels: 1000,
     streams: 10_000,
@@ -949,6 +951,65 @@ async function sseScenario(targets: Target[]): Promise<void> {
   }
 }
 
+/** WebSocket echo (the `/ws` route) with Deno's client: ping-pong on many sockets, then bulk. */
+async function wsScenario(targets: Target[]): Promise<void> {
+  const { sockets, seconds, bulkMiB } = CONFIG.ws;
+  const scenario =
+    `WebSocket echo: ${sockets} sockets ping-pong ${seconds} s, then ${bulkMiB} MiB bulk`;
+  for (const target of targets) {
+    try {
+      let backendUsage: Usage | null = null;
+      let clientCpu = { cpuS: 0, cpuPct: 0 };
+      const outer = await measure(target.router ? [target.router] : [], async () => {
+        const inner = await measure(target.backends, async () => {
+          const run = await runTool(Deno.execPath(), [
+            "run",
+            "-A",
+            "bench/ws_client.ts",
+            `ws://127.0.0.1:${target.port}/ws`,
+            String(sockets),
+            String(seconds),
+            String(bulkMiB),
+          ], (seconds + 60) * 1000);
+          if (run.code !== 0) throw new Error(`ws client failed: ${run.stderr}`);
+          clientCpu = { cpuS: run.cpuS, cpuPct: (100 * run.cpuS) / run.wallS };
+          return JSON.parse(run.stdout.trim().split("\n").pop()!);
+        });
+        backendUsage = inner.usage;
+        return inner.value;
+      });
+      const r = outer.value as {
+        messagesPerSec: number;
+        rttP50Ms: number;
+        rttP99Ms: number;
+        bulkMBps: number;
+        openMs: number;
+        failed: number;
+      };
+      addRow({
+        section: "ws",
+        scenario,
+        target: target.key,
+        metrics: {
+          messagesPerSec: r.messagesPerSec,
+          rttP50Ms: r.rttP50Ms,
+          rttP99Ms: r.rttP99Ms,
+          bulkMBps: r.bulkMBps,
+          openMs: r.openMs,
+          errors: r.failed,
+        },
+        router: outer.usage,
+        backend: backendUsage,
+        generator: clientCpu,
+        system: outer.system,
+        wallS: outer.wallS,
+      });
+    } catch (error) {
+      addRow(failed("ws", scenario, target.key, error));
+    }
+  }
+}
+
 async function connectScenario(routerPort: number, tunnelPort: number, directPort: number) {
   const scenario = `time to first response (median of ${CONFIG.connectRuns})`;
   try {
@@ -1466,6 +1527,28 @@ function report(): string {
     "",
   );
   out.push(
+    "## WebSocket echo",
+    "",
+    `bench/ws_client.ts (Deno's WebSocket client) against the \`/ws\` echo route: ${CONFIG.ws.sockets}`,
+    `sockets at once, each sending a 64-byte message and waiting for its echo, for ${CONFIG.ws.seconds} s`,
+    `(messages/s, round-trip latency); then one socket echoing ${CONFIG.ws.bulkMiB} MiB in 64 KiB`,
+    "messages with at most 4 MiB unanswered (MB/s of echoed payload). Through the router each socket",
+    "is an RFC 8441 extended CONNECT stream on the tunnel; the direct target is `Deno.upgradeWebSocket`.",
+    "",
+    table(rows("ws"), [
+      { title: "messages/s", value: (r) => r.metrics.messagesPerSec },
+      { title: "RTT p50 ms", value: (r) => r.metrics.rttP50Ms },
+      { title: "RTT p99 ms", value: (r) => r.metrics.rttP99Ms },
+      { title: "bulk MB/s", value: (r) => r.metrics.bulkMBps },
+      { title: "open all ms", value: (r) => r.metrics.openMs },
+      routerCpu,
+      backendCpu,
+      routerPeak,
+      backendPeak,
+    ]),
+    "",
+  );
+  out.push(
     "## Tunnel establishment",
     "",
     "From calling `serveReverse()` (a request to the router fired at the same moment, held by the",
@@ -1730,6 +1813,7 @@ async function main(): Promise<void> {
     await transferScenario("download", [direct, tunnel1], uploadFile);
     await transferScenario("upload", [direct, tunnel1], uploadFile);
     await sseScenario(targets);
+    await wsScenario(targets);
 
     // The second router and its backends are done: free the cores for the scale runs.
     await Promise.all([tunnel4.router!.stop(), ...tunnel4.backends.map((b) => b.stop())]);

@@ -31,7 +31,7 @@ const round = (ms: number) => Math.round(ms * 1000) / 1000;
  * @param services Which service a request counts for (its route's, else its tunnel's).
  * @returns The line.
  */
-export function describeEvent(
+function describeEvent(
   event: RouterEvent,
   pool: TunnelList,
   services: TunnelServices,

@@ -54,7 +54,16 @@ async function generate(): Promise<TestCerts> {
       "-addext",
       "keyUsage=critical,keyCertSign,cRLSign",
     ], dir);
-    await run(["req", ...ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"], dir);
+    await run([
+      "req",
+      ...ec,
+      "-keyout",
+      "server.key",
+      "-out",
+      "server.csr",
+      "-subj",
+      "/CN=localhost",
+    ], dir);
     await Deno.writeTextFile(
       `${dir}/server.ext`,
       "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n" +

@@ -8,7 +8,7 @@ const LISTEN = ["--hostname", "127.0.0.1", "--port", "0", "--tunnel-port", "0"];
 async function withCli(
   args: string[],
   check: (banner: string) => Promise<void> | void,
-  until = /Routes:/,
+  until = /Routes:[^\n]*\n/,
 ) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "mod.ts", ...LISTEN, ...args],

@@ -1,4 +1,4 @@
-import { deepEqual, equal, match, ok } from "node:assert/strict";
+import { deepEqual, equal, match, ok, throws } from "node:assert/strict";
 import {
   ConfigError,
   loadConfig,
@@ -54,6 +54,7 @@ Deno.test("loadConfig() gives every option its default when nothing is set", () 
     tunnelPort: 8887,
     hostname: "0.0.0.0",
     tunnelHostname: "0.0.0.0",
+    tunnelPath: "/.well-known/ptth/tunnel",
     tokens: {},
     routes: [],
     trustedProxies: [],
@@ -582,4 +583,12 @@ Deno.test("the CLI exits with code 2 and one line naming the key for a bad confi
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("--tunnel-path sets the WebSocket tunnel's path, and off turns it off", () => {
+  equal(load(["--tunnel-path", "/tunnel"]).tunnelPath, "/tunnel");
+  equal(load([], { PTTH_TUNNEL_PATH: "off" }).tunnelPath, "");
+  throws(() => load(["--tunnel-path", "tunnel"]), /not an absolute path/);
+  throws(() => load(["--tunnel-path", "/t?x=1"]), /not an absolute path/);
+  equal(toRouterOptions(load(["--tunnel-path", "/t"]), () => "").tunnelPath, "/t");
 });

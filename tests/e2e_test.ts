@@ -270,7 +270,8 @@ Deno.test("a request waits for a tunnel that connects within the wait window", a
 Deno.test("router reports tunnels and requests as events, and passes X-Request-Id both ways", async () => {
   await using router = startRouter();
   const seen: string[] = [];
-  const records: Array<{ status: number; bytesIn: number; bytesOut: number; requestId: string }> = [];
+  const records: Array<{ status: number; bytesIn: number; bytesOut: number; requestId: string }> =
+    [];
   router.events.on((event) => {
     seen.push(event.type);
     if (event.type === "request") records.push(event.request);

@@ -2,17 +2,9 @@ import { equal, ok, rejects } from "node:assert/strict";
 import { createRouter, type RouterOptions } from "../router.ts";
 import { type ReverseHandler, serveReverse, type ServeReverseOptions } from "../backend.ts";
 import { waitUntil, withTimeout } from "./_helpers.ts";
+import { testCerts } from "./_certs.ts";
 
 const TOKEN = "api-token-0123456789abcdef";
-
-interface Certs {
-  /** The private CA's certificate (PEM): what clients trust. */
-  ca: string;
-  /** The server certificate for localhost and 127.0.0.1 (PEM). */
-  cert: string;
-  /** Its private key (PEM). */
-  key: string;
-}
 
 async function run(cmd: string, args: string[], cwd?: string): Promise<string> {
   let output: Deno.CommandOutput;
@@ -30,90 +22,8 @@ async function run(cmd: string, args: string[], cwd?: string): Promise<string> {
   return new TextDecoder().decode(output.stdout);
 }
 
-/**
- * A private CA and a server certificate signed by it, made with openssl in a
- * temporary directory that is removed at once: the keys only live in memory.
- */
-async function generateCerts(): Promise<Certs> {
-  try {
-    await run("openssl", ["version"]);
-  } catch (error) {
-    throw new Error(
-      "The TLS tests generate their certificates with openssl, which is missing: " +
-        "install the Debian package `openssl` (apt-get install openssl).",
-      { cause: error },
-    );
-  }
-  const dir = await Deno.makeTempDir({ prefix: "ptth-tls-test-" });
-  try {
-    const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-    await run("openssl", [
-      "req",
-      "-x509",
-      ...ec,
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=ptth test CA",
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign,cRLSign",
-    ], dir);
-    await run("openssl", [
-      "req",
-      ...ec,
-      "-keyout",
-      "server.key",
-      "-out",
-      "server.csr",
-      "-subj",
-      "/CN=localhost",
-    ], dir);
-    await Deno.writeTextFile(
-      `${dir}/server.ext`,
-      "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n" +
-        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-    );
-    const serial = "0x" +
-      Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0"))
-        .join("");
-    await run("openssl", [
-      "x509",
-      "-req",
-      "-in",
-      "server.csr",
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-set_serial",
-      serial,
-      "-days",
-      "1",
-      "-extfile",
-      "server.ext",
-      "-out",
-      "server.pem",
-    ], dir);
-    return {
-      ca: await Deno.readTextFile(`${dir}/ca.pem`),
-      cert: await Deno.readTextFile(`${dir}/server.pem`),
-      key: await Deno.readTextFile(`${dir}/server.key`),
-    };
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-let certsOnce: Promise<Certs> | undefined;
-function certs(): Promise<Certs> {
-  return certsOnce ??= generateCerts();
-}
+/** The test CA and server certificate, made once with openssl (tests/_certs.ts). */
+const certs = testCerts;
 
 function startRouter(options: RouterOptions) {
   return createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true, ...options });

@@ -145,7 +145,11 @@ Deno.test("a 10 MiB message crosses the tunnel both ways", async () => {
   const text = "x".repeat(MiB) + "✓";
   client.send(text);
   equal(await next(), text);
-  console.log(`10 MiB echoed in ${ms.toFixed(0)} ms (${((20 * MiB) / 1e6 / (ms / 1000)).toFixed(0)} MB/s both ways)`);
+  console.log(
+    `10 MiB echoed in ${ms.toFixed(0)} ms (${
+      ((20 * MiB) / 1e6 / (ms / 1000)).toFixed(0)
+    } MB/s both ways)`,
+  );
   client.close();
   await closed(client);
 });
@@ -326,8 +330,15 @@ Deno.test("a slow client holds the backend back instead of filling the router's 
   await new Promise((resolve) => setTimeout(resolve, 1500));
   const stuck = server!.bufferedAmount;
   const absorbed = total - stuck;
-  console.log(`slow client: ${(absorbed / MiB).toFixed(1)} MiB left the backend, ${(stuck / MiB).toFixed(1)} MiB held back`);
-  ok(absorbed < 24 * MiB, `${(absorbed / MiB).toFixed(1)} MiB left the backend for a client reading nothing`);
+  console.log(
+    `slow client: ${(absorbed / MiB).toFixed(1)} MiB left the backend, ${
+      (stuck / MiB).toFixed(1)
+    } MiB held back`,
+  );
+  ok(
+    absorbed < 24 * MiB,
+    `${(absorbed / MiB).toFixed(1)} MiB left the backend for a client reading nothing`,
+  );
   // Now the client reads: everything arrives.
   const frames = new FrameReader({ masked: false });
   frames.push(rest);
@@ -490,12 +501,17 @@ Deno.test("a backend connected only through the router's HTTPS port serves reque
   equal(tunnel.metadata.via, "websocket");
   const client = Deno.createHttpClient({ caCerts: [certs.ca] });
   try {
-    const responses = await Promise.all(Array.from({ length: 20 }, (_, i) =>
-      fetch(`https://localhost:${router.addr.port}/item/${i}`, {
-        client,
-        method: "POST",
-        body: `body ${i}`,
-      }).then((r) => r.json())));
+    const responses = await Promise.all(
+      Array.from(
+        { length: 20 },
+        (_, i) =>
+          fetch(`https://localhost:${router.addr.port}/item/${i}`, {
+            client,
+            method: "POST",
+            body: `body ${i}`,
+          }).then((r) => r.json()),
+      ),
+    );
     for (let i = 0; i < 20; i++) {
       equal(responses[i].url, `https://localhost:${router.addr.port}/item/${i}`);
       equal(responses[i].body, `body ${i}`);
@@ -551,9 +567,13 @@ Deno.test("a WebSocket tunnel reconnects after it is lost, and drains on shutdow
     quiet: true,
   }, () => new Response("via websocket"));
   await withTimeout(backend.connected, 5000, "tunnel");
-  for (const tunnel of router.pool.list()) (tunnel as RouterTunnel).session.close();
-  await waitUntil(() => router.pool.size === 0, 5000, "tunnel dropped");
-  await waitUntil(() => router.pool.size === 1, 5000, "tunnel back");
+  const first = router.pool.list()[0]!;
+  (first as RouterTunnel).session.close();
+  await waitUntil(
+    () => router.pool.size === 1 && router.pool.list()[0] !== first,
+    5000,
+    "a new tunnel",
+  );
   equal(await (await fetch(`${baseUrl(router)}/`)).text(), "via websocket");
   await backend.shutdown();
   await waitUntil(() => router.pool.size === 0, 5000, "tunnel drained");
@@ -587,7 +607,9 @@ Deno.test("server-sent events arrive one by one, before the backend sends the ne
   equal(response.headers.get("content-type"), "text/event-stream");
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
-  while (!text.includes("\n\n")) text += (await withTimeout(reader.read(), 5000, "first event")).value;
+  while (!text.includes("\n\n")) {
+    text += (await withTimeout(reader.read(), 5000, "first event")).value;
+  }
   equal(text, "id: 1\ndata: first\n\n");
   equal(sent, 1, "the first event arrived while the backend held the second back");
   release();
@@ -681,4 +703,26 @@ Deno.test("a request body reaches the backend before the client has finished sen
   const result = await response.json();
   ok(sentSecond);
   equal(result.received, "first part;second part".length);
+});
+
+Deno.test("a router shutting down lets requests on a WebSocket tunnel finish", async () => {
+  const router = startRouter();
+  let started!: () => void;
+  const inHandler = new Promise<void>((resolve) => started = resolve);
+  await using backend = serveReverse({
+    router: `ws://127.0.0.1:${router.addr.port}/.well-known/ptth/tunnel`,
+    quiet: true,
+  }, async () => {
+    started();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return new Response("finished");
+  });
+  await withTimeout(backend.connected, 5000, "tunnel");
+  const pending = fetch(`${baseUrl(router)}/slow`);
+  await withTimeout(inHandler, 5000, "request at the backend");
+  const stopped = router.shutdown();
+  const response = await pending;
+  equal(response.status, 200);
+  equal(await response.text(), "finished");
+  await stopped;
 });

@@ -115,9 +115,19 @@ Deno.test("FrameReader fails frames that break RFC 6455 §5 with the right close
     ["RSV1 without an extension (§5.2)", new Uint8Array([0xc1, 0x00]), false, 1002],
     ["a reserved data opcode (§5.2)", new Uint8Array([0x83, 0x00]), false, 1002],
     ["a reserved control opcode (§5.2)", new Uint8Array([0x8b, 0x00]), false, 1002],
-    ["a masked frame from a server (§5.1)", encodeFrame(Opcode.TEXT, hello, { mask: KEY }), false, 1002],
+    [
+      "a masked frame from a server (§5.1)",
+      encodeFrame(Opcode.TEXT, hello, { mask: KEY }),
+      false,
+      1002,
+    ],
     ["an unmasked frame from a client (§5.1)", encodeFrame(Opcode.TEXT, hello), true, 1002],
-    ["a control frame over 125 bytes (§5.5)", encodeFrame(Opcode.PING, new Uint8Array(126)), false, 1002],
+    [
+      "a control frame over 125 bytes (§5.5)",
+      encodeFrame(Opcode.PING, new Uint8Array(126)),
+      false,
+      1002,
+    ],
     [
       "a fragmented control frame (§5.5)",
       encodeFrame(Opcode.PING, hello, { fin: false }),
@@ -164,4 +174,18 @@ Deno.test("applyMask() honours the key offset across split payloads", () => {
   applyMask(parts.subarray(0, 5), KEY, 0);
   applyMask(parts.subarray(5), KEY, 5);
   deepEqual([...parts], [...whole]);
+});
+
+Deno.test("applyMask() gives the byte-by-byte result at every alignment, offset and length", () => {
+  for (let align = 0; align < 4; align++) {
+    for (let offset = 0; offset < 4; offset++) {
+      for (const n of [0, 1, 2, 3, 4, 5, 7, 8, 9, 33, 100]) {
+        const buffer = new Uint8Array(n + 8).map((_, i) => (i * 31) & 0xff);
+        const data = buffer.subarray(align, align + n);
+        const expected = data.map((b, i) => b ^ KEY[(offset + i) & 3]!);
+        applyMask(data, KEY, offset);
+        deepEqual([...data], [...expected], `align ${align}, offset ${offset}, length ${n}`);
+      }
+    }
+  }
 });

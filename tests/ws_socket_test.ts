@@ -153,20 +153,19 @@ Deno.test("a peer's Close is echoed with its code, and the close event reports i
 });
 
 Deno.test("invalid UTF-8, stray continuations and oversized messages fail the connection (§7.1.7)", async () => {
-  const cases: Array<[string, (peer: ReturnType<typeof pair>["peer"]) => Promise<void>, number]> =
-    [
-      ["invalid UTF-8 (§8.1)", (p) => p.send(Opcode.TEXT, new Uint8Array([0xc3, 0x28])), 1007],
-      ["a continuation without a message", (p) => p.send(Opcode.CONTINUATION, "x"), 1002],
-      ["a new message inside a fragmented one", async (p) => {
-        await p.send(Opcode.TEXT, "a", false);
-        await p.send(Opcode.TEXT, "b");
-      }, 1002],
-      ["a message over maxMessageSize", async (p) => {
-        await p.send(Opcode.BINARY, new Uint8Array(60), false);
-        await p.send(Opcode.CONTINUATION, new Uint8Array(60));
-      }, 1009],
-      ["an invalid close code", (p) => p.send(Opcode.CLOSE, new Uint8Array([0x03, 0xed])), 1002],
-    ];
+  const cases: Array<[string, (peer: ReturnType<typeof pair>["peer"]) => Promise<void>, number]> = [
+    ["invalid UTF-8 (§8.1)", (p) => p.send(Opcode.TEXT, new Uint8Array([0xc3, 0x28])), 1007],
+    ["a continuation without a message", (p) => p.send(Opcode.CONTINUATION, "x"), 1002],
+    ["a new message inside a fragmented one", async (p) => {
+      await p.send(Opcode.TEXT, "a", false);
+      await p.send(Opcode.TEXT, "b");
+    }, 1002],
+    ["a message over maxMessageSize", async (p) => {
+      await p.send(Opcode.BINARY, new Uint8Array(60), false);
+      await p.send(Opcode.CONTINUATION, new Uint8Array(60));
+    }, 1009],
+    ["an invalid close code", (p) => p.send(Opcode.CLOSE, new Uint8Array([0x03, 0xed])), 1002],
+  ];
   for (const [what, provoke, code] of cases) {
     const { socket, peer } = pair({ maxMessageSize: 100 });
     await event(socket, "open");

@@ -98,22 +98,26 @@ export const MAX_CONTROL_PAYLOAD = 125;
  * ```
  */
 export function applyMask(data: Uint8Array, key: Uint8Array, offset = 0): void {
-  const k0 = key[offset & 3]!;
-  const k1 = key[(offset + 1) & 3]!;
-  const k2 = key[(offset + 2) & 3]!;
-  const k3 = key[(offset + 3) & 3]!;
   const n = data.length;
-  const whole = n - (n & 3);
   let i = 0;
-  // Four bytes per turn: the mask repeats every four bytes.
-  for (; i < whole; i += 4) {
-    data[i] = data[i]! ^ k0;
-    data[i + 1] = data[i + 1]! ^ k1;
-    data[i + 2] = data[i + 2]! ^ k2;
-    data[i + 3] = data[i + 3]! ^ k3;
+  // Bytes up to a 4-byte boundary one at a time, then whole words: the mask repeats
+  // every four bytes, so a word XOR applies it four bytes at once.
+  const head = Math.min(n, (4 - (data.byteOffset & 3)) & 3);
+  for (; i < head; i++) data[i] = data[i]! ^ key[(offset + i) & 3]!;
+  const words = (n - i) >>> 2;
+  if (words > 0) {
+    const k = (offset + i) & 3;
+    const word = LITTLE_ENDIAN
+      ? key[k]! | (key[(k + 1) & 3]! << 8) | (key[(k + 2) & 3]! << 16) | (key[(k + 3) & 3]! << 24)
+      : (key[k]! << 24) | (key[(k + 1) & 3]! << 16) | (key[(k + 2) & 3]! << 8) | key[(k + 3) & 3]!;
+    const view = new Uint32Array(data.buffer, data.byteOffset + i, words);
+    for (let w = 0; w < words; w++) view[w] = view[w]! ^ word;
+    i += words * 4;
   }
   for (; i < n; i++) data[i] = data[i]! ^ key[(offset + i) & 3]!;
 }
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** Options of {@linkcode encodeFrame}. */
 export interface EncodeFrameOptions {

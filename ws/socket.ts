@@ -40,7 +40,8 @@ export interface StreamWebSocketOptions {
   protocol?: string;
   /**
    * The socket opens when this resolves (the handshake's answer went out),
-   * and fails with 1006 when it rejects.
+   * and fails with 1006 when it rejects (the transport is then left to
+   * whoever rejected it, who may still answer on it).
    * @default {opens in the next microtask}
    */
   open?: Promise<void>;
@@ -66,15 +67,43 @@ export interface StreamWebSocketOptions {
   anyCloseCode?: boolean;
 }
 
-type Handler<E extends Event> = ((this: WebSocket, ev: E) => unknown) | null;
+/** An `on…` event handler attribute's value. */
+export type WebSocketEventHandler<E extends Event> = ((this: WebSocket, ev: E) => unknown) | null;
 type QueuedFrame = { opcode: number; fin: boolean; payload: Uint8Array; size: number };
 
-const CONNECTING = 0;
-const OPEN = 1;
-const CLOSING = 2;
-const CLOSED = 3;
+const CONNECTING = 0 as const;
+const OPEN = 1 as const;
+const CLOSING = 2 as const;
+const CLOSED = 3 as const;
 const utf8 = new TextEncoder();
 const END = Symbol("end");
+/** The most frame bytes the pump hands the transport in one write. */
+const BATCH_BYTES = 256 * 1024;
+
+// §5.3: masking keys must be unpredictable; drawn from the CSPRNG in blocks, not one call each.
+const keys = new Uint8Array(4096);
+let keyOffset = keys.length;
+
+function maskKey(): Uint8Array {
+  if (keyOffset === keys.length) {
+    crypto.getRandomValues(keys);
+    keyOffset = 0;
+  }
+  // A copy: the block is refilled later while the frame may still be in use.
+  const key = keys.slice(keyOffset, keyOffset + 4);
+  keyOffset += 4;
+  return key;
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
 
 /**
  * A WebSocket over a pair of byte streams, with the API of the standard
@@ -114,21 +143,21 @@ const END = Symbol("end");
  */
 export class StreamWebSocket extends EventTarget implements WebSocket {
   /** The connection is not yet open. */
-  static readonly CONNECTING = CONNECTING;
+  static readonly CONNECTING: 0 = CONNECTING;
   /** The connection is open and ready to communicate. */
-  static readonly OPEN = OPEN;
+  static readonly OPEN: 1 = OPEN;
   /** The closing handshake is in progress. */
-  static readonly CLOSING = CLOSING;
+  static readonly CLOSING: 2 = CLOSING;
   /** The connection is closed. */
-  static readonly CLOSED = CLOSED;
+  static readonly CLOSED: 3 = CLOSED;
   /** The connection is not yet open. */
-  readonly CONNECTING = CONNECTING;
+  readonly CONNECTING: 0 = CONNECTING;
   /** The connection is open and ready to communicate. */
-  readonly OPEN = OPEN;
+  readonly OPEN: 1 = OPEN;
   /** The closing handshake is in progress. */
-  readonly CLOSING = CLOSING;
+  readonly CLOSING: 2 = CLOSING;
   /** The connection is closed. */
-  readonly CLOSED = CLOSED;
+  readonly CLOSED: 3 = CLOSED;
   /** The URL the connection was made to. */
   readonly url: string;
   /** The subprotocol agreed on, or `""`. */
@@ -168,6 +197,8 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
   #handlers = new Map<string, { fn: unknown; wrapper: EventListener }>();
 
   /**
+   * Makes a socket over `transport`; it opens when `options.open` resolves.
+   *
    * @param transport The byte streams to run over.
    * @param options Role, attributes and limits.
    */
@@ -220,39 +251,39 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
   }
 
   /** Called when the connection opens. */
-  get onopen(): Handler<Event> {
+  get onopen(): WebSocketEventHandler<Event> {
     return this.#getHandler("open");
   }
-  set onopen(fn: Handler<Event>) {
+  set onopen(fn: WebSocketEventHandler<Event>) {
     this.#setHandler("open", fn);
   }
   /** Called with each message. */
-  get onmessage(): Handler<MessageEvent> {
+  get onmessage(): WebSocketEventHandler<MessageEvent> {
     return this.#getHandler("message");
   }
-  set onmessage(fn: Handler<MessageEvent>) {
+  set onmessage(fn: WebSocketEventHandler<MessageEvent>) {
     this.#setHandler("message", fn);
   }
   /** Called when the connection fails. */
-  get onerror(): Handler<Event> {
+  get onerror(): WebSocketEventHandler<Event> {
     return this.#getHandler("error");
   }
-  set onerror(fn: Handler<Event>) {
+  set onerror(fn: WebSocketEventHandler<Event>) {
     this.#setHandler("error", fn);
   }
   /** Called once when the connection has closed. */
-  get onclose(): Handler<CloseEvent> {
+  get onclose(): WebSocketEventHandler<CloseEvent> {
     return this.#getHandler("close");
   }
-  set onclose(fn: Handler<CloseEvent>) {
+  set onclose(fn: WebSocketEventHandler<CloseEvent>) {
     this.#setHandler("close", fn);
   }
 
-  #getHandler<E extends Event>(type: string): Handler<E> {
-    return (this.#handlers.get(type)?.fn ?? null) as Handler<E>;
+  #getHandler<E extends Event>(type: string): WebSocketEventHandler<E> {
+    return (this.#handlers.get(type)?.fn ?? null) as WebSocketEventHandler<E>;
   }
 
-  #setHandler<E extends Event>(type: string, fn: Handler<E>): void {
+  #setHandler<E extends Event>(type: string, fn: WebSocketEventHandler<E>): void {
     const old = this.#handlers.get(type);
     if (old) this.removeEventListener(type, old.wrapper);
     this.#handlers.delete(type);
@@ -584,7 +615,7 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
 
   #queueControl(opcode: number, payload: Uint8Array): void {
     if (this.#sentClose) return; // §5.5.1: nothing follows our Close.
-    this.#control.push(encodeFrame(opcode, payload, { mask: this.#client }));
+    this.#control.push(encodeFrame(opcode, payload, { mask: this.#client ? maskKey() : false }));
     this.#pump();
   }
 
@@ -600,18 +631,33 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
           await writer.write(control);
           continue;
         }
-        const item = this.#data.shift();
-        if (item === undefined) break;
-        if (item === END) {
+        const first = this.#data[0];
+        if (first === undefined) break;
+        if (first === END) {
           this.#control.length = 0;
           this.#data.length = 0;
           await writer.close();
           break;
         }
-        const frame = encodeFrame(item.opcode, item.payload, { fin: item.fin, mask: this.#client });
+        // Frames queued meanwhile go out as one write (up to BATCH_BYTES).
+        const frames: Uint8Array[] = [];
+        let bytes = 0;
+        let size = 0;
+        while (bytes < BATCH_BYTES) {
+          const item = this.#data[0];
+          if (item === undefined || item === END) break;
+          this.#data.shift();
+          const frame = encodeFrame(item.opcode, item.payload, {
+            fin: item.fin,
+            mask: this.#client ? maskKey() : false,
+          });
+          frames.push(frame);
+          bytes += frame.length;
+          size += item.size;
+        }
         await writer.ready;
-        await writer.write(frame);
-        this.#bufferedAmount -= item.size;
+        await writer.write(frames.length === 1 ? frames[0]! : concat(frames, bytes));
+        this.#bufferedAmount -= size;
       }
     } catch (error) {
       // The transport failed under us (stream reset, connection lost).
