@@ -422,6 +422,26 @@ async function measure<T>(
   }
 }
 
+/**
+ * {@link measure} of `fn` nested twice: the router's processes outside, the
+ * backends' inside, so each side gets its own usage.
+ */
+async function measureRouterAndBackends<T>(
+  router: Proc[],
+  backends: Proc[],
+  fn: () => Promise<T>,
+): Promise<
+  { value: T; wallS: number; usage: Usage | null; backendUsage: Usage | null; system: SystemUsage }
+> {
+  let backendUsage: Usage | null = null;
+  const outer = await measure(router, async () => {
+    const inner = await measure(backends, fn);
+    backendUsage = inner.usage;
+    return inner.value;
+  });
+  return { ...outer, backendUsage };
+}
+
 // ---------------------------------------------------------------- tools
 
 async function sh(command: string): Promise<string> {
@@ -725,12 +745,11 @@ async function rateScenario(
 ): Promise<void> {
   for (const target of targets) {
     try {
-      let backendUsage: Usage | null = null;
-      const outer = await measure(target.router ? [target.router] : [], async () => {
-        const inner = await measure(target.backends, () => load(target));
-        backendUsage = inner.usage;
-        return inner.value;
-      });
+      const outer = await measureRouterAndBackends(
+        target.router ? [target.router] : [],
+        target.backends,
+        () => load(target),
+      );
       const r = outer.value;
       addRow({
         section,
@@ -746,7 +765,7 @@ async function rateScenario(
           errors: r.errors,
         },
         router: outer.usage,
-        backend: backendUsage,
+        backend: outer.backendUsage,
         generator: { cpuS: r.generatorCpuS, cpuPct: r.generatorCpuPct },
         system: outer.system,
         wallS: outer.wallS,
@@ -788,9 +807,10 @@ async function transferScenario(
       } else {
         await curl(["-T", `${uploadFile}.warm`, "-H", "Expect:", `${warm}/upload`], 60_000);
       }
-      let backendUsage: Usage | null = null;
-      const outer = await measure(target.router ? [target.router] : [], async () => {
-        const inner = await measure(target.backends, () =>
+      const outer = await measureRouterAndBackends(
+        target.router ? [target.router] : [],
+        target.backends,
+        () =>
           scenario === "download"
             ? curl(
               ["-o", "/dev/null", `http://127.0.0.1:${target.port}/download?bytes=${bytes}`],
@@ -804,10 +824,8 @@ async function transferScenario(
               "-H",
               "content-type: application/octet-stream",
               `http://127.0.0.1:${target.port}/upload`,
-            ], 120_000));
-        backendUsage = inner.usage;
-        return inner.value;
-      });
+            ], 120_000),
+      );
       const r = outer.value;
       const moved = scenario === "download" ? r.download : Number(JSON.parse(r.body).bytes);
       if (r.status !== 200 || moved !== bytes) {
@@ -826,7 +844,7 @@ async function transferScenario(
           routerRssGrowthMiB: outer.usage ? outer.usage.peakMiB - outer.usage.rssStartMiB : NaN,
         },
         router: outer.usage,
-        backend: backendUsage,
+        backend: outer.backendUsage,
         generator: { cpuS: r.cpuS, cpuPct: r.cpuPct },
         system: outer.system,
         wallS: outer.wallS,
@@ -853,9 +871,10 @@ async function sseScenario(targets: Target[]): Promise<void> {
   for (let i = 0; i < floodEvents; i++) expectedBytes += eventBytes(i);
   for (const target of targets) {
     try {
-      let backendUsage: Usage | null = null;
-      const outer = await measure(target.router ? [target.router] : [], async () => {
-        const inner = await measure(target.backends, () =>
+      const outer = await measureRouterAndBackends(
+        target.router ? [target.router] : [],
+        target.backends,
+        () =>
           h2loadRaw([
             "--h1",
             "-c",
@@ -863,10 +882,8 @@ async function sseScenario(targets: Target[]): Promise<void> {
             "-n",
             String(streams),
             `http://127.0.0.1:${target.port}/sse?events=${floodEvents}`,
-          ], 60_000));
-        backendUsage = inner.usage;
-        return inner.value;
-      });
+          ], 60_000),
+      );
       const r = outer.value;
       const data = Number(r.stdout.match(/\((\d+)\) data/)?.[1] ?? 0);
       const seconds = toMs(r.stdout.match(/finished in (\S+),/)?.[1] ?? "") / 1000;
@@ -884,7 +901,7 @@ async function sseScenario(targets: Target[]): Promise<void> {
           errors: streams - succeeded,
         },
         router: outer.usage,
-        backend: backendUsage,
+        backend: outer.backendUsage,
         generator: { cpuS: r.cpuS, cpuPct: (100 * r.cpuS) / r.wallS },
         system: outer.system,
         wallS: outer.wallS,
@@ -898,10 +915,11 @@ async function sseScenario(targets: Target[]): Promise<void> {
   const paced = `SSE paced: ${streams} streams × ${pacedEvents} events, one per ${interval} ms`;
   for (const target of targets) {
     try {
-      let backendUsage: Usage | null = null;
       let clientCpu = { cpuS: 0, cpuPct: 0 };
-      const outer = await measure(target.router ? [target.router] : [], async () => {
-        const inner = await measure(target.backends, async () => {
+      const outer = await measureRouterAndBackends(
+        target.router ? [target.router] : [],
+        target.backends,
+        async () => {
           const run = await runTool(Deno.execPath(), [
             "run",
             "-A",
@@ -914,10 +932,8 @@ async function sseScenario(targets: Target[]): Promise<void> {
           if (run.code !== 0) throw new Error(`sse client failed: ${run.stderr}`);
           clientCpu = { cpuS: run.cpuS, cpuPct: (100 * run.cpuS) / run.wallS };
           return JSON.parse(run.stdout.trim().split("\n").pop()!);
-        });
-        backendUsage = inner.usage;
-        return inner.value;
-      });
+        },
+      );
       const r = outer.value as {
         received: number;
         failed: number;
@@ -940,7 +956,7 @@ async function sseScenario(targets: Target[]): Promise<void> {
           errors: r.failed,
         },
         router: outer.usage,
-        backend: backendUsage,
+        backend: outer.backendUsage,
         generator: clientCpu,
         system: outer.system,
         wallS: outer.wallS,
@@ -958,10 +974,11 @@ async function wsScenario(targets: Target[]): Promise<void> {
     `WebSocket echo: ${sockets} sockets ping-pong ${seconds} s, then ${bulkMiB} MiB bulk`;
   for (const target of targets) {
     try {
-      let backendUsage: Usage | null = null;
       let clientCpu = { cpuS: 0, cpuPct: 0 };
-      const outer = await measure(target.router ? [target.router] : [], async () => {
-        const inner = await measure(target.backends, async () => {
+      const outer = await measureRouterAndBackends(
+        target.router ? [target.router] : [],
+        target.backends,
+        async () => {
           const run = await runTool(Deno.execPath(), [
             "run",
             "-A",
@@ -974,10 +991,8 @@ async function wsScenario(targets: Target[]): Promise<void> {
           if (run.code !== 0) throw new Error(`ws client failed: ${run.stderr}`);
           clientCpu = { cpuS: run.cpuS, cpuPct: (100 * run.cpuS) / run.wallS };
           return JSON.parse(run.stdout.trim().split("\n").pop()!);
-        });
-        backendUsage = inner.usage;
-        return inner.value;
-      });
+        },
+      );
       const r = outer.value as {
         messagesPerSec: number;
         rttP50Ms: number;
@@ -999,7 +1014,7 @@ async function wsScenario(targets: Target[]): Promise<void> {
           errors: r.failed,
         },
         router: outer.usage,
-        backend: backendUsage,
+        backend: outer.backendUsage,
         generator: clientCpu,
         system: outer.system,
         wallS: outer.wallS,
@@ -1102,17 +1117,12 @@ async function scaleScenarios(direct: Target, soakTarget: Target): Promise<void>
     const streams = CONFIG.streams;
     const clients = CONFIG.streamClients;
     const from = backend.proc.stdout.length;
-    let backendUsage: Usage | null = null;
-    const outer = await measure([router.proc], async () => {
-      const inner = await measure([backend.proc], () =>
-        h2load(
-          `http://127.0.0.1:${router.port}/hold`,
-          { clients, streams: Math.ceil(streams / clients), requests: streams },
-          60_000,
-        ));
-      backendUsage = inner.usage;
-      return inner.value;
-    });
+    const outer = await measureRouterAndBackends([router.proc], [backend.proc], () =>
+      h2load(
+        `http://127.0.0.1:${router.port}/hold`,
+        { clients, streams: Math.ceil(streams / clients), requests: streams },
+        60_000,
+      ));
     const released = await backend.proc.waitEvent("released", 5000, from);
     scale.streamsInFlight = {
       streams,
@@ -1124,7 +1134,7 @@ async function scaleScenarios(direct: Target, soakTarget: Target): Promise<void>
       errors: outer.value.errors,
       seconds: outer.value.seconds,
       router: outer.usage,
-      backend: backendUsage,
+      backend: outer.backendUsage,
       routerKiBPerStream: outer.usage
         ? ((outer.usage.peakMiB - outer.usage.rssStartMiB) * 1024) / streams
         : NaN,

@@ -513,3 +513,50 @@ export class RawPeer {
     }
   }
 }
+
+/** A connected pair of loopback TCP sockets: the dialing side and the accepted side. */
+export async function loopbackPair(): Promise<[Deno.TcpConn, Deno.TcpConn]> {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return await Promise.all([
+    Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
+    listener.accept(),
+  ]);
+}
+
+/** `promise`'s value, or `"timeout"` when it takes longer than `ms`. */
+export async function settle<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => timer = setTimeout(resolve, ms, "timeout"));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Whether `r` is a SETTINGS frame with ACK. */
+export function isSettingsAck(r: ReceivedFrame): boolean {
+  return r.header.type === FrameType.SETTINGS && (r.header.flags & Flag.ACK) !== 0;
+}
+
+/** Whether `r` is a PING frame with ACK. */
+export function isPingAck(r: ReceivedFrame): boolean {
+  return r.header.type === FrameType.PING && (r.header.flags & Flag.ACK) !== 0;
+}
+
+/** For {@linkcode RawPeer.expectFrame}: GOAWAY and RST_STREAM fail the expectation. */
+export function rejectErrors(r: ReceivedFrame): string | null {
+  return r.header.type === FrameType.GOAWAY || r.header.type === FrameType.RST_STREAM
+    ? describeFrame(r)
+    : null;
+}
+
+/**
+ * Acknowledges the endpoint's SETTINGS and waits for its ACK of the peer's
+ * own (RFC 9113 §6.5.3): the end of the handshake.
+ */
+export async function ackSettings(peer: RawPeer): Promise<void> {
+  peer.out.settingsAck();
+  await peer.flush();
+  await peer.expectFrame("SETTINGS ACK", isSettingsAck, rejectErrors);
+}

@@ -1,37 +1,5 @@
 import { equal, match, ok } from "node:assert/strict";
-import { withTimeout } from "./_helpers.ts";
-
-const root = new URL("..", import.meta.url).pathname;
-const LISTEN = ["--hostname", "127.0.0.1", "--port", "0", "--tunnel-port", "0"];
-
-/** Starts the CLI, reads stderr up to the `Routes:` line, hands it to `check`, then SIGTERMs it. */
-async function withCli(
-  args: string[],
-  check: (banner: string) => Promise<void> | void,
-  until = /Routes:[^\n]*\n/,
-) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "mod.ts", ...LISTEN, ...args],
-    cwd: root,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  try {
-    while (!until.test(text)) {
-      const { value, done } = await withTimeout(reader.read(), 20_000, "banner");
-      if (done) break;
-      text += value;
-    }
-    await check(text);
-  } finally {
-    child.kill("SIGTERM");
-    const status = await withTimeout(child.status, 10_000, "router exit");
-    ok(status.success, `router exited with ${status.code}`);
-    await reader.cancel();
-  }
-}
+import { runCli, withCli } from "./_cli.ts";
 
 Deno.test("the CLI's banner lists its version, ports, admin URL, services, auth and TLS", async () => {
   const token = "api-token-for-the-banner-01";
@@ -72,21 +40,7 @@ Deno.test("the CLI can turn the admin listener off, and guard it with a token fr
     match(text, /^Admin: off$/m);
   });
   const token = "admin-token-from-the-env-01";
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "mod.ts", ...LISTEN, "--admin-port", "0"],
-    cwd: root,
-    env: { PTTH_ADMIN_TOKEN: token },
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  try {
-    while (!text.includes("Routes:")) {
-      const { value, done } = await withTimeout(reader.read(), 20_000, "banner");
-      if (done) break;
-      text += value;
-    }
+  await withCli(["--admin-port", "0"], async (text) => {
     const url = text.match(/Admin: dashboard at (\S+) .*token required/)?.[1];
     ok(url, text);
     ok(!text.includes(token), "the banner never shows the token");
@@ -96,11 +50,7 @@ Deno.test("the CLI can turn the admin listener off, and guard it with a token fr
     const allowed = await fetch(`${url}metrics`, { headers: { authorization: `Bearer ${token}` } });
     equal(allowed.status, 200);
     await allowed.body?.cancel();
-  } finally {
-    child.kill("SIGTERM");
-    await withTimeout(child.status, 10_000, "router exit");
-    await reader.cancel();
-  }
+  }, { env: { PTTH_ADMIN_TOKEN: token } });
 });
 
 Deno.test("with --log-format json, the banner and every log line are JSON objects", async () => {
@@ -130,13 +80,7 @@ Deno.test("the CLI rejects a bad log level, log format or short admin token with
       [["--ready-service", "Bad Name"], /Invalid --ready-service/],
     ] as const
   ) {
-    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "mod.ts", ...args],
-      cwd: root,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(stderr);
+    const { code, stderr: text } = await runCli(args);
     equal(code, 2, text);
     match(text, pattern);
     ok(!text.includes('short"'), "a token is never quoted");

@@ -1,24 +1,13 @@
 import { equal, match, ok, throws } from "node:assert/strict";
 import { ConfigError, loadConfig } from "../config.ts";
-import { withTimeout } from "./_helpers.ts";
+import { runCli, withCli } from "./_cli.ts";
 
-const root = new URL("..", import.meta.url).pathname;
 const noEnv = () => undefined;
 const noFile = () => "{}";
 
 /** Resolves flags and environment as the CLI does, without a config file. */
 function parseCli(args: string[], env: (name: string) => string | undefined) {
   return loadConfig(args, env, noFile);
-}
-
-async function runCli(args: string[], env: Record<string, string> = {}) {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "mod.ts", ...args],
-    cwd: root,
-    env,
-  }).output();
-  const decoder = new TextDecoder();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
 }
 
 Deno.test("the CLI uses the Go original's ports by default", () => {
@@ -68,37 +57,9 @@ Deno.test("the CLI prints usage with --help and the version with --version", asy
   match(version.stdout, /^ptth \d+\.\d+\.\d+/);
 });
 
-/** Loopback, free ports: what every started CLI in these tests listens on. */
-const LISTEN = ["--hostname", "127.0.0.1", "--port", "0", "--tunnel-port", "0"];
-
-/** Starts the CLI with `args`, hands its banner to `check`, then stops it with SIGTERM. */
-async function banner(args: string[], check: (banner: string) => Promise<void> | void) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "mod.ts", ...LISTEN, ...args],
-    cwd: root,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  try {
-    while (!text.includes("Routes:")) {
-      const { value, done } = await withTimeout(reader.read(), 20_000, "banner");
-      if (done) break;
-      text += value;
-    }
-    await check(text);
-  } finally {
-    child.kill("SIGTERM");
-    const status = await withTimeout(child.status, 10_000, "router exit");
-    ok(status.success, `router exited with ${status.code}`);
-    await reader.cancel();
-  }
-}
-
 Deno.test("the CLI's banner says which services have tokens, whether anonymous tunnels are accepted and how many routes there are", async () => {
   const token = "s3cret-token-0123456789";
-  await banner(["--token", `api=${token}`, "--route", "/=api", "--route", "/v2=api"], (text) => {
+  await withCli(["--token", `api=${token}`, "--route", "/=api", "--route", "/v2=api"], (text) => {
     match(text, /Authentication: tokens for 1 service \(api\), anonymous tunnels refused/);
     match(text, /Routes: 2 rules/);
     ok(!text.includes(token), "the banner never shows a token");
@@ -106,7 +67,7 @@ Deno.test("the CLI's banner says which services have tokens, whether anonymous t
 });
 
 Deno.test("the CLI starts a router, prints where it listens, and stops on SIGTERM", async () => {
-  await banner([], async (text) => {
+  await withCli([], async (text) => {
     match(text, /Listening for reverse tunnels on tcp:\/\/127\.0\.0\.1:\d+/);
     const port = Number(text.match(/HTTP traffic on http:\/\/127\.0\.0\.1:(\d+)/)![1]);
     match(text, /Authentication: off \(no tokens\), anonymous tunnels accepted/);

@@ -9,7 +9,16 @@ import { ClientSession, type ClientSessionOptions, isUnprocessed } from "../h2/c
 import { ErrorCode, Flag, FrameType, SettingId } from "../h2/constants.ts";
 import { ConnectionError, Http2Error, StreamError } from "../h2/errors.ts";
 import type { SettingsFrame } from "../h2/frame.ts";
-import { describeFrame, RawPeer, type ReceivedFrame, TIMEOUT_MS } from "./_raw_peer.ts";
+import {
+  ackSettings,
+  describeFrame,
+  isSettingsAck,
+  loopbackPair,
+  RawPeer,
+  rejectErrors,
+  settle,
+  TIMEOUT_MS,
+} from "./_raw_peer.ts";
 
 const MAX_FRAME = 16_384;
 
@@ -21,22 +30,6 @@ interface Harness extends AsyncDisposable {
   clientSettings: Array<[number, number]>;
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) => timer = setTimeout(resolve, ms, "timeout"));
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function rejectErrors(r: ReceivedFrame): string | null {
-  return r.header.type === FrameType.GOAWAY || r.header.type === FrameType.RST_STREAM
-    ? describeFrame(r)
-    : null;
-}
-
 /**
  * Connects a `ClientSession` to a raw server that sends `settings` as its
  * preface; both SETTINGS frames are acknowledged before the case runs.
@@ -45,11 +38,7 @@ async function startClient(
   settings: Array<[number, number]> = [],
   options: ClientSessionOptions = {},
 ): Promise<Harness> {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const [conn, accepted] = await Promise.all([
-    Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
-    listener.accept(),
-  ]);
+  const [conn, accepted] = await loopbackPair();
   const client = new ClientSession(conn, options);
   const peer = new RawPeer(accepted, { readPreface: true });
   const harness: Harness = {
@@ -58,7 +47,7 @@ async function startClient(
     clientSettings: [],
     async [Symbol.asyncDispose]() {
       client.close();
-      const closed = await withTimeout(client.closed, TIMEOUT_MS);
+      const closed = await settle(client.closed, TIMEOUT_MS);
       await peer.close();
       if (closed === "timeout") throw new Error("Client connection did not close");
     },
@@ -71,13 +60,7 @@ async function startClient(
     ok(first !== null, "Client closed before its preface");
     equal(first.header.type, FrameType.SETTINGS, describeFrame(first));
     harness.clientSettings = (first.frame as SettingsFrame).settings;
-    peer.out.settingsAck();
-    await peer.flush();
-    await peer.expectFrame(
-      "SETTINGS ACK",
-      (r) => r.header.type === FrameType.SETTINGS && (r.header.flags & Flag.ACK) !== 0,
-      rejectErrors,
-    );
+    await ackSettings(peer);
   } catch (error) {
     await harness[Symbol.asyncDispose]();
     throw error;
@@ -139,11 +122,7 @@ Deno.test("client follows a SETTINGS_MAX_CONCURRENT_STREAMS lowered to 0 until i
   await using h = await startClient();
   h.peer.out.settings([[SettingId.MAX_CONCURRENT_STREAMS, 0]]);
   await h.peer.flush();
-  await h.peer.expectFrame(
-    "SETTINGS ACK",
-    (r) => r.header.type === FrameType.SETTINGS && (r.header.flags & Flag.ACK) !== 0,
-    rejectErrors,
-  );
+  await h.peer.expectFrame("SETTINGS ACK", isSettingsAck, rejectErrors);
   const response = h.client.request(get("/later"));
   response.catch(() => {}); // Awaited below; a failed assertion must not leave it unhandled.
   const before = await h.peer.sync();

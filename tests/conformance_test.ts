@@ -13,7 +13,18 @@ import { ErrorCode, Flag, FrameType, SettingId } from "../h2/constants.ts";
 import type { Http2Error } from "../h2/errors.ts";
 import type { GoawayFrame, SettingsFrame } from "../h2/frame.ts";
 import { type Http2Handler, serveConnection, type ServeConnectionOptions } from "../h2/server.ts";
-import { describeFrame, field, RawPeer, type ReceivedFrame, TIMEOUT_MS } from "./_raw_peer.ts";
+import {
+  ackSettings,
+  describeFrame,
+  field,
+  isSettingsAck,
+  loopbackPair,
+  RawPeer,
+  type ReceivedFrame,
+  rejectErrors,
+  settle,
+  TIMEOUT_MS,
+} from "./_raw_peer.ts";
 
 const MAX_WINDOW = 0x7fff_ffff;
 const MAX_FRAME = 16_384;
@@ -70,22 +81,8 @@ interface Harness extends AsyncDisposable {
   serverSettings: Map<number, number>;
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) => timer = setTimeout(resolve, ms, "timeout"));
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function startServer(options: HarnessOptions = {}): Promise<Harness> {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const [client, accepted] = await Promise.all([
-    Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
-    listener.accept(),
-  ]);
+  const [client, accepted] = await loopbackPair();
   const errors: Http2Error[] = [];
   const server = serveConnection(accepted, options.handler ?? defaultHandler, {
     ...options.server,
@@ -99,7 +96,7 @@ async function startServer(options: HarnessOptions = {}): Promise<Harness> {
     serverSettings: new Map(),
     async [Symbol.asyncDispose]() {
       await peer.close();
-      if (await withTimeout(server.closed, TIMEOUT_MS) === "timeout") {
+      if (await settle(server.closed, TIMEOUT_MS) === "timeout") {
         server.close();
         await server.closed;
         throw new Error("Server connection did not close after the client left");
@@ -130,19 +127,7 @@ async function handshake(h: Harness, settings: Array<[number, number]>): Promise
   const frame = first.frame as SettingsFrame;
   equal(frame.ack, false);
   for (const [id, value] of frame.settings) h.serverSettings.set(id, value);
-  peer.out.settingsAck();
-  await peer.flush();
-  await peer.expectFrame("SETTINGS ACK", isSettingsAck, rejectErrors);
-}
-
-function isSettingsAck(r: ReceivedFrame): boolean {
-  return r.header.type === FrameType.SETTINGS && (r.header.flags & Flag.ACK) !== 0;
-}
-
-function rejectErrors(r: ReceivedFrame): string | null {
-  return r.header.type === FrameType.GOAWAY || r.header.type === FrameType.RST_STREAM
-    ? describeFrame(r)
-    : null;
+  await ackSettings(peer);
 }
 
 /** Runs `fn` against a fresh server; everything is closed afterwards. */
@@ -1193,7 +1178,7 @@ Deno.test("server cancels a streaming response body at once when the client rese
   await nextData(h, 1);
   h.peer.out.rstStream(1, ErrorCode.CANCEL);
   await h.peer.flush();
-  ok(await withTimeout(cancel, TIMEOUT_MS) !== "timeout", "the response source was not cancelled");
+  ok(await settle(cancel, TIMEOUT_MS) !== "timeout", "the response source was not cancelled");
   await expectServes(h, 3);
 });
 

@@ -4,24 +4,15 @@
  * at a laptop and a phone size go to test-artifacts/.
  */
 import { equal, ok } from "node:assert/strict";
-import { chromium } from "playwright-core";
 import type { ReverseServer } from "../backend.ts";
 import { baseUrl, startBackend, startRouter } from "./_helpers.ts";
+import { launchChromium, requireChromium } from "./_chromium.ts";
 
-const CHROMIUM = Deno.env.get("PTTH_CHROMIUM") ?? "/usr/bin/chromium";
 const ARTIFACTS = new URL("../test-artifacts/", import.meta.url).pathname;
 const API_TOKEN = "api-token-for-dashboard-001";
 const WEB_TOKEN = "web-token-for-dashboard-001";
 /** Bounded waits for what the page shows: it polls every second. */
 const SHOWN_WITHIN = 10_000;
-
-function chromiumPresent(): boolean {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -31,12 +22,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    if (!chromiumPresent()) {
-      throw new Error(
-        `Chromium is missing at ${CHROMIUM}: install Debian's package (apt-get install -y chromium; ` +
-          ".ci/run does) or point PTTH_CHROMIUM at a Chromium binary",
-      );
-    }
+    requireChromium();
     await Deno.mkdir(ARTIFACTS, { recursive: true });
     await using router = startRouter({
       admin: { port: 0 },
@@ -53,20 +39,7 @@ Deno.test({
       return new Response(`ok ${path}`);
     };
     const backends: ReverseServer[] = [];
-    // launch() gives the browser a fresh temporary profile (--user-data-dir) and removes it after.
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    const browser = await launchChromium();
     let traffic = true;
     let load: Promise<void> = Promise.resolve();
     try {

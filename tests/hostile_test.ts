@@ -36,7 +36,17 @@ import { FrameWriter, type GoawayFrame, type SettingsFrame } from "../h2/frame.t
 import { type Http2Handler, serveConnection } from "../h2/server.ts";
 import type { Router } from "../router.ts";
 import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
-import { describeFrame, RawPeer, type ReceivedFrame, TIMEOUT_MS } from "./_raw_peer.ts";
+import {
+  ackSettings,
+  isPingAck,
+  isSettingsAck,
+  loopbackPair,
+  RawPeer,
+  type ReceivedFrame,
+  rejectErrors,
+  settle,
+  TIMEOUT_MS,
+} from "./_raw_peer.ts";
 
 const MAX_FRAME = 16_384;
 const encoder = new TextEncoder();
@@ -101,11 +111,7 @@ function countingHandler(stats: HandlerStats): Http2Handler {
  * exchanges preface and SETTINGS both ways before the case runs.
  */
 async function serve(handshake = true): Promise<Served> {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const [client, accepted] = await Promise.all([
-    Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
-    listener.accept(),
-  ]);
+  const [client, accepted] = await loopbackPair();
   const errors: Http2Error[] = [];
   const stats: HandlerStats = { calls: 0, running: 0 };
   const since = Date.now();
@@ -138,39 +144,13 @@ async function serve(handshake = true): Promise<Served> {
       await peer.flush();
       const first = await peer.nextFrame();
       ok(first !== null && first.header.type === FrameType.SETTINGS, "server preface");
-      peer.out.settingsAck();
-      await peer.flush();
-      await peer.expectFrame("SETTINGS ACK", isSettingsAck, rejectErrors);
+      await ackSettings(peer);
     } catch (error) {
       await served[Symbol.asyncDispose]();
       throw error;
     }
   }
   return served;
-}
-
-async function settle<T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) => timer = setTimeout(resolve, ms, "timeout"));
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function isSettingsAck(r: ReceivedFrame): boolean {
-  return r.header.type === FrameType.SETTINGS && (r.header.flags & Flag.ACK) !== 0;
-}
-
-function isPingAck(r: ReceivedFrame): boolean {
-  return r.header.type === FrameType.PING && (r.header.flags & Flag.ACK) !== 0;
-}
-
-function rejectErrors(r: ReceivedFrame): string | null {
-  return r.header.type === FrameType.GOAWAY || r.header.type === FrameType.RST_STREAM
-    ? describeFrame(r)
-    : null;
 }
 
 /**
@@ -755,9 +735,7 @@ async function fleet(): Promise<Fleet> {
       const first = await peer.nextFrame();
       ok(first !== null && first.header.type === FrameType.SETTINGS, "router preface");
       equal((first.frame as SettingsFrame).ack, false);
-      peer.out.settingsAck();
-      await peer.flush();
-      await peer.expectFrame("SETTINGS ACK", isSettingsAck, rejectErrors);
+      await ackSettings(peer);
       await waitUntil(() => router.pool.size > before, TIMEOUT_MS, "hostile tunnel in the pool");
       return peer;
     },

@@ -7,13 +7,13 @@
  */
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { Hono } from "hono";
-import { chromium } from "playwright-core";
 import { type ReverseHandler, serveReverse, TunnelRefusedError } from "../backend.ts";
 import { upgradeWebSocket } from "../ws/upgrade.ts";
 import { upgradeWebSocket as honoUpgradeWebSocket } from "../ws/hono.ts";
 import { FrameReader, Opcode } from "../ws/frame.ts";
 import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
 import { testCerts } from "./_certs.ts";
+import { launchChromium, requireChromium } from "./_chromium.ts";
 import type { RouterTunnel } from "../tunnel/router_tunnel.ts";
 
 const MiB = 1024 * 1024;
@@ -394,22 +394,13 @@ Deno.test("a hono app answers WebSockets with hono's helper pattern", async () =
   deepEqual(events, ["closed 1000"]);
 });
 
-const CHROMIUM = Deno.env.get("PTTH_CHROMIUM") ?? "/usr/bin/chromium";
-
 Deno.test({
   name: "Chromium's WebSocket talks to an echo app behind the tunnel",
   // Playwright keeps its own timers and pipes to the browser process.
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    try {
-      Deno.statSync(CHROMIUM);
-    } catch {
-      throw new Error(
-        `Chromium is missing at ${CHROMIUM}: install Debian's package (apt-get install -y chromium; ` +
-          ".ci/run does) or point PTTH_CHROMIUM at a Chromium binary",
-      );
-    }
+    requireChromium();
     await using router = startRouter();
     const app = echoBackend();
     await using _backend = await startBackend(router, (request, info) => {
@@ -418,19 +409,7 @@ Deno.test({
         headers: { "content-type": "text/html" },
       });
     });
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       await page.goto(`${baseUrl(router)}/`);
