@@ -168,8 +168,10 @@ async function proxy(
   };
   const events = options.events.active ? options.events : null;
   // The record goes out when both the status and the stream's byte counts are known.
+  let reported = false;
   const report = events === null ? null : () => {
-    if (outcome.status === 0 || outcome.bytesIn < 0) return;
+    if (reported || outcome.status === 0 || outcome.bytesIn < 0) return;
+    reported = true;
     const url = new URL(request.url);
     events.emit({
       type: "request",
