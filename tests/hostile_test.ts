@@ -371,14 +371,22 @@ Deno.test("server cuts off a PING flood from a peer that does not read with GOAW
   ok(acks < ATTACK / 2, `${acks} PING ACKs: the flood was answered`);
 });
 
-Deno.test("server answers a PING flood from a peer that reads only within the flood budget, then GOAWAY ENHANCE_YOUR_CALM", async () => {
-  await using s = await serve();
-  let acks = 0;
+/**
+ * Floods in batches of 500 control frames, reading the answers of each batch
+ * as a well-behaved reader would, until GOAWAY: it must be ENHANCE_YOUR_CALM,
+ * after no more answers than the flood budget allows.
+ */
+async function floodWhileReading(
+  s: Served,
+  what: string,
+  send: (batch: number, i: number) => void,
+  isAnswer: (frame: NonNullable<Awaited<ReturnType<RawPeer["nextFrame"]>>>) => boolean,
+): Promise<void> {
+  let answers = 0;
   let goaway: GoawayFrame | null = null;
   for (let batch = 0; batch < 40 && goaway === null; batch++) {
-    for (let i = 0; i < 500; i++) s.peer.out.ping(false, new Uint8Array(8).fill(batch));
+    for (let i = 0; i < 500; i++) send(batch, i);
     await s.peer.flush().catch(() => {});
-    // Read the answers to this batch as they come, as a well-behaved reader would.
     while (true) {
       const r = await s.peer.nextFrame();
       if (r === null) break;
@@ -386,13 +394,23 @@ Deno.test("server answers a PING flood from a peer that reads only within the fl
         goaway = r.frame as GoawayFrame;
         break;
       }
-      if (isPingAck(r) && ++acks % 500 === 0) break;
+      if (isAnswer(r) && ++answers % 500 === 0) break;
     }
   }
-  ok(goaway !== null, `no GOAWAY after ${acks} PING ACKs`);
+  ok(goaway !== null, `no GOAWAY after ${answers} ${what}`);
   equal(errorCodeName(goaway.errorCode), "ENHANCE_YOUR_CALM");
   await s.peer.expectClosed();
-  ok(acks <= floodBound(Date.now() - s.since), `${acks} PING ACKs`);
+  ok(answers <= floodBound(Date.now() - s.since), `${answers} ${what}`);
+}
+
+Deno.test("server answers a PING flood from a peer that reads only within the flood budget, then GOAWAY ENHANCE_YOUR_CALM", async () => {
+  await using s = await serve();
+  await floodWhileReading(
+    s,
+    "PING ACKs",
+    (batch) => s.peer.out.ping(false, new Uint8Array(8).fill(batch)),
+    isPingAck,
+  );
 });
 
 Deno.test("server keeps serving a peer whose PINGs stay within the flood budget", async () => {
@@ -419,25 +437,12 @@ Deno.test("server cuts off a SETTINGS flood from a peer that does not read with 
 
 Deno.test("server answers a SETTINGS flood from a peer that reads only within the flood budget, then GOAWAY ENHANCE_YOUR_CALM", async () => {
   await using s = await serve();
-  let acks = 0;
-  let goaway: GoawayFrame | null = null;
-  for (let batch = 0; batch < 40 && goaway === null; batch++) {
-    for (let i = 0; i < 500; i++) s.peer.out.settings([[SettingId.HEADER_TABLE_SIZE, 4096]]);
-    await s.peer.flush().catch(() => {});
-    while (true) {
-      const r = await s.peer.nextFrame();
-      if (r === null) break;
-      if (r.header.type === FrameType.GOAWAY) {
-        goaway = r.frame as GoawayFrame;
-        break;
-      }
-      if (isSettingsAck(r) && ++acks % 500 === 0) break;
-    }
-  }
-  ok(goaway !== null, `no GOAWAY after ${acks} SETTINGS ACKs`);
-  equal(errorCodeName(goaway.errorCode), "ENHANCE_YOUR_CALM");
-  await s.peer.expectClosed();
-  ok(acks <= floodBound(Date.now() - s.since), `${acks} SETTINGS ACKs`);
+  await floodWhileReading(
+    s,
+    "SETTINGS ACKs",
+    () => s.peer.out.settings([[SettingId.HEADER_TABLE_SIZE, 4096]]),
+    isSettingsAck,
+  );
 });
 
 Deno.test("server applies SETTINGS that repeat INITIAL_WINDOW_SIZE thousands of times over a thousand open streams cheaply", async () => {
