@@ -121,7 +121,7 @@ const CLOSED_MEMORY = 1024;
  * and doubles (up to READ_BUFFER_MAX) whenever a read fills it: busy
  * connections then read in large chunks, with fewer system calls.
  */
-const READ_BUFFER_SIZE = 4 * 1024;
+const READ_BUFFER_SIZE = 1024;
 const READ_BUFFER_MAX = 256 * 1024;
 
 const EMPTY_IDS = new Int32Array(0);
@@ -230,8 +230,8 @@ export class Connection implements StreamHost {
   #block = new Uint8Array(0);
   #blockLength = 0;
   // Output: frames queued in one turn go out in one write; two buffers alternate.
-  #out = new FrameWriter(1024);
-  #spare = new FrameWriter(1024);
+  #out = new FrameWriter(256);
+  #spare = new FrameWriter(256);
   #writing = false;
   #flushQueued = false;
   #drainWaiters: Array<() => void> = [];
