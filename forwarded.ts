@@ -125,13 +125,15 @@ export function trustedProxyMatcher(list: readonly string[]): Matcher {
  * @param remote The public client's address, when known.
  * @param trusted Whether that client is a trusted proxy (its forwarding fields are kept).
  * @param requestId The X-Request-Id to send, if any (replaces the client's).
- * @returns The flat field list.
+ * @returns The flat field list, and the size of the client's header section
+ *   as RFC 9113 §6.5.2 counts it (name + value + 32 per field), measured in
+ *   the same pass for the header size limit.
  *
  * @example
  * ```ts
  * import { forwardedFields } from "./forwarded.ts";
  * import { deepEqual } from "node:assert/strict";
- * const fields = forwardedFields(
+ * const { fields, headerBytes } = forwardedFields(
  *   new Headers({ "x-forwarded-for": "6.6.6.6", accept: "*\/*" }),
  *   new URL("http://example.com/"),
  *   "192.0.2.1",
@@ -141,6 +143,7 @@ export function trustedProxyMatcher(list: readonly string[]): Matcher {
  *   "accept", "*\/*", "via", "1.1 ptth",
  *   "x-forwarded-for", "192.0.2.1", "x-forwarded-proto", "http", "x-forwarded-host", "example.com",
  * ]);
+ * deepEqual(headerBytes, "x-forwarded-for".length + 7 + 32 + "accept".length + 3 + 32);
  * ```
  */
 export function forwardedFields(
@@ -149,8 +152,9 @@ export function forwardedFields(
   remote: string | undefined,
   trusted: boolean,
   requestId?: string,
-): string[] {
+): { fields: string[]; headerBytes: number } {
   const fields: string[] = [];
+  let headerBytes = 0;
   const connection = headers.get("connection");
   // RFC 9110 §7.6.1: fields named in Connection are hop-by-hop too.
   const named = connection ? new Set(connection.toLowerCase().split(/\s*,\s*/)) : null;
@@ -160,6 +164,7 @@ export function forwardedFields(
   let host: string | null = null;
   // forEach, not for…of: no iterator and result objects per field.
   headers.forEach((value, name) => {
+    headerBytes += name.length + value.length + 32;
     if (HOP_BY_HOP.has(name) || named?.has(name)) {
       if (name === "te" && value.toLowerCase() === "trailers") fields.push(name, "trailers");
       return;
@@ -188,5 +193,5 @@ export function forwardedFields(
   fields.push("x-forwarded-proto", proto ?? url.protocol.slice(0, -1));
   fields.push("x-forwarded-host", host ?? url.host);
   if (requestId !== undefined) fields.push("x-request-id", requestId);
-  return fields;
+  return { fields, headerBytes };
 }

@@ -108,13 +108,6 @@ function describe(error: unknown): string {
   return (error as Error)?.message ?? String(error);
 }
 
-/** The size of the request head as RFC 9113 §6.5.2 counts it (name + value + 32). */
-function headerBytes(headers: Headers, url: URL): number {
-  let size = url.pathname.length + url.search.length + url.host.length + 96;
-  headers.forEach((value, name) => size += name.length + value.length + 32);
-  return size;
-}
-
 /** Counts body bytes on their way through, failing the stream past `limit`. */
 function limitBody(limit: number, onExceeded: () => void): TransformStream<Uint8Array, Uint8Array> {
   let total = 0;
@@ -221,7 +214,17 @@ async function forward(
   onClose: ((sent: number, received: number) => void) | undefined,
 ): Promise<Response> {
   const url = new URL(request.url);
-  if (headerBytes(request.headers, url) > options.maxHeaderBytes) {
+  const remote = c.env?.remoteAddr?.hostname;
+  const { fields, headerBytes } = forwardedFields(
+    request.headers,
+    url,
+    remote,
+    remote !== undefined && options.trusted(remote),
+    outcome.requestId,
+  );
+  // The request line counts too: method, scheme, authority and path pseudo-headers.
+  const head = headerBytes + url.pathname.length + url.search.length + url.host.length + 96;
+  if (head > options.maxHeaderBytes) {
     return text(
       431,
       `Request Header Fields Too Large: the limit is ${options.maxHeaderBytes} bytes`,
@@ -245,14 +248,6 @@ async function forward(
   }
 
   outcome.service = service;
-  const remote = c.env?.remoteAddr?.hostname;
-  const fields = forwardedFields(
-    request.headers,
-    url,
-    remote,
-    remote !== undefined && options.trusted(remote),
-    outcome.requestId,
-  );
   // RFC 8441: a WebSocket goes to the backend as an extended CONNECT stream.
   if (isWebSocketUpgrade(request)) {
     return proxyWebSocket(request, {
