@@ -8,7 +8,8 @@
 
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { isUnprocessed } from "./h2/client.ts";
+import { type ClientExchange, isUnprocessed } from "./h2/client.ts";
+import type { FieldPairs } from "./h2/message.ts";
 import { errorCodeName } from "./h2/constants.ts";
 import type { Http2Error } from "./h2/errors.ts";
 import { forwardedFields } from "./forwarded.ts";
@@ -81,15 +82,26 @@ export function createProxyApp(
   return app;
 }
 
-function text(status: number, body: string, headers?: Record<string, string>): Response {
+/** An answer of the router's own, with the request's id. */
+function text(
+  status: number,
+  body: string,
+  requestId: string,
+  headers?: Record<string, string>,
+): Response {
   return new Response(body + "\n", {
     status,
-    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+    headers: { "content-type": "text/plain; charset=utf-8", "x-request-id": requestId, ...headers },
   });
 }
 
+/** RFC 9110 §7.6.3: what a response that passed through us says (HTTP/2 to the backend). */
+const VIA: [string, string] = ["via", "2 ptth"];
+
 /** Bodies up to this size (with a known length) are buffered so a retry can resend them. */
 const REPLAY_LIMIT = 64 * 1024;
+/** A request still waiting for its response head this long (ms) is watched for its client leaving. */
+const CLIENT_WATCH_DELAY = 100;
 /** Methods whose repetition has the effect of one request (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
@@ -148,6 +160,7 @@ async function proxy(
 ): Promise<Response> {
   const started = performance.now();
   const request = c.req.raw;
+  const url = new URL(request.url);
   const incoming = request.headers.get("x-request-id");
   const outcome: Outcome = {
     requestId: incoming !== null && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID(),
@@ -165,7 +178,6 @@ async function proxy(
   const report = events === null ? null : () => {
     if (reported || outcome.status === 0 || outcome.bytesIn < 0) return;
     reported = true;
-    const url = new URL(request.url);
     events.emit({
       type: "request",
       time: Date.now(),
@@ -190,8 +202,9 @@ async function proxy(
     outcome.bytesOut = received;
     report();
   };
-  const response = await forward(c, request, pool, options, outcome, onClose);
-  if (!response.headers.has("x-request-id")) {
+  const response = await forward(c, request, url, pool, options, outcome, onClose);
+  // Responses made here carry it already; a WebSocket's answer may not.
+  if (outcome.status === 0 && !response.headers.has("x-request-id")) {
     response.headers.set("x-request-id", outcome.requestId);
   }
   if (report !== null) {
@@ -208,12 +221,12 @@ async function proxy(
 async function forward(
   c: Context<ProxyEnv>,
   request: Request,
+  url: URL,
   pool: TunnelPool<RouterTunnel>,
   options: ProxyOptions,
   outcome: Outcome,
   onClose: ((sent: number, received: number) => void) | undefined,
 ): Promise<Response> {
-  const url = new URL(request.url);
   const remote = c.env?.remoteAddr?.hostname;
   const { fields, headerBytes } = forwardedFields(
     request.headers,
@@ -228,11 +241,16 @@ async function forward(
     return text(
       431,
       `Request Header Fields Too Large: the limit is ${options.maxHeaderBytes} bytes`,
+      outcome.requestId,
     );
   }
   const length = request.headers.get("content-length");
   if (length !== null && Number(length) > options.maxBodyBytes) {
-    return text(413, `Content Too Large: the limit is ${options.maxBodyBytes} bytes`);
+    return text(
+      413,
+      `Content Too Large: the limit is ${options.maxBodyBytes} bytes`,
+      outcome.requestId,
+    );
   }
 
   // Which service answers: the route table, then hosts backends announced, else any tunnel.
@@ -243,7 +261,11 @@ async function forward(
     const claimed = pool.serviceForHost(normalizeHost(url.host));
     if (claimed !== undefined) service = claimed;
     else if (!options.routes.isEmpty) {
-      return text(404, `Not Found: no route for host ${normalizeHost(url.host)}`);
+      return text(
+        404,
+        `Not Found: no route for host ${normalizeHost(url.host)}`,
+        outcome.requestId,
+      );
     }
   }
 
@@ -280,23 +302,50 @@ async function forward(
   }
   const replayable = !(body instanceof ReadableStream);
 
-  // One signal ends the stream: the client going away, or the header timeout.
-  const cancel = new AbortController();
-  let timedOut = false;
-  const timer = options.deadlines.add(options.responseHeaderTimeout, () => {
-    timedOut = true;
-    cancel.abort(new Error("Response header timeout"));
-  });
-  const onClientGone = () => cancel.abort(request.signal.reason);
-  request.signal.addEventListener("abort", onClientGone, { once: true });
+  // Two things end a request early: the client going away, or the header timeout.
+  // Either cancels the stream in flight, or the wait for a tunnel.
+  let exchange: ClientExchange | null = null;
+  let waiting: AbortController | null = null;
+  let stopped: "client" | "timeout" | null = null;
+  const stop = (why: "client" | "timeout", reason: Error) => {
+    stopped ??= why;
+    exchange?.cancel(reason);
+    waiting?.abort(reason);
+  };
+  const onClientGone = () => stop("client", request.signal.reason as Error);
+  const waitForTunnel = async (failed?: RouterTunnel) => {
+    if (stopped !== null) return undefined;
+    waiting = new AbortController();
+    try {
+      return await pool.waitFor(service, options.tunnelWait, waiting.signal, failed);
+    } finally {
+      waiting = null;
+    }
+  };
+  // Watching request.signal costs Deno.serve an async op per request, about a
+  // third of the router's work for a small request. Most answers come long
+  // before a client could notice, so only a request still waiting after
+  // CLIENT_WATCH_DELAY is watched (Deno reports a client that left earlier
+  // as soon as it is); a body streaming either way fails on its own.
+  let watching = false;
+  const headerTimeout = () => stop("timeout", new Error("Response header timeout"));
+  let timer = options.deadlines.add(
+    Math.min(CLIENT_WATCH_DELAY, options.responseHeaderTimeout),
+    () => {
+      watching = true;
+      request.signal.addEventListener("abort", onClientGone, { once: true });
+      const left = options.responseHeaderTimeout - CLIENT_WATCH_DELAY;
+      if (left > 0) timer = options.deadlines.add(left, headerTimeout);
+      else headerTimeout();
+    },
+  );
   try {
-    let tunnel = pool.pick(service) ??
-      await pool.waitFor(service, options.tunnelWait, cancel.signal);
+    let tunnel = pool.pick(service) ?? await waitForTunnel();
     for (let attempt = 0; tunnel !== undefined; attempt++) {
       outcome.tunnelId = tunnel.id;
       outcome.retries = attempt;
       try {
-        const response = await tunnel.request({
+        exchange = tunnel.send({
           method: request.method,
           scheme: url.protocol.slice(0, -1),
           authority: url.host,
@@ -304,27 +353,37 @@ async function forward(
           headers: fields,
           body,
           contentLength: length === null ? -1 : Number(length),
-          signal: cancel.signal,
-          ...(onClose === undefined ? {} : { onClose }),
+          onClose,
         });
-        outcome.status = response.status;
+        if (stopped !== null) exchange.cancel(new Error("Request stopped"));
+        const head = await exchange.response;
+        outcome.status = head.status;
+        // The Response is made once, with every field: changing its headers
+        // afterwards makes Deno.serve convert them again.
+        const headers = head.headers;
         // RFC 9110 §7.6.3: the response passed through us too.
-        response.headers.append("via", "2 ptth");
-        return response;
+        headers.push(VIA);
+        if (!hasField(headers, "x-request-id")) headers.push(["x-request-id", outcome.requestId]);
+        return new Response(head.body, { status: head.status, headers });
       } catch (error) {
         // The client went away: nobody reads this answer (499 as nginx logs it).
-        if (request.signal.aborted) return new Response(null, { status: 499 });
-        if (timedOut) {
+        if (stopped === "client") return new Response(null, { status: 499 });
+        if (stopped === "timeout") {
           options.log(
             `${request.method} ${url.pathname}: tunnel ${tunnel.id}: no response headers in time`,
           );
           return text(
             504,
             `Gateway Timeout: the backend sent no response headers within ${options.responseHeaderTimeout} ms`,
+            outcome.requestId,
           );
         }
         if (tooLarge) {
-          return text(413, `Content Too Large: the limit is ${options.maxBodyBytes} bytes`);
+          return text(
+            413,
+            `Content Too Large: the limit is ${options.maxBodyBytes} bytes`,
+            outcome.requestId,
+          );
         }
         const reason = describe(error);
         outcome.error = reason;
@@ -333,8 +392,7 @@ async function forward(
         const resendable = replayable || !(body as ReadableStream<Uint8Array>).locked;
         if (attempt < options.maxRetries && resendable && mayRetry(error, request.method)) {
           const failed = tunnel;
-          tunnel = pool.pick(service, failed) ??
-            await pool.waitFor(service, options.tunnelWait, cancel.signal, failed);
+          tunnel = pool.pick(service, failed) ?? await waitForTunnel(failed);
           if (tunnel !== undefined) {
             options.log(
               `${request.method} ${url.pathname}: tunnel ${failed.id} failed (${reason}); retrying on ${tunnel.id}`,
@@ -343,15 +401,26 @@ async function forward(
           }
         }
         options.log(`${request.method} ${url.pathname}: tunnel failed: ${reason}`);
-        return text(502, `Bad Gateway: the tunnel failed before the response headers (${reason})`);
+        return text(
+          502,
+          `Bad Gateway: the tunnel failed before the response headers (${reason})`,
+          outcome.requestId,
+        );
       }
     }
+    if (stopped === "client") return new Response(null, { status: 499 });
     const which = service === null
       ? "no backend tunnel is connected to this router"
       : `no backend tunnel is connected for service ${service}`;
-    return text(503, `Service Unavailable: ${which}`, { "retry-after": "1" });
+    return text(503, `Service Unavailable: ${which}`, outcome.requestId, { "retry-after": "1" });
   } finally {
     options.deadlines.cancel(timer);
-    request.signal.removeEventListener("abort", onClientGone);
+    if (watching) request.signal.removeEventListener("abort", onClientGone);
   }
+}
+
+/** Whether a field list holds `name` (lower case). */
+function hasField(pairs: FieldPairs, name: string): boolean {
+  for (let i = 0; i < pairs.length; i++) if (pairs[i]![0] === name) return true;
+  return false;
 }

@@ -75,12 +75,15 @@ abstract class Metric<S> {
 
   /** The series for `labels`, created at its initial state. */
   protected state(labels: Labels): S {
-    const values = this.labelNames.map((label) => {
-      const value = labels[label];
-      if (value === undefined) throw new TypeError(`Missing label ${label} for ${this.name}`);
-      return value;
-    });
-    const key = values.join("\0");
+    // Called for every request: the key is built without an array, and a single
+    // label is its own key.
+    const names = this.labelNames;
+    let key = "";
+    for (let i = 0; i < names.length; i++) {
+      const value = labels[names[i]!];
+      if (value === undefined) throw new TypeError(`Missing label ${names[i]} for ${this.name}`);
+      key = i === 0 ? value : `${key}\0${value}`;
+    }
     let entry = this.series.get(key);
     if (entry === undefined) {
       entry = { labels: { ...labels }, state: this.initial() };

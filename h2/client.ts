@@ -9,7 +9,7 @@
 import { type ByteIO, Connection, type ConnectionOptions } from "./connection.ts";
 import { ErrorCode } from "./constants.ts";
 import { ConnectionError, type Http2Error, StreamError } from "./errors.ts";
-import { parseResponseHead, parseTrailers } from "./message.ts";
+import { type FieldPairs, parseResponseHead, parseTrailers } from "./message.ts";
 import type { Http2Stream } from "./stream.ts";
 
 /** One request to send. */
@@ -49,11 +49,60 @@ export interface ClientSessionOptions extends ConnectionOptions {
   maxConcurrentStreams?: number;
 }
 
+/**
+ * A response as it arrives, before any Web `Response` is made of it: a
+ * caller that adds fields (a proxy) builds its `Response` once, with all of
+ * them, instead of changing one afterwards.
+ */
+export interface ClientResponse {
+  /** `:status` (a final one: 200-599). */
+  status: number;
+  /** The regular fields; the caller may add to them. */
+  headers: FieldPairs;
+  /**
+   * The body: `null` when there is none (HEAD, 204, 304 or END_STREAM on the
+   * head), the bytes when all of it had arrived with the head, else a stream.
+   */
+  body: ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null;
+}
+
+/**
+ * One request on its way: its response, and a way to cancel it without an
+ * `AbortController` per request. See {@linkcode ClientSession.send}.
+ */
+export interface ClientExchange {
+  /**
+   * Resolves once the response head arrives (the body streams after).
+   * Rejects with a {@linkcode StreamError} or {@linkcode ConnectionError} when
+   * the stream or connection fails first; see {@linkcode isUnprocessed}.
+   */
+  readonly response: Promise<ClientResponse>;
+  /**
+   * Resets the stream (RST_STREAM CANCEL, RFC 9113 §8.4); before the head
+   * arrives `response` rejects with `reason`. A request still waiting for a
+   * stream slot is never sent.
+   */
+  cancel(reason?: Error): void;
+}
+
 interface Pending {
   method: string;
-  resolve: (response: Response) => void;
+  resolve: (response: ClientResponse) => void;
   reject: (error: Error) => void;
   settled: boolean;
+}
+
+/** A {@linkcode ClientExchange}: the stream, once open, and a cancel that reaches it. */
+class Exchange implements ClientExchange {
+  response!: Promise<ClientResponse>;
+  stream: Http2Stream | null = null;
+  cancelled: Error | null = null;
+
+  cancel(reason?: Error): void {
+    if (this.cancelled !== null) return;
+    this.cancelled = reason ?? new StreamError(0, ErrorCode.CANCEL, "Request cancelled");
+    this.stream?.reset(ErrorCode.CANCEL, this.cancelled);
+  }
 }
 
 const NULL_BODY_STATUS = new Set([204, 205, 304]);
@@ -161,11 +210,74 @@ export class ClientSession {
    *   before the response head; see {@linkcode isUnprocessed}.
    */
   async request(request: ClientRequest): Promise<Response> {
+    const signal = request.signal;
+    signal?.throwIfAborted();
+    const exchange = this.send(request);
+    // The caller's signal cancels the stream until the response head arrives;
+    // after that, cancelling the response body does (RST_STREAM CANCEL either way).
+    const onAbort = () => exchange.cancel(signal!.reason as Error);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const head = await exchange.response;
+      return new Response(head.body, { status: head.status, headers: head.headers });
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
+   * Sends a request like {@linkcode ClientSession.request}, without making a
+   * `Response` or needing an `AbortSignal`: the router's path, where both
+   * would cost on every request.
+   *
+   * @param request What to send (its `signal` is not read: use `cancel`).
+   * @returns The exchange: its response head and a way to cancel it.
+   *
+   * @example Add a field to a response before making it
+   * ```ts
+   * import { ClientSession } from "./client.ts";
+   * import { serveConnection } from "./server.ts";
+   * import { memoryPipe } from "./memory_pipe.ts";
+   * import { equal } from "node:assert/strict";
+   * const [a, b] = memoryPipe();
+   * serveConnection(b, () => new Response("hi"));
+   * const client = new ClientSession(a);
+   * const head = await client.send({
+   *   method: "GET", scheme: "http", authority: "example.com", path: "/",
+   * }).response;
+   * head.headers.push(["via", "2 example"]);
+   * const response = new Response(head.body, { status: head.status, headers: head.headers });
+   * equal(response.headers.get("via"), "2 example");
+   * equal(await response.text(), "hi");
+   * client.close();
+   * await client.closed;
+   * ```
+   */
+  send(request: ClientRequest): ClientExchange {
+    const exchange = new Exchange();
+    exchange.response = this.#ready && this.connection.activeLocalStreams < this.capacity
+      ? new Promise((resolve, reject) => this.#open(exchange, request, resolve, reject))
+      : this.#sendLater(exchange, request);
+    return exchange;
+  }
+
+  /** Waits for the connection's SETTINGS and a stream slot, then opens the stream. */
+  async #sendLater(exchange: Exchange, request: ClientRequest): Promise<ClientResponse> {
     if (!this.#ready) await this.connection.ready;
     while (this.connection.activeLocalStreams >= this.capacity) {
       await new Promise<void>((resolve, reject) => this.#slotWaiters.push({ resolve, reject }));
+      if (exchange.cancelled !== null) throw exchange.cancelled;
     }
-    request.signal?.throwIfAborted();
+    return new Promise((resolve, reject) => this.#open(exchange, request, resolve, reject));
+  }
+
+  #open(
+    exchange: Exchange,
+    request: ClientRequest,
+    resolve: (response: ClientResponse) => void,
+    reject: (error: Error) => void,
+  ): void {
+    if (exchange.cancelled !== null) return reject(exchange.cancelled);
     const fields = [
       ":method",
       request.method,
@@ -180,45 +292,33 @@ export class ClientSession {
     if (request.headers) { for (const field of request.headers) fields.push(field); }
     const limit = this.connection.peerMaxHeaderListSize;
     if (limit !== Infinity && fieldListSize(fields) > limit) {
-      throw new StreamError(
-        0,
-        ErrorCode.REFUSED_STREAM,
-        "Request headers exceed the peer's limit",
-        {
+      return reject(
+        new StreamError(0, ErrorCode.REFUSED_STREAM, "Request headers exceed the peer's limit", {
           cause: "header-list-size",
-        },
+        }),
       );
     }
     const body = request.body ?? null;
-    const stream = this.connection.openStream(fields, body === null);
+    let stream: Http2Stream;
+    try {
+      stream = this.connection.openStream(fields, body === null);
+    } catch (error) {
+      return reject(error as Error);
+    }
+    exchange.stream = stream;
     const onClose = request.onClose;
     if (onClose) stream.onClose = () => onClose(stream.bytesSent, stream.bytesReceived);
-    const signal = request.signal;
-    // The caller's signal cancels the stream until the response head arrives;
-    // after that, cancelling the response body does (RST_STREAM CANCEL either way).
-    const onAbort = () => stream.reset(ErrorCode.CANCEL, signal?.reason as Error);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    if (signal?.aborted) onAbort();
-    const response = new Promise<Response>((resolve, reject) => {
-      const pending: Pending = { method: request.method, resolve, reject, settled: false };
-      this.#pending.set(stream.id, pending);
-      // A callback, not an abort listener: no AbortController per request.
-      stream.onFail = (error) => {
-        this.#pending.delete(stream.id);
-        if (!pending.settled) {
-          pending.settled = true;
-          reject(error);
-        }
-      };
-      if (body !== null) stream.sendBody(body, request.contentLength ?? -1);
-    });
-    if (signal) {
-      response.then(
-        () => signal.removeEventListener("abort", onAbort),
-        () => signal.removeEventListener("abort", onAbort),
-      );
-    }
-    return response;
+    const pending: Pending = { method: request.method, resolve, reject, settled: false };
+    this.#pending.set(stream.id, pending);
+    // A callback, not an abort listener: no AbortController per request.
+    stream.onFail = (error) => {
+      this.#pending.delete(stream.id);
+      if (!pending.settled) {
+        pending.settled = true;
+        reject(error);
+      }
+    };
+    if (body !== null) stream.sendBody(body, request.contentLength ?? -1);
   }
 
   #onHeaders(stream: Http2Stream, fields: string[], endStream: boolean): boolean {
@@ -250,14 +350,14 @@ export class ClientSession {
     if (pending.method !== "HEAD") stream.expectedLength = head.contentLength;
     if (noBody) {
       if (!endStream) stream.discardBody(false);
-      pending.resolve(new Response(null, { status: head.status, headers: head.headers }));
+      pending.resolve({ status: head.status, headers: head.headers, body: null });
       return true;
     }
     // Let the read loop finish its buffer first: a small body that came with the
     // headers is then complete and goes out as bytes, not as a ReadableStream.
     queueMicrotask(() => {
       const body = stream.takeCompleteBody() ?? stream.body;
-      pending.resolve(new Response(body, { status: head.status, headers: head.headers }));
+      pending.resolve({ status: head.status, headers: head.headers, body });
     });
     return true;
   }

@@ -123,7 +123,8 @@ async function respond(
 ): Promise<void> {
   let complete!: () => void;
   const completed = new Promise<void>((resolve) => complete = resolve);
-  stream.signal.addEventListener("abort", () => complete(), { once: true });
+  // A callback, not a listener on stream.signal: that signal is made only if the app reads it.
+  stream.onFail = complete;
   // RFC 8441: an extended CONNECT reaches the handler as an upgrade GET (a Fetch
   // Request cannot be a CONNECT); its stream stays for whoever takes it over.
   const link = head.protocol === null ? null : new ExtendedConnect(stream, head.protocol);
@@ -142,37 +143,43 @@ async function respond(
       // the headers is then complete and needs no ReadableStream.
       await Promise.resolve();
       // Reset meanwhile (a RST_STREAM in the same buffer: rapid reset): no handler at all.
-      if (stream.signal.aborted) return complete();
+      if (stream.error !== null) return complete();
       body = stream.takeCompleteBody() ?? stream.body;
     }
-    const request = new Request(`${head.scheme || "http"}://${head.authority}${head.path}`, {
-      method,
-      headers: head.headers,
-      body,
-      signal: stream.signal,
-      // @ts-ignore: `duplex` is required for streaming bodies but missing from some lib types.
-      duplex: "half",
-    });
+    const url = `${head.scheme || "http"}://${head.authority}${head.path}`;
+    const request = method === "GET" && body === null
+      ? new StreamRequest(url, undefined, stream)
+      : new StreamRequest(url, {
+        method,
+        body,
+        // @ts-ignore: `duplex` is required for streaming bodies but missing from some lib types.
+        duplex: "half",
+      }, stream);
+    // Appended one by one: cheaper in Deno than converting an init list.
+    const headers = request.headers;
+    for (const [name, value] of head.headers) headers.append(name, value);
     if (link !== null) linkExtendedConnect(request, link);
     // Once the exchange is over, a body nobody read would hold its octets against the
     // connection window for good (RFC 9113 §6.9): drop it.
-    completed.then(() => {
-      if (!request.bodyUsed) request.body?.cancel().catch(() => {});
-    });
+    if (body !== null) {
+      completed.then(() => {
+        if (!request.bodyUsed) request.body?.cancel().catch(() => {});
+      });
+    }
     response = await handler(request, { streamId: stream.id, completed });
     if (!(response instanceof Response)) {
       throw new TypeError("Handler did not return a Response");
     }
   } catch (error) {
     link?.refused(error as Error);
-    if (stream.signal.aborted) return complete();
+    if (stream.error !== null) return complete();
     try {
       response = await onError(error);
     } catch {
       response = defaultOnError();
     }
   }
-  if (stream.signal.aborted) {
+  if (stream.error !== null) {
     link?.refused(new Error("Stream reset before the response"));
     response.body?.cancel().catch(() => {});
     return complete();
@@ -195,6 +202,26 @@ async function respond(
   // §8.1: a complete response may end a request the client is still sending.
   if (stream.remoteOpen) stream.reset(ErrorCode.NO_ERROR);
   complete();
+}
+
+/**
+ * The Request a handler gets. Its `signal` is the stream's (aborted by
+ * RST_STREAM or the connection's loss), made only when read: handing a signal
+ * to `new Request` costs a dependent AbortSignal with weak references on every
+ * request, which most handlers never look at.
+ */
+class StreamRequest extends Request {
+  #stream: Http2Stream;
+
+  constructor(url: string, init: RequestInit | undefined, stream: Http2Stream) {
+    super(url, init);
+    this.#stream = stream;
+  }
+
+  /** Aborted when the stream is reset or its connection lost. */
+  override get signal(): AbortSignal {
+    return this.#stream.signal;
+  }
 }
 
 /**

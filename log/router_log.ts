@@ -161,6 +161,9 @@ export function logRouterEvents(
   const services = new TunnelServices();
   return events.on((event) => {
     services.update(event);
+    // Most events are requests at info; a router logging at warn skips them before
+    // building a line.
+    if (event.type === "request" && event.request.status < 500 && !logger.enabled("info")) return;
     if (event.type === "ping" && !logger.enabled("debug")) return;
     const line = describeEvent(event, pool, services);
     if (!logger.enabled(line.level)) return;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ClientRequest, ClientSession } from "../h2/client.ts";
+import type { ClientExchange, ClientRequest, ClientSession } from "../h2/client.ts";
 import type { Tunnel } from "../pool.ts";
 import type { TunnelIdentity } from "./handshake.ts";
 
@@ -94,5 +94,16 @@ export class RouterTunnel implements Tunnel {
    */
   request(request: ClientRequest): Promise<Response> {
     return this.session.request(request);
+  }
+
+  /**
+   * Sends one request over the tunnel without making a `Response` of it
+   * (see {@linkcode ClientSession.send}).
+   *
+   * @param request The request.
+   * @returns The exchange: its response head and a way to cancel it.
+   */
+  send(request: ClientRequest): ClientExchange {
+    return this.session.send(request);
   }
 }
