@@ -25,6 +25,7 @@ import { setImmediate } from "node:timers";
 import type { ByteIO, LocalSettings } from "./h2/connection.ts";
 import { serveConnection, type StreamInfo } from "./h2/server.ts";
 import type { Http2Error } from "./h2/errors.ts";
+import { TUNNEL_MAX_FRAME_SIZE } from "./tunnel/settings.ts";
 import { dialTunnel, type TunnelRefusedError } from "./tunnel/dial.ts";
 import { type Backoff, type LinkStatus, TunnelLink } from "./tunnel/link.ts";
 import { dialWebSocketTunnel } from "./tunnel/websocket_dial.ts";
@@ -451,7 +452,11 @@ class Backend implements ReverseServer {
       serve: (io) =>
         serveConnection(io, (request, info) => this.#serve(request, info, target.serverName), {
           // RFC 8441: WebSockets reach handlers as extended CONNECT streams.
-          settings: { enableConnectProtocol: true, ...o.http2 },
+          settings: {
+            enableConnectProtocol: true,
+            maxFrameSize: TUNNEL_MAX_FRAME_SIZE,
+            ...o.http2,
+          },
           // Frames of every response ready in one turn of the event loop leave in one write.
           schedule: setImmediate,
           keepalive: {

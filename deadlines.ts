@@ -29,7 +29,12 @@ export interface Deadline {
  * ```
  */
 export class Deadlines {
-  #entries = new Set<Deadline>();
+  // Slots, not a Set: a Set under per-request churn keeps rebuilding its store,
+  // and V8's young collector then keeps every request a stale store names
+  // alive (see h2/stream_table.ts). A cancelled deadline's slot is cleared.
+  #slots: Array<Entry | null> = [];
+  #free: number[] = [];
+  #count = 0;
   #resolution: number;
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -46,10 +51,12 @@ export class Deadlines {
    * @returns The deadline, to cancel it.
    */
   add(ms: number, fire: () => void): Deadline {
-    const deadline = { at: Date.now() + ms, fire };
-    this.#entries.add(deadline);
+    const slot = this.#free.length > 0 ? this.#free.pop()! : this.#slots.length;
+    const entry: Entry = { at: Date.now() + ms, fire, slot };
+    this.#slots[slot] = entry;
+    this.#count++;
     this.#timer ??= setInterval(() => this.#tick(), this.#resolution);
-    return deadline;
+    return entry;
   }
 
   /**
@@ -58,19 +65,33 @@ export class Deadlines {
    * @param deadline What {@linkcode Deadlines.add} returned.
    */
   cancel(deadline: Deadline): void {
-    this.#entries.delete(deadline);
+    const slot = (deadline as Entry).slot;
+    if (this.#slots[slot] !== deadline) return;
+    this.#slots[slot] = null;
+    this.#free.push(slot);
+    this.#count--;
   }
 
   #tick(): void {
     const now = Date.now();
-    for (const deadline of this.#entries) {
-      if (deadline.at > now) continue;
-      this.#entries.delete(deadline);
-      deadline.fire();
+    const slots = this.#slots;
+    for (let i = 0; i < slots.length; i++) {
+      const entry = slots[i];
+      if (entry === null || entry === undefined || entry.at > now) continue;
+      this.cancel(entry);
+      entry.fire();
     }
-    if (this.#entries.size === 0) {
+    if (this.#count === 0) {
       clearInterval(this.#timer);
       this.#timer = undefined;
+      // Shed the slots a burst needed.
+      this.#slots = [];
+      this.#free = [];
     }
   }
+}
+
+/** A deadline and where it sits. */
+interface Entry extends Deadline {
+  readonly slot: number;
 }

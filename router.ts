@@ -27,6 +27,7 @@ import { trustedProxyMatcher } from "./forwarded.ts";
 import { type TunnelList, TunnelPool } from "./pool.ts";
 import { createProxyApp, type ProxyEnv } from "./proxy.ts";
 import { RouteTable } from "./routes.ts";
+import { TUNNEL_MAX_FRAME_SIZE } from "./tunnel/settings.ts";
 import { acceptTunnel } from "./tunnel/accept.ts";
 import { acceptWebSocketTunnel, DEFAULT_TUNNEL_PATH } from "./tunnel/websocket_accept.ts";
 import type { ByteIO } from "./h2/connection.ts";
@@ -539,7 +540,7 @@ async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext)
     legacy,
   };
   const session = new ClientSession(io, {
-    settings: options.http2,
+    settings: { maxFrameSize: TUNNEL_MAX_FRAME_SIZE, ...options.http2 },
     ...(reply ? { prelude: reply } : {}),
     // Frames of every request handled in one turn of the event loop leave in one write.
     schedule: setImmediate,

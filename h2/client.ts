@@ -11,6 +11,7 @@ import { ErrorCode } from "./constants.ts";
 import { ConnectionError, type Http2Error, StreamError } from "./errors.ts";
 import { type FieldPairs, parseResponseHead, parseTrailers } from "./message.ts";
 import type { Http2Stream } from "./stream.ts";
+import { StreamTable } from "./stream_table.ts";
 
 /** One request to send. */
 export interface ClientRequest {
@@ -152,7 +153,8 @@ export function isUnprocessed(error: unknown): boolean {
 export class ClientSession {
   /** The underlying connection. */
   readonly connection: Connection;
-  #pending = new Map<number, Pending>();
+  // Not a Map: see stream_table.ts for why churn in a Map costs the garbage collector.
+  #pending = new StreamTable<Pending>();
   #slotWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   #ready = false;
   #maxConcurrentStreams: number;

@@ -24,6 +24,7 @@ import { ConnectionError, Http2Error, StreamError } from "./errors.ts";
 import { type Frame, type FrameHeader, FrameWriter, parseFrame, readFrameHeader } from "./frame.ts";
 import { ReceiveWindow, SendWindow } from "./flow.ts";
 import { HeaderListSizeError, HpackDecoder, HpackEncoder, HpackError } from "./hpack/mod.ts";
+import { StreamTable } from "./stream_table.ts";
 import { Http2Stream, type StreamHost } from "./stream.ts";
 
 /**
@@ -119,10 +120,14 @@ const CLOSED_MEMORY = 1024;
 /**
  * The read buffer starts small, so that an idle tunnel costs little memory,
  * and doubles (up to READ_BUFFER_MAX) whenever a read fills it: busy
- * connections then read in large chunks, with fewer system calls.
+ * connections then read in large chunks, with fewer system calls. After
+ * SHRINK_AFTER reads in a row that used little of a grown buffer, it goes
+ * back to the small size, so a tunnel that carried one bulk transfer does
+ * not keep a megabyte for good.
  */
 const READ_BUFFER_SIZE = 1024;
-const READ_BUFFER_MAX = 256 * 1024;
+const READ_BUFFER_MAX = 1024 * 1024;
+const SHRINK_AFTER = 64;
 
 const EMPTY_IDS = new Int32Array(0);
 const EMPTY_HOW = new Uint8Array(0);
@@ -202,7 +207,8 @@ export class Connection implements StreamHost {
   #hooks: ConnectionHooks = {};
   #encoder = new HpackEncoder();
   #decoder: HpackDecoder;
-  #streams = new Map<number, Http2Stream>();
+  // Not a Map: see stream_table.ts for why churn in a Map costs the garbage collector.
+  #streams = new StreamTable<Http2Stream>();
   #recentlyClosed = new ClosedStreams(CLOSED_MEMORY);
   #nextStreamId: number;
   #lastPeerStreamId = 0;
@@ -456,7 +462,7 @@ export class Connection implements StreamHost {
    */
   resetIdleStreams(before: number): number {
     let reset = 0;
-    for (const stream of [...this.#streams.values()]) {
+    for (const stream of this.#streams.values()) {
       if (stream.lastActivity < before) {
         stream.reset(ErrorCode.CANCEL, new Error("Stream idle timeout"));
         reset++;
@@ -568,7 +574,7 @@ export class Connection implements StreamHost {
   }
 
   #failStreams(error: Error): void {
-    for (const stream of [...this.#streams.values()]) stream.receiveReset(error);
+    for (const stream of this.#streams.values()) stream.receiveReset(error);
   }
 
   #closeIfIdle(): void {
@@ -585,6 +591,7 @@ export class Connection implements StreamHost {
     const header: FrameHeader = { length: 0, type: 0, flags: 0, streamId: 0 };
     try {
       let filled = false;
+      let smallReads = 0;
       while (!this.#ioClosed) {
         if (filled && buf.length < READ_BUFFER_MAX) {
           // The last read filled the buffer: more is coming, read more at once.
@@ -655,7 +662,16 @@ export class Connection implements StreamHost {
           start = frameEnd;
           if (this.#ioClosed || this.#closing) return;
         }
-        if (start === end) start = end = 0;
+        if (start === end) {
+          start = end = 0;
+          // A grown buffer that recent reads barely used goes back to the small size.
+          if (buf.length > READ_BUFFER_SIZE && n < buf.length / 16) {
+            if (++smallReads >= SHRINK_AFTER) {
+              buf = new Uint8Array(READ_BUFFER_SIZE);
+              smallReads = 0;
+            }
+          } else smallReads = 0;
+        }
       }
       if (!this.#closing) {
         this.#closing = true;
@@ -1029,7 +1045,7 @@ export class Connection implements StreamHost {
     this.#peerLastStreamId = Math.min(this.#peerLastStreamId, lastStreamId);
     const debug = new TextDecoder().decode(debugData);
     // §6.8: streams we opened above lastStreamId were not processed: safe to retry.
-    for (const stream of [...this.#streams.values()]) {
+    for (const stream of this.#streams.values()) {
       if (!this.#isPeerStream(stream.id) && stream.id > this.#peerLastStreamId) {
         stream.receiveReset(
           new StreamError(stream.id, ErrorCode.REFUSED_STREAM, "Stream refused by GOAWAY"),

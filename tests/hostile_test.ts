@@ -21,6 +21,7 @@
  * client_role_test.ts and are not repeated here.
  */
 
+import { TUNNEL_MAX_FRAME_SIZE } from "../tunnel/settings.ts";
 import { equal, ok } from "node:assert/strict";
 import type { Connection } from "../h2/connection.ts";
 import {
@@ -850,7 +851,7 @@ const CONNECTION_ERRORS: Array<[string, number, (peer: RawPeer, id: number) => v
   [
     "sends a frame larger than the router's SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2)",
     ErrorCode.FRAME_SIZE_ERROR,
-    (peer, id) => peer.out.data(id, new Uint8Array(MAX_FRAME + 1), true),
+    (peer, id) => peer.out.data(id, new Uint8Array(TUNNEL_MAX_FRAME_SIZE + 1), true),
   ],
   [
     "sends CONTINUATION without HEADERS (RFC 9113 §6.10)",

@@ -1,0 +1,151 @@
+/**
+ * The open streams of a connection by identifier: a small open-addressing
+ * hash table instead of a `Map`.
+ *
+ * Why not a `Map`: streams come and go on every request, and a `Map` under
+ * that churn keeps rebuilding its backing store. V8 leaves the replaced store
+ * holding its old entries; once that store has reached the old generation,
+ * the young-generation collector treats those stale entries as live, so every
+ * stream they name (and its request, body and callbacks) survives, gets
+ * promoted, and is only freed by a full collection. Here a removed entry is
+ * cleared at once and a replaced store is emptied before it is dropped.
+ *
+ * @module
+ */
+
+const EMPTY = 0;
+const REMOVED = -1;
+const FIRST_CAPACITY = 16;
+
+/**
+ * A table of values by positive 31-bit integer key (HTTP/2 stream
+ * identifiers, RFC 9113 §5.1.1).
+ *
+ * @example
+ * ```ts
+ * import { StreamTable } from "./stream_table.ts";
+ * import { equal } from "node:assert/strict";
+ * const table = new StreamTable<string>();
+ * table.set(1, "one");
+ * table.set(3, "three");
+ * equal(table.get(3), "three");
+ * equal(table.delete(1), true);
+ * equal(table.get(1), undefined);
+ * equal(table.size, 1);
+ * equal([...table.values()].join(), "three");
+ * ```
+ */
+export class StreamTable<V> {
+  #keys = new Int32Array(FIRST_CAPACITY);
+  #values: Array<V | undefined> = new Array(FIRST_CAPACITY);
+  #size = 0;
+  // Live entries plus REMOVED markers: probing stops only at EMPTY.
+  #used = 0;
+
+  /** How many entries the table holds. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * The value for `key`.
+   *
+   * @param key A positive integer below 2^31.
+   * @returns The value, or `undefined`.
+   */
+  get(key: number): V | undefined {
+    const i = this.#find(key);
+    return i < 0 ? undefined : this.#values[i];
+  }
+
+  /**
+   * Whether `key` is in the table.
+   *
+   * @param key A positive integer below 2^31.
+   * @returns `true` when present.
+   */
+  has(key: number): boolean {
+    return this.#find(key) >= 0;
+  }
+
+  /**
+   * Adds or replaces the value for `key`.
+   *
+   * @param key A positive integer below 2^31.
+   * @param value The value.
+   */
+  set(key: number, value: V): void {
+    const found = this.#find(key);
+    if (found >= 0) {
+      this.#values[found] = value;
+      return;
+    }
+    // At most half full, counting removed slots: probes stay short.
+    if ((this.#used + 1) * 2 > this.#keys.length) this.#resize();
+    const keys = this.#keys;
+    const mask = keys.length - 1;
+    let i = key & mask;
+    while (keys[i] !== EMPTY && keys[i] !== REMOVED) i = (i + 1) & mask;
+    if (keys[i] === EMPTY) this.#used++;
+    keys[i] = key;
+    this.#values[i] = value;
+    this.#size++;
+  }
+
+  /**
+   * Removes `key`.
+   *
+   * @param key A positive integer below 2^31.
+   * @returns Whether it was present.
+   */
+  delete(key: number): boolean {
+    const i = this.#find(key);
+    if (i < 0) return false;
+    this.#keys[i] = REMOVED;
+    this.#values[i] = undefined;
+    this.#size--;
+    return true;
+  }
+
+  /**
+   * The values, in no particular order.
+   *
+   * @returns A snapshot array: safe to change the table while walking it.
+   */
+  values(): V[] {
+    const out: V[] = [];
+    const keys = this.#keys;
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i]! > 0) out.push(this.#values[i]!);
+    }
+    return out;
+  }
+
+  #find(key: number): number {
+    const keys = this.#keys;
+    const mask = keys.length - 1;
+    let i = key & mask;
+    while (true) {
+      const k = keys[i]!;
+      if (k === key) return i;
+      if (k === EMPTY) return -1;
+      i = (i + 1) & mask;
+    }
+  }
+
+  /** Rebuilds the store: larger when it is mostly live, else the same size without REMOVED. */
+  #resize(): void {
+    const oldKeys = this.#keys;
+    const oldValues = this.#values;
+    const capacity = this.#size * 4 > oldKeys.length ? oldKeys.length * 2 : oldKeys.length;
+    this.#keys = new Int32Array(capacity);
+    this.#values = new Array(capacity);
+    this.#used = 0;
+    this.#size = 0;
+    for (let i = 0; i < oldKeys.length; i++) {
+      if (oldKeys[i]! > 0) this.set(oldKeys[i]!, oldValues[i]!);
+    }
+    // The dropped store must not keep its values reachable for the young collector.
+    oldValues.fill(undefined);
+  }
+}
