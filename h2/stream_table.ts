@@ -14,12 +14,13 @@
  */
 
 const EMPTY = 0;
-const REMOVED = -1;
 const FIRST_CAPACITY = 16;
 
 /**
  * A table of values by positive 31-bit integer key (HTTP/2 stream
- * identifiers, RFC 9113 §5.1.1).
+ * identifiers, RFC 9113 §5.1.1). Linear probing with backward-shift
+ * deletion: no tombstones, so churn never forces a rebuild; the store grows
+ * at half full and goes back to its first size once empty.
  *
  * @example
  * ```ts
@@ -39,8 +40,6 @@ export class StreamTable<V> {
   #keys = new Int32Array(FIRST_CAPACITY);
   #values: Array<V | undefined> = new Array(FIRST_CAPACITY);
   #size = 0;
-  // Live entries plus REMOVED markers: probing stops only at EMPTY.
-  #used = 0;
 
   /** How many entries the table holds. */
   get size(): number {
@@ -75,21 +74,14 @@ export class StreamTable<V> {
    * @param value The value.
    */
   set(key: number, value: V): void {
-    const found = this.#find(key);
-    if (found >= 0) {
-      this.#values[found] = value;
-      return;
-    }
-    // At most half full, counting removed slots: probes stay short.
-    if ((this.#used + 1) * 2 > this.#keys.length) this.#resize();
+    if ((this.#size + 1) * 2 > this.#keys.length) this.#resize(this.#keys.length * 2);
     const keys = this.#keys;
     const mask = keys.length - 1;
     let i = key & mask;
-    while (keys[i] !== EMPTY && keys[i] !== REMOVED) i = (i + 1) & mask;
-    if (keys[i] === EMPTY) this.#used++;
+    while (keys[i] !== EMPTY && keys[i] !== key) i = (i + 1) & mask;
+    if (keys[i] === EMPTY) this.#size++;
     keys[i] = key;
     this.#values[i] = value;
-    this.#size++;
   }
 
   /**
@@ -99,11 +91,36 @@ export class StreamTable<V> {
    * @returns Whether it was present.
    */
   delete(key: number): boolean {
-    const i = this.#find(key);
+    let i = this.#find(key);
     if (i < 0) return false;
-    this.#keys[i] = REMOVED;
-    this.#values[i] = undefined;
     this.#size--;
+    if (this.#size === 0 && this.#keys.length > FIRST_CAPACITY) {
+      // Empty after a burst: back to the first size.
+      this.#values.fill(undefined);
+      this.#keys = new Int32Array(FIRST_CAPACITY);
+      this.#values = new Array(FIRST_CAPACITY);
+      return true;
+    }
+    const keys = this.#keys;
+    const values = this.#values;
+    const mask = keys.length - 1;
+    // Backward shift: pull later entries of the probe run into the gap, so
+    // that lookups never stop early at it.
+    let j = i;
+    while (true) {
+      j = (j + 1) & mask;
+      const k = keys[j]!;
+      if (k === EMPTY) break;
+      const home = k & mask;
+      // Entry j may move to i only if i lies on its probe path (home .. j, cyclically).
+      if (i <= j ? home <= i || home > j : home <= i && home > j) {
+        keys[i] = k;
+        values[i] = values[j];
+        i = j;
+      }
+    }
+    keys[i] = EMPTY;
+    values[i] = undefined;
     return true;
   }
 
@@ -116,7 +133,7 @@ export class StreamTable<V> {
     const out: V[] = [];
     const keys = this.#keys;
     for (let i = 0; i < keys.length; i++) {
-      if (keys[i]! > 0) out.push(this.#values[i]!);
+      if (keys[i] !== EMPTY) out.push(this.#values[i]!);
     }
     return out;
   }
@@ -133,17 +150,14 @@ export class StreamTable<V> {
     }
   }
 
-  /** Rebuilds the store: larger when it is mostly live, else the same size without REMOVED. */
-  #resize(): void {
+  #resize(capacity: number): void {
     const oldKeys = this.#keys;
     const oldValues = this.#values;
-    const capacity = this.#size * 4 > oldKeys.length ? oldKeys.length * 2 : oldKeys.length;
     this.#keys = new Int32Array(capacity);
     this.#values = new Array(capacity);
-    this.#used = 0;
     this.#size = 0;
     for (let i = 0; i < oldKeys.length; i++) {
-      if (oldKeys[i]! > 0) this.set(oldKeys[i]!, oldValues[i]!);
+      if (oldKeys[i] !== EMPTY) this.set(oldKeys[i]!, oldValues[i]!);
     }
     // The dropped store must not keep its values reachable for the young collector.
     oldValues.fill(undefined);
