@@ -25,6 +25,7 @@ import { type Frame, type FrameHeader, FrameWriter, parseFrame, readFrameHeader 
 import { ReceiveWindow, SendWindow } from "./flow.ts";
 import { HeaderListSizeError, HpackDecoder, HpackEncoder, HpackError } from "./hpack/mod.ts";
 import { StreamTable } from "./stream_table.ts";
+import { everyTick } from "./ticker.ts";
 import { Http2Stream, type StreamHost } from "./stream.ts";
 
 /**
@@ -254,7 +255,7 @@ export class Connection implements StreamHost {
   #lastRead = Date.now();
   #writeStarted = 0;
   #pingSentAt = 0;
-  #keepaliveTimer: ReturnType<typeof setInterval> | undefined;
+  #stopKeepalive: (() => void) | null = null;
   #keepalive: { interval: number; timeout: number } | null;
   #prelude: Uint8Array | null;
   #schedule: (task: () => void) => void;
@@ -379,9 +380,9 @@ export class Connection implements StreamHost {
     this.#readLoop();
     const keepalive = this.#keepalive;
     if (keepalive) {
-      this.#keepaliveTimer = setInterval(
-        () => this.#checkLiveness(keepalive.interval, keepalive.timeout),
+      this.#stopKeepalive = everyTick(
         Math.max(10, Math.min(keepalive.interval, keepalive.timeout) / 4),
+        () => this.#checkLiveness(keepalive.interval, keepalive.timeout),
       );
     }
   }
@@ -558,7 +559,8 @@ export class Connection implements StreamHost {
   #closeIo(): void {
     if (this.#ioClosed) return;
     this.#ioClosed = true;
-    clearInterval(this.#keepaliveTimer);
+    this.#stopKeepalive?.();
+    this.#stopKeepalive = null;
     clearTimeout(this.#shutdownTimer);
     try {
       this.#io.close();

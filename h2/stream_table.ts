@@ -15,12 +15,14 @@
 
 const EMPTY = 0;
 const FIRST_CAPACITY = 16;
+/** Only a store grown past this goes back to the first size when empty (no churn at small sizes). */
+const SHRINK_ABOVE = 1024;
 
 /**
  * A table of values by positive 31-bit integer key (HTTP/2 stream
  * identifiers, RFC 9113 §5.1.1). Linear probing with backward-shift
  * deletion: no tombstones, so churn never forces a rebuild; the store grows
- * at half full and goes back to its first size once empty.
+ * at half full and, when it grew large, goes back to its first size once empty.
  *
  * @example
  * ```ts
@@ -94,8 +96,8 @@ export class StreamTable<V> {
     let i = this.#find(key);
     if (i < 0) return false;
     this.#size--;
-    if (this.#size === 0 && this.#keys.length > FIRST_CAPACITY) {
-      // Empty after a burst: back to the first size.
+    if (this.#size === 0 && this.#keys.length > SHRINK_ABOVE) {
+      // Empty after a large burst: back to the first size.
       this.#values.fill(undefined);
       this.#keys = new Int32Array(FIRST_CAPACITY);
       this.#values = new Array(FIRST_CAPACITY);

@@ -107,10 +107,11 @@ interface NameEntries {
  * ```
  */
 export class DynamicTable implements DynamicTableView {
-  #names: string[] = new Array<string>(16).fill("");
-  #values: string[] = new Array<string>(16).fill("");
+  // Small at first: most tables of idle connections stay empty; they double as needed.
+  #names: string[] = new Array<string>(4).fill("");
+  #values: string[] = new Array<string>(4).fill("");
   /** Capacity - 1; the capacity is a power of two so positions wrap with `&`. */
-  #mask = 15;
+  #mask = 3;
   /** Ring position of the oldest entry. */
   #oldest = 0;
   #length = 0;
