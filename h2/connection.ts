@@ -127,7 +127,13 @@ const CLOSED_MEMORY = 1024;
  * not keep a megabyte for good.
  */
 const READ_BUFFER_SIZE = 1024;
-const READ_BUFFER_MAX = 1024 * 1024;
+const READ_BUFFER_MAX = 64 * 1024;
+/**
+ * DATA payloads at least this large that a read did not bring in whole are
+ * read straight into their own buffer (see the read loop): bulk transfers
+ * then cost the kernel's copy only.
+ */
+const DIRECT_READ_MIN = 32 * 1024;
 const SHRINK_AFTER = 64;
 
 const EMPTY_IDS = new Int32Array(0);
@@ -594,7 +600,7 @@ export class Connection implements StreamHost {
     try {
       let filled = false;
       let smallReads = 0;
-      while (!this.#ioClosed) {
+      reading: while (!this.#ioClosed) {
         if (filled && buf.length < READ_BUFFER_MAX) {
           // The last read filled the buffer: more is coming, read more at once.
           const next = new Uint8Array(buf.length * 2);
@@ -650,6 +656,20 @@ export class Connection implements StreamHost {
             );
           }
           const frameEnd = start + FRAME_HEADER_LENGTH + header.length;
+          if (
+            frameEnd > end && header.type === FrameType.DATA && header.length >= DIRECT_READ_MIN
+          ) {
+            // A large DATA payload is read straight into a buffer of its own, which
+            // then becomes the body chunk: no copy out of the read buffer.
+            const payload = new Uint8Array(header.length);
+            payload.set(buf.subarray(start + FRAME_HEADER_LENGTH, end));
+            if (!await this.#readFully(payload, end - start - FRAME_HEADER_LENGTH)) break reading;
+            this.#lastRead = Date.now();
+            start = end = 0;
+            this.#onFrame(header, payload, true);
+            if (this.#ioClosed || this.#closing) return;
+            continue;
+          }
           if (frameEnd > end) {
             if (frameEnd - start > buf.length) {
               const next = new Uint8Array(Math.max(buf.length * 2, frameEnd - start));
@@ -685,6 +705,22 @@ export class Connection implements StreamHost {
     }
   }
 
+  /** Reads into `buffer` from `offset` until it is full; `false` when the connection ended first. */
+  async #readFully(buffer: Uint8Array, offset: number): Promise<boolean> {
+    while (offset < buffer.length) {
+      let n: number | null;
+      try {
+        n = await this.#io.read(buffer.subarray(offset));
+      } catch (error) {
+        if (!this.#closing) this.#error ??= error as Error;
+        n = null;
+      }
+      if (n === null) return false;
+      offset += n;
+    }
+    return true;
+  }
+
   #connectionError(error: unknown): void {
     const connectionError = error instanceof ConnectionError ? error : new ConnectionError(
       ErrorCode.INTERNAL_ERROR,
@@ -695,7 +731,11 @@ export class Connection implements StreamHost {
     this.close(connectionError);
   }
 
-  #onFrame(header: FrameHeader, payload: Uint8Array): void {
+  /**
+   * @param owned Whether `payload` is a buffer of its own (not a view of the
+   *   read buffer, which is reused): DATA in it is kept without a copy.
+   */
+  #onFrame(header: FrameHeader, payload: Uint8Array, owned = false): void {
     // §6.10: inside a header block only CONTINUATION of the same stream may come.
     if (
       this.#blockStream !== 0 &&
@@ -720,7 +760,13 @@ export class Connection implements StreamHost {
         case FrameType.DATA:
           // Padding-only DATA is as empty as a zero-length frame: it delivers nothing.
           if (frame.data.length === 0 && !frame.endStream) this.#spend("empty DATA");
-          return this.#onData(frame.streamId, frame.data, frame.flowLength, frame.endStream);
+          return this.#onData(
+            frame.streamId,
+            frame.data,
+            frame.flowLength,
+            frame.endStream,
+            owned,
+          );
         case FrameType.HEADERS:
           this.#blockStream = frame.streamId;
           this.#blockEndStream = frame.endStream;
@@ -800,7 +846,13 @@ export class Connection implements StreamHost {
     this.#recentlyClosed.set(id, how);
   }
 
-  #onData(id: number, data: Uint8Array, flowLength: number, endStream: boolean): void {
+  #onData(
+    id: number,
+    data: Uint8Array,
+    flowLength: number,
+    endStream: boolean,
+    owned: boolean,
+  ): void {
     // §6.9: DATA counts against the connection window whatever its stream's state.
     if (!this.#receiveWindow.receive(flowLength)) {
       throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "DATA exceeds connection window");
@@ -830,7 +882,7 @@ export class Connection implements StreamHost {
     // Padding is never delivered: credit it back at once.
     const padding = flowLength - data.length;
     if (padding > 0) this.release(stream, padding);
-    stream.receiveData(data, endStream);
+    stream.receiveData(data, endStream, owned);
   }
 
   #appendBlock(fragment: Uint8Array, endHeaders: boolean): void {

@@ -221,16 +221,17 @@ export class Http2Stream {
   }
 
   /**
-   * Takes one DATA payload (copied: the read buffer is reused).
+   * Takes one DATA payload: copied, since the read buffer is reused, unless
+   * `owned` says it is a buffer of its own.
    *
    * @throws {StreamError} PROTOCOL_ERROR when more arrives than content-length said.
    */
-  receiveData(data: Uint8Array, endStream: boolean): void {
+  receiveData(data: Uint8Array, endStream: boolean, owned = false): void {
     this.lastActivity = Date.now();
     this.#received += data.length;
     if (data.length > 0) {
       if (this.#bodyWanted) {
-        this.#chunks.push(data.slice());
+        this.#chunks.push(owned ? data : data.slice());
         this.#queued += data.length;
       } else {
         this.#host.release(this, data.length);
