@@ -80,8 +80,9 @@ export interface ClientExchange {
   readonly response: Promise<ClientResponse>;
   /**
    * Resets the stream (RST_STREAM CANCEL, RFC 9113 §8.4); before the head
-   * arrives `response` rejects with `reason`. A request still waiting for a
-   * stream slot is never sent.
+   * arrives `response` rejects with a {@linkcode StreamError} CANCEL whose
+   * `cause` is `reason`. A request still waiting for a stream slot is never
+   * sent.
    */
   cancel(reason?: Error): void;
 }
@@ -101,8 +102,14 @@ class Exchange implements ClientExchange {
 
   cancel(reason?: Error): void {
     if (this.cancelled !== null) return;
-    this.cancelled = reason ?? new StreamError(0, ErrorCode.CANCEL, "Request cancelled");
+    this.cancelled = reason ?? new Error("Request cancelled");
     this.stream?.reset(ErrorCode.CANCEL, this.cancelled);
+  }
+
+  /** What a request cancelled before its stream opened fails with (as `reset` would). */
+  notSent(): StreamError {
+    const cause = this.cancelled!;
+    return new StreamError(0, ErrorCode.CANCEL, `Request cancelled: ${cause.message}`, { cause });
   }
 }
 
@@ -268,7 +275,7 @@ export class ClientSession {
     if (!this.#ready) await this.connection.ready;
     while (this.connection.activeLocalStreams >= this.capacity) {
       await new Promise<void>((resolve, reject) => this.#slotWaiters.push({ resolve, reject }));
-      if (exchange.cancelled !== null) throw exchange.cancelled;
+      if (exchange.cancelled !== null) throw exchange.notSent();
     }
     return new Promise((resolve, reject) => this.#open(exchange, request, resolve, reject));
   }
@@ -279,7 +286,7 @@ export class ClientSession {
     resolve: (response: ClientResponse) => void,
     reject: (error: Error) => void,
   ): void {
-    if (exchange.cancelled !== null) return reject(exchange.cancelled);
+    if (exchange.cancelled !== null) return reject(exchange.notSent());
     const fields = [
       ":method",
       request.method,

@@ -334,3 +334,50 @@ Deno.test("client treats WINDOW_UPDATE overflowing its connection send window as
   await h.peer.flush();
   await h.peer.expectGoaway(ErrorCode.FLOW_CONTROL_ERROR, 0);
 });
+
+/** Fails unless `response` rejects, within TIMEOUT_MS, with a StreamError CANCEL caused by `reason`. */
+async function expectCancelled(response: Promise<unknown>, reason: Error): Promise<void> {
+  const outcome = await settle(
+    response.then(() => "answered", (error: unknown) => error),
+    TIMEOUT_MS,
+  );
+  ok(
+    outcome instanceof StreamError && outcome.code === ErrorCode.CANCEL && outcome.cause === reason,
+    `expected a CANCEL caused by "${reason.message}", got ${outcome}`,
+  );
+}
+
+Deno.test("send().cancel() before the head resets the stream with CANCEL and rejects with the reason as cause (RFC 9113 §8.4)", async () => {
+  await using h = await startClient();
+  const exchange = h.client.send(get("/slow"));
+  const id = await nextRequest(h);
+  const reason = new Error("client went away");
+  exchange.cancel(reason);
+  await expectCancelled(exchange.response, reason);
+  await h.peer.expectReset(id, ErrorCode.CANCEL);
+  // The connection is fine: the next exchange is answered.
+  const next = h.client.send(get("/next"));
+  await respond(h, await nextRequest(h), "next", ["x-a", "1"]);
+  const head = await next.response;
+  equal(head.status, 200);
+  deepEqual(head.headers, [["x-a", "1"]]);
+  equal(new TextDecoder().decode(head.body as Uint8Array), "next");
+});
+
+Deno.test("send().cancel() of a request waiting for a stream slot never sends it (RFC 9113 §5.1.2)", async () => {
+  await using h = await startClient([[SettingId.MAX_CONCURRENT_STREAMS, 1]]);
+  const first = h.client.send(get("/first"));
+  const firstId = await nextRequest(h);
+  const queued = h.client.send(get("/queued"));
+  const reason = new Error("gave up waiting");
+  queued.cancel(reason);
+  await respond(h, firstId, "first");
+  equal((await first.response).status, 200);
+  await expectCancelled(queued.response, reason);
+  // Nothing else arrives: the cancelled request never opened a stream.
+  const third = h.client.send(get("/third"));
+  const thirdId = await nextRequest(h);
+  equal(thirdId, firstId + 2, "the next stream after the first one is the third request's");
+  await respond(h, thirdId, "third");
+  equal((await third.response).status, 200);
+});
