@@ -429,7 +429,9 @@ async function attach(
     }
     return;
   }
-  await serveTunnel(accepted.io, {
+  // Returned, not awaited: an async function waiting here would keep its whole
+  // frame for the tunnel's life (memory per idle tunnel counts).
+  return serveTunnel(accepted.io, {
     id,
     identity: accepted.identity,
     legacy: accepted.legacy,
@@ -576,7 +578,11 @@ async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext)
   const tunnel = new RouterTunnel(id, session, remoteAddr, identity, legacy);
   pool.add(tunnel);
   events.emit({ type: "tunnel-open", time: Date.now(), tunnel: info });
-  await session.closed;
+  // Not awaited, for the same reason as in attach().
+  return session.closed.then(() => tunnelClosed(events, info, session));
+}
+
+function tunnelClosed(events: RouterEvents, info: TunnelInfo, session: ClientSession): void {
   const error = session.connection.error;
   events.emit({
     type: "tunnel-close",
