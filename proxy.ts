@@ -17,7 +17,7 @@ import type { TunnelPool } from "./pool.ts";
 import { normalizeHost, type RouteTable } from "./routes.ts";
 import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
 import type { RouterEvents } from "./events.ts";
-import type { Deadlines } from "./deadlines.ts";
+import type { Deadline, Deadlines } from "./deadlines.ts";
 import { isWebSocketUpgrade, proxyWebSocket } from "./websocket_proxy.ts";
 
 /** Bindings the public server passes to the proxy app: the client's address. */
@@ -302,50 +302,14 @@ async function forward(
   }
   const replayable = !(body instanceof ReadableStream);
 
-  // Two things end a request early: the client going away, or the header timeout.
-  // Either cancels the stream in flight, or the wait for a tunnel.
-  let exchange: ClientExchange | null = null;
-  let waiting: AbortController | null = null;
-  let stopped: "client" | "timeout" | null = null;
-  const stop = (why: "client" | "timeout", reason: Error) => {
-    stopped ??= why;
-    exchange?.cancel(reason);
-    waiting?.abort(reason);
-  };
-  const onClientGone = () => stop("client", request.signal.reason as Error);
-  const waitForTunnel = async (failed?: RouterTunnel) => {
-    if (stopped !== null) return undefined;
-    waiting = new AbortController();
-    try {
-      return await pool.waitFor(service, options.tunnelWait, waiting.signal, failed);
-    } finally {
-      waiting = null;
-    }
-  };
-  // Watching request.signal costs Deno.serve an async op per request, about a
-  // third of the router's work for a small request. Most answers come long
-  // before a client could notice, so only a request still waiting after
-  // CLIENT_WATCH_DELAY is watched (Deno reports a client that left earlier
-  // as soon as it is); a body streaming either way fails on its own.
-  let watching = false;
-  const headerTimeout = () => stop("timeout", new Error("Response header timeout"));
-  let timer = options.deadlines.add(
-    Math.min(CLIENT_WATCH_DELAY, options.responseHeaderTimeout),
-    () => {
-      watching = true;
-      request.signal.addEventListener("abort", onClientGone, { once: true });
-      const left = options.responseHeaderTimeout - CLIENT_WATCH_DELAY;
-      if (left > 0) timer = options.deadlines.add(left, headerTimeout);
-      else headerTimeout();
-    },
-  );
+  const early = new EarlyStop(request, options.deadlines, options.responseHeaderTimeout);
   try {
-    let tunnel = pool.pick(service) ?? await waitForTunnel();
+    let tunnel = pool.pick(service) ?? await early.waitForTunnel(pool, service, options.tunnelWait);
     for (let attempt = 0; tunnel !== undefined; attempt++) {
       outcome.tunnelId = tunnel.id;
       outcome.retries = attempt;
       try {
-        exchange = tunnel.send({
+        const exchange = tunnel.send({
           method: request.method,
           scheme: url.protocol.slice(0, -1),
           authority: url.host,
@@ -355,7 +319,7 @@ async function forward(
           contentLength: length === null ? -1 : Number(length),
           onClose,
         });
-        if (stopped !== null) exchange.cancel(new Error("Request stopped"));
+        early.exchange = exchange;
         const head = await exchange.response;
         outcome.status = head.status;
         // The Response is made once, with every field: changing its headers
@@ -367,8 +331,8 @@ async function forward(
         return new Response(head.body, { status: head.status, headers });
       } catch (error) {
         // The client went away: nobody reads this answer (499 as nginx logs it).
-        if (stopped === "client") return new Response(null, { status: 499 });
-        if (stopped === "timeout") {
+        if (early.why === "client") return new Response(null, { status: 499 });
+        if (early.why === "timeout") {
           options.log(
             `${request.method} ${url.pathname}: tunnel ${tunnel.id}: no response headers in time`,
           );
@@ -392,7 +356,8 @@ async function forward(
         const resendable = replayable || !(body as ReadableStream<Uint8Array>).locked;
         if (attempt < options.maxRetries && resendable && mayRetry(error, request.method)) {
           const failed = tunnel;
-          tunnel = pool.pick(service, failed) ?? await waitForTunnel(failed);
+          tunnel = pool.pick(service, failed) ??
+            await early.waitForTunnel(pool, service, options.tunnelWait, failed);
           if (tunnel !== undefined) {
             options.log(
               `${request.method} ${url.pathname}: tunnel ${failed.id} failed (${reason}); retrying on ${tunnel.id}`,
@@ -408,14 +373,87 @@ async function forward(
         );
       }
     }
-    if (stopped === "client") return new Response(null, { status: 499 });
+    if (early.why === "client") return new Response(null, { status: 499 });
     const which = service === null
       ? "no backend tunnel is connected to this router"
       : `no backend tunnel is connected for service ${service}`;
     return text(503, `Service Unavailable: ${which}`, outcome.requestId, { "retry-after": "1" });
   } finally {
-    options.deadlines.cancel(timer);
-    if (watching) request.signal.removeEventListener("abort", onClientGone);
+    early.done();
+  }
+}
+
+/**
+ * What ends a request before its response head: the client going away, or
+ * the response header timeout. Either cancels the stream in flight, or the
+ * wait for a tunnel.
+ *
+ * Watching `request.signal` costs Deno.serve an async op per request, about a
+ * third of the router's work for a small request. Most answers come long
+ * before a client could notice, so only a request still waiting after
+ * CLIENT_WATCH_DELAY is watched (Deno reports a client that left earlier as
+ * soon as it is); a body streaming either way fails on its own.
+ */
+class EarlyStop {
+  /** Why the request was stopped, once it was. */
+  why: "client" | "timeout" | null = null;
+  #exchange: ClientExchange | null = null;
+  #waiting: AbortController | null = null;
+  #request: Request;
+  #deadlines: Deadlines;
+  #timeout: number;
+  #timer: Deadline;
+  #onClientGone: (() => void) | null = null;
+
+  constructor(request: Request, deadlines: Deadlines, timeout: number) {
+    this.#request = request;
+    this.#deadlines = deadlines;
+    this.#timeout = timeout;
+    this.#timer = deadlines.add(Math.min(CLIENT_WATCH_DELAY, timeout), () => this.#watch());
+  }
+
+  /** The stream in flight now: cancelled at once if the request was stopped already. */
+  set exchange(exchange: ClientExchange) {
+    this.#exchange = exchange;
+    if (this.why !== null) exchange.cancel(new Error("Request stopped"));
+  }
+
+  #watch(): void {
+    const request = this.#request;
+    this.#onClientGone = () => this.#stop("client", request.signal.reason as Error);
+    request.signal.addEventListener("abort", this.#onClientGone, { once: true });
+    const timedOut = () => this.#stop("timeout", new Error("Response header timeout"));
+    const left = this.#timeout - CLIENT_WATCH_DELAY;
+    if (left > 0) this.#timer = this.#deadlines.add(left, timedOut);
+    else timedOut();
+  }
+
+  #stop(why: "client" | "timeout", reason: Error): void {
+    this.why ??= why;
+    this.#exchange?.cancel(reason);
+    this.#waiting?.abort(reason);
+  }
+
+  /** Waits (at most `ms`) for a tunnel of `service`; none once the request was stopped. */
+  async waitForTunnel(
+    pool: TunnelPool<RouterTunnel>,
+    service: string | null,
+    ms: number,
+    failed?: RouterTunnel,
+  ): Promise<RouterTunnel | undefined> {
+    if (this.why !== null) return undefined;
+    this.#waiting = new AbortController();
+    try {
+      return await pool.waitFor(service, ms, this.#waiting.signal, failed);
+    } finally {
+      this.#waiting = null;
+    }
+  }
+
+  /** The request is answered: no more watching. */
+  done(): void {
+    this.#deadlines.cancel(this.#timer);
+    if (this.#onClientGone) this.#request.signal.removeEventListener("abort", this.#onClientGone);
   }
 }
 

@@ -176,6 +176,23 @@ Deno.test("a client disconnect aborts the backend's request.signal and nothing e
   equal(router.pool.size, 1);
 });
 
+Deno.test("a client that leaves while its request waits for a tunnel ends the wait (499), not after --tunnel-wait", async () => {
+  await using router = startRouter({ tunnelWait: 3000 });
+  const records: Array<{ status: number; durationMs: number }> = [];
+  router.events.on((event) => {
+    if (event.type === "request") records.push(event.request);
+  });
+  const controller = new AbortController();
+  const pending = fetch(`${baseUrl(router)}/nobody-home`, { signal: controller.signal })
+    .catch((e) => e);
+  setTimeout(() => controller.abort(), 150);
+  await pending;
+  await waitUntil(() => records.length === 1, 2500, "the request record");
+  equal(records[0]!.status, 499);
+  // Noticed by the watch (100 ms after the request, plus a tick), far before the 3 s wait.
+  ok(records[0]!.durationMs < 1500, `answered after ${records[0]!.durationMs} ms`);
+});
+
 Deno.test("a client that stops reading a streamed response cancels the backend's body", async () => {
   await using router = startRouter();
   let cancelled!: () => void;
