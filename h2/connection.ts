@@ -664,7 +664,6 @@ export class Connection implements StreamHost {
             const payload = new Uint8Array(header.length);
             payload.set(buf.subarray(start + FRAME_HEADER_LENGTH, end));
             if (!await this.#readFully(payload, end - start - FRAME_HEADER_LENGTH)) break reading;
-            this.#lastRead = Date.now();
             start = end = 0;
             this.#onFrame(header, payload, true);
             if (this.#ioClosed || this.#closing) return;
@@ -716,6 +715,8 @@ export class Connection implements StreamHost {
         n = null;
       }
       if (n === null) return false;
+      // Bytes arriving count as life, as in the read loop (keepalive).
+      this.#lastRead = Date.now();
       offset += n;
     }
     return true;
