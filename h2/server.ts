@@ -209,11 +209,15 @@ async function respond(
  * RST_STREAM or the connection's loss), made only when read: handing a signal
  * to `new Request` costs a dependent AbortSignal with weak references on every
  * request, which most handlers never look at.
+ *
+ * Deno's `fetch(request)` reads the runtime's own slot, not this getter: a
+ * handler that forwards the request itself passes `{ signal: request.signal }`
+ * to cancel the forwarded request with the stream (README, "Known limits").
  */
 class StreamRequest extends Request {
   #stream: Http2Stream;
 
-  constructor(url: string, init: RequestInit | undefined, stream: Http2Stream) {
+  constructor(url: string | Request, init: RequestInit | undefined, stream: Http2Stream) {
     super(url, init);
     this.#stream = stream;
   }
@@ -221,6 +225,11 @@ class StreamRequest extends Request {
   /** Aborted when the stream is reset or its connection lost. */
   override get signal(): AbortSignal {
     return this.#stream.signal;
+  }
+
+  /** A copy whose `signal` is the stream's too. */
+  override clone(): Request {
+    return new StreamRequest(super.clone(), undefined, this.#stream);
   }
 }
 

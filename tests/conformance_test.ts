@@ -612,6 +612,38 @@ serverTest(
   { server: { settings: { maxConcurrentStreams: 1 } } },
 );
 
+{
+  // The handler's request and its clones share the stream's signal: a reset aborts both.
+  const seen: string[] = [];
+  let handled!: () => void;
+  const handlerRan = new Promise<void>((resolve) => handled = resolve);
+  serverTest(
+    "RST_STREAM aborts request.signal and a clone's signal (RFC 9113 §6.4)",
+    async (h) => {
+      await sendHeaders(h, 1, req("/watch"));
+      await settle(handlerRan, TIMEOUT_MS);
+      h.peer.out.rstStream(1, ErrorCode.CANCEL);
+      await h.peer.flush();
+      const deadline = Date.now() + TIMEOUT_MS;
+      while (seen.length < 2 && Date.now() < deadline) await delay(5);
+      deepEqual(seen.sort(), ["clone", "original"]);
+      await expectServes(h, 3);
+    },
+    {
+      handler: (request) => {
+        if (new URL(request.url).pathname !== "/watch") return new Response("ok");
+        const clone = request.clone();
+        request.signal.addEventListener("abort", () => seen.push("original"));
+        clone.signal.addEventListener("abort", () => seen.push("clone"));
+        handled();
+        return new Promise<Response>((resolve) =>
+          clone.signal.addEventListener("abort", () => resolve(new Response(null)))
+        );
+      },
+    },
+  );
+}
+
 // ---- §5.1 Stream states -----------------------------------------------------------------
 
 serverTest(
