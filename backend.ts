@@ -378,6 +378,7 @@ class Backend implements ReverseServer {
       return;
     }
     await this.#resolve();
+    if (this.#stopped) return; // shutdown() came during the first lookup.
     // Routers come and go behind a name: look again now and then.
     this.#resolveTimer = setInterval(
       () => this.#resolve(),

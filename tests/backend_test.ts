@@ -150,3 +150,30 @@ Deno.test("backend status goes connecting, connected, stopped", async () => {
   equal(backend.status, "stopped");
   await waitUntil(() => router.pool.size === 0, 2000, "the router sees the tunnel go");
 });
+
+Deno.test("serveReverse({ allAddresses }) shut down before its first lookup finishes lets the program exit", async () => {
+  // A re-resolve timer armed after shutdown() would keep the process alive for good:
+  // the child is killed after 10 s and then reports no success.
+  const script = `
+    import { serveReverse } from ${JSON.stringify(new URL("../backend.ts", import.meta.url).href)};
+    const server = serveReverse(
+      { hostname: "127.0.0.1", port: 1, allAddresses: true, resolveInterval: 100, quiet: true },
+      () => new Response("never"),
+    );
+    await server.shutdown();
+    console.log(server.status);
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", new URL("../deno.json", import.meta.url).pathname, "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+    signal: AbortSignal.timeout(10_000),
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(script));
+  await writer.close();
+  const output = await child.output();
+  equal(new TextDecoder().decode(output.stdout).trim(), "stopped");
+  ok(output.success, `the program did not exit by itself (signal ${output.signal})`);
+});
