@@ -303,11 +303,26 @@ async function forward(
   const replayable = !(body instanceof ReadableStream);
 
   const early = new EarlyStop(request, options.deadlines, options.responseHeaderTimeout);
+  // The answer once `early` stopped the request: nobody reads it if the client
+  // left (499, as nginx logs it); the header timeout is a 504.
+  const stopped = (tunnel: RouterTunnel): Response => {
+    if (early.why === "client") return new Response(null, { status: 499 });
+    options.log(
+      `${request.method} ${url.pathname}: tunnel ${tunnel.id}: no response headers in time`,
+    );
+    return text(
+      504,
+      `Gateway Timeout: the backend sent no response headers within ${options.responseHeaderTimeout} ms`,
+      outcome.requestId,
+    );
+  };
   try {
     let tunnel = pool.pick(service) ?? await early.waitForTunnel(pool, service, options.tunnelWait);
     for (let attempt = 0; tunnel !== undefined; attempt++) {
       outcome.tunnelId = tunnel.id;
       outcome.retries = attempt;
+      // The record's byte counts are this attempt's, not those of a failed one.
+      outcome.bytesIn = outcome.bytesOut = -1;
       try {
         const exchange = tunnel.send({
           method: request.method,
@@ -330,18 +345,7 @@ async function forward(
         if (!hasField(headers, "x-request-id")) headers.push(["x-request-id", outcome.requestId]);
         return new Response(head.body, { status: head.status, headers });
       } catch (error) {
-        // The client went away: nobody reads this answer (499 as nginx logs it).
-        if (early.why === "client") return new Response(null, { status: 499 });
-        if (early.why === "timeout") {
-          options.log(
-            `${request.method} ${url.pathname}: tunnel ${tunnel.id}: no response headers in time`,
-          );
-          return text(
-            504,
-            `Gateway Timeout: the backend sent no response headers within ${options.responseHeaderTimeout} ms`,
-            outcome.requestId,
-          );
-        }
+        if (early.why !== null) return stopped(tunnel);
         if (tooLarge) {
           return text(
             413,
@@ -358,6 +362,7 @@ async function forward(
           const failed = tunnel;
           tunnel = pool.pick(service, failed) ??
             await early.waitForTunnel(pool, service, options.tunnelWait, failed);
+          if (early.why !== null) return stopped(failed);
           if (tunnel !== undefined) {
             options.log(
               `${request.method} ${url.pathname}: tunnel ${failed.id} failed (${reason}); retrying on ${tunnel.id}`,

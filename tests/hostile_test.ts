@@ -26,6 +26,7 @@ import { equal, ok } from "node:assert/strict";
 import type { Connection } from "../h2/connection.ts";
 import {
   CLIENT_PREFACE,
+  DEFAULT_MAX_FRAME_SIZE,
   ErrorCode,
   errorCodeName,
   Flag,
@@ -49,7 +50,7 @@ import {
   TIMEOUT_MS,
 } from "./_raw_peer.ts";
 
-const MAX_FRAME = 16_384;
+const MAX_FRAME = DEFAULT_MAX_FRAME_SIZE;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -552,15 +553,19 @@ Deno.test("server answers an HPACK bomb (a 4 KiB entry referenced thousands of t
   equal(s.stats.calls, 1);
 });
 
-Deno.test("server answers a 100 KB header value spread over CONTINUATION frames with 431 and keeps serving", async () => {
-  await using s = await serve();
-  // A literal without indexing: name "x-big", value 100,000 octets.
-  const block = new Uint8Array([
+/** PLAIN_GET plus a literal field without indexing: name "x-big", a value of `size` octets. */
+function getWithBigField(size: number): Uint8Array {
+  return new Uint8Array([
     ...PLAIN_GET,
     0x00,
     ...hpackString("x-big"),
-    ...hpackString("b".repeat(100_000)),
+    ...hpackString("b".repeat(size)),
   ]);
+}
+
+Deno.test("server answers a 100 KB header value spread over CONTINUATION frames with 431 and keeps serving", async () => {
+  await using s = await serve();
+  const block = getWithBigField(100_000);
   writeBlock(s.peer.out, 1, block, true, 4096);
   await s.peer.flush();
   equal((await s.peer.expectResponse(1)).status, 431);
@@ -570,12 +575,7 @@ Deno.test("server answers a 100 KB header value spread over CONTINUATION frames 
 
 Deno.test("server answers a header block far beyond its SETTINGS_MAX_HEADER_LIST_SIZE with GOAWAY ENHANCE_YOUR_CALM before buffering it", async () => {
   await using s = await serve();
-  const block = new Uint8Array([
-    ...PLAIN_GET,
-    0x00,
-    ...hpackString("x-big"),
-    ...hpackString("b".repeat(1_000_000)),
-  ]);
+  const block = getWithBigField(1_000_000);
   writeBlock(s.peer.out, 1, block, true);
   const writing = blast(s.peer, s.peer.out.bytes().slice());
   s.peer.out.reset();
@@ -731,18 +731,8 @@ async function fleet(): Promise<Fleet> {
     logs,
     saw: (code) => logs.some((line) => line.includes(`ConnectionError ${errorCodeName(code)}:`)),
     async hostile() {
-      const before = router.pool.size;
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.tunnelAddr.port });
-      const peer = new RawPeer(conn, { readPreface: true });
+      const peer = await rawTunnel(router);
       peers.push(peer);
-      // A raw HTTP/2 backend (the Go original) speaks first, with its SETTINGS.
-      peer.out.settings([[SettingId.MAX_CONCURRENT_STREAMS, 100]]);
-      await peer.flush();
-      const first = await peer.nextFrame();
-      ok(first !== null && first.header.type === FrameType.SETTINGS, "router preface");
-      equal((first.frame as SettingsFrame).ack, false);
-      await ackSettings(peer);
-      await waitUntil(() => router.pool.size > before, TIMEOUT_MS, "hostile tunnel in the pool");
       return peer;
     },
     async [Symbol.asyncDispose]() {
@@ -767,6 +757,22 @@ async function publicGet(router: Router, path: string): Promise<{ status: number
 }
 
 /** Starts a public request whose result is awaited later: a failure must not go unhandled. */
+/** A raw HTTP/2 backend (as the Go original speaks) with a tunnel in the router's pool. */
+async function rawTunnel(router: Router): Promise<RawPeer> {
+  const before = router.pool.size;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.tunnelAddr.port });
+  const peer = new RawPeer(conn, { readPreface: true });
+  // It speaks first, with its SETTINGS.
+  peer.out.settings([[SettingId.MAX_CONCURRENT_STREAMS, 100]]);
+  await peer.flush();
+  const first = await peer.nextFrame();
+  ok(first !== null && first.header.type === FrameType.SETTINGS, "router preface");
+  equal((first.frame as SettingsFrame).ack, false);
+  await ackSettings(peer);
+  await waitUntil(() => router.pool.size > before, TIMEOUT_MS, "raw tunnel in the pool");
+  return peer;
+}
+
 function startGet(router: Router, path: string): Promise<{ status: number; text: string }> {
   const pending = publicGet(router, path);
   pending.catch(() => {}); // Awaited by the caller.
@@ -1059,4 +1065,67 @@ Deno.test("router drops a backend tunnel that answers a stream again after endin
   await peer.flush();
   await expectGoawayAfter(peer, ErrorCode.STREAM_CLOSED, f);
   await expectTunnelDropped(f);
+});
+
+// ---- retries after a refusal --------------------------------------------------------------
+
+Deno.test("a request retried after REFUSED_STREAM is recorded with the bytes of the exchange that answered", async () => {
+  await using router = startRouter({ allowAnonymous: true, quiet: true });
+  const records: Array<{ status: number; bytesIn: number; bytesOut: number; retries: number }> = [];
+  router.events.on((event) => {
+    if (event.type === "request") records.push(event.request);
+  });
+  const peer = await rawTunnel(router);
+  try {
+    const body = new Uint8Array(1000).fill(0x61);
+    const pending = fetch(`${baseUrl(router)}/echo`, { method: "POST", body });
+    const id = await nextRequest(peer);
+    // The raw tunnel got the request (and its body); a real backend comes, then the
+    // raw one refuses the stream: the router sends the request again, to the real one.
+    await using _echo = await startBackend(router, async (request) => {
+      const echo = new Uint8Array(await request.arrayBuffer());
+      // The head goes first, the body 50 ms later: the record must wait for it.
+      return new Response(
+        new ReadableStream({
+          async start(controller) {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            controller.enqueue(echo);
+            controller.close();
+          },
+        }),
+      );
+    });
+    peer.out.rstStream(id, ErrorCode.REFUSED_STREAM);
+    await peer.flush();
+    const response = await withTimeout(pending, TIMEOUT_MS, "the retried answer");
+    equal(response.status, 200);
+    equal((await response.arrayBuffer()).byteLength, 1000);
+    await waitUntil(() => records.length === 1, TIMEOUT_MS, "the request record");
+    equal(records[0]!.retries, 1);
+    equal(records[0]!.bytesIn, 1000);
+    equal(records[0]!.bytesOut, 1000);
+  } finally {
+    await peer.close();
+  }
+});
+
+Deno.test("the header timeout during the wait for a tunnel to retry on answers 504, not 502", async () => {
+  await using router = startRouter({
+    allowAnonymous: true,
+    quiet: true,
+    responseHeaderTimeout: 300,
+    tunnelWait: 3000,
+  });
+  const peer = await rawTunnel(router);
+  try {
+    const pending = startGet(router, "/slow");
+    const id = await nextRequest(peer);
+    // Refused, and no other tunnel: the router waits for one until the timeout.
+    peer.out.rstStream(id, ErrorCode.REFUSED_STREAM);
+    await peer.flush();
+    const { status } = await withTimeout(pending, TIMEOUT_MS, "the answer");
+    equal(status, 504);
+  } finally {
+    await peer.close();
+  }
 });
