@@ -9,7 +9,7 @@
 import { type ByteIO, Connection, type ConnectionOptions } from "./connection.ts";
 import { ErrorCode } from "./constants.ts";
 import { ConnectionError, type Http2Error, StreamError } from "./errors.ts";
-import { type FieldPairs, parseResponseHead, parseTrailers } from "./message.ts";
+import { type FieldPairs, NULL_BODY_STATUS, parseResponseHead, parseTrailers } from "./message.ts";
 import type { Http2Stream } from "./stream.ts";
 import { StreamTable } from "./stream_table.ts";
 
@@ -99,11 +99,14 @@ class Exchange implements ClientExchange {
   response!: Promise<ClientResponse>;
   stream: Http2Stream | null = null;
   cancelled: Error | null = null;
+  /** Set while the request waits for a stream slot: takes it out of the queue. */
+  leaveQueue: (() => void) | null = null;
 
   cancel(reason?: Error): void {
     if (this.cancelled !== null) return;
     this.cancelled = reason ?? new Error("Request cancelled");
     this.stream?.reset(ErrorCode.CANCEL, this.cancelled);
+    this.leaveQueue?.();
   }
 
   /** What a request cancelled before its stream opened fails with (as `reset` would). */
@@ -112,8 +115,6 @@ class Exchange implements ClientExchange {
     return new StreamError(0, ErrorCode.CANCEL, `Request cancelled: ${cause.message}`, { cause });
   }
 }
-
-const NULL_BODY_STATUS = new Set([204, 205, 304]);
 
 /**
  * Whether a failed request was certainly not processed by the peer and may be
@@ -274,8 +275,22 @@ export class ClientSession {
   async #sendLater(exchange: Exchange, request: ClientRequest): Promise<ClientResponse> {
     if (!this.#ready) await this.connection.ready;
     while (this.connection.activeLocalStreams >= this.capacity) {
-      await new Promise<void>((resolve, reject) => this.#slotWaiters.push({ resolve, reject }));
-      if (exchange.cancelled !== null) throw exchange.notSent();
+      await new Promise<void>((resolve, reject) => {
+        const waiter = { resolve, reject };
+        this.#slotWaiters.push(waiter);
+        // Cancelled, it fails at once and leaves its place to the next in line.
+        exchange.leaveQueue = () => {
+          const i = this.#slotWaiters.indexOf(waiter);
+          if (i >= 0) this.#slotWaiters.splice(i, 1);
+          reject(exchange.notSent());
+        };
+      });
+      exchange.leaveQueue = null;
+      if (exchange.cancelled !== null) {
+        // Cancelled after it was given a slot: pass the slot on.
+        this.#admit();
+        throw exchange.notSent();
+      }
     }
     return new Promise((resolve, reject) => this.#open(exchange, request, resolve, reject));
   }
@@ -314,6 +329,8 @@ export class ClientSession {
     } catch (error) {
       return reject(error as Error);
     }
+    // Failed already (its header block could not be encoded): no callback would tell.
+    if (stream.error !== null) return reject(stream.error);
     exchange.stream = stream;
     const onClose = request.onClose;
     if (onClose) stream.onClose = () => onClose(stream.bytesSent, stream.bytesReceived);
@@ -333,10 +350,8 @@ export class ClientSession {
   #onHeaders(stream: Http2Stream, fields: string[], endStream: boolean): boolean {
     const pending = this.#pending.get(stream.id);
     if (pending === undefined || pending.settled) {
-      // A second block is the trailers (RFC 9113 §8.1).
-      if (!endStream) {
-        throw new StreamError(stream.id, ErrorCode.PROTOCOL_ERROR, "Trailers without END_STREAM");
-      }
+      // A second block is the trailers (RFC 9113 §8.1); the connection made sure they end
+      // the stream.
       stream.trailers = parseTrailers(stream.id, fields);
       return true;
     }

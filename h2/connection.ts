@@ -129,9 +129,10 @@ const CLOSED_MEMORY = 1024;
 const READ_BUFFER_SIZE = 1024;
 const READ_BUFFER_MAX = 64 * 1024;
 /**
- * DATA payloads at least this large that a read did not bring in whole are
- * read straight into their own buffer (see the read loop): bulk transfers
- * then cost the kernel's copy only.
+ * A DATA payload of which at least this much has still to arrive is read
+ * straight into a buffer of its own (see the read loop): bulk transfers then
+ * cost the kernel's copy only. Less than that is cheaper to copy than to read
+ * on its own.
  */
 const DIRECT_READ_MIN = 32 * 1024;
 const SHRINK_AFTER = 64;
@@ -155,7 +156,8 @@ class ClosedStreams {
     this.#mask = size - 1; // size is a power of two
   }
   #slot(id: number): number {
-    return id & this.#mask;
+    // A connection's streams mostly share one parity (§5.1.1): halve first, or half the slots idle.
+    return (id >>> 1) & this.#mask;
   }
   set(id: number, how: Closed): void {
     if (this.#ids.length === 0) {
@@ -172,7 +174,7 @@ class ClosedStreams {
     return this.#ids[slot] === id ? this.#how[slot] as Closed : undefined;
   }
   has(id: number): boolean {
-    return this.#ids.length !== 0 && this.#ids[this.#slot(id)] === id;
+    return this.get(id) !== undefined;
   }
 }
 
@@ -620,17 +622,10 @@ export class Connection implements StreamHost {
           end -= start;
           start = 0;
         }
-        let n: number | null;
         const room = buf.length - end;
-        try {
-          n = await this.#io.read(buf.subarray(end));
-        } catch (error) {
-          if (!this.#closing) this.#error ??= error as Error;
-          n = null;
-        }
+        const n = await this.#read(buf.subarray(end));
         if (n === null) break;
         filled = n === room;
-        this.#lastRead = Date.now();
         end += n;
         if (prefaceLeft > 0) {
           // §3.4: the server first reads the 24-octet client preface.
@@ -657,7 +652,7 @@ export class Connection implements StreamHost {
           }
           const frameEnd = start + FRAME_HEADER_LENGTH + header.length;
           if (
-            frameEnd > end && header.type === FrameType.DATA && header.length >= DIRECT_READ_MIN
+            header.type === FrameType.DATA && frameEnd - end >= DIRECT_READ_MIN
           ) {
             // A large DATA payload is read straight into a buffer of its own, which
             // then becomes the body chunk: no copy out of the read buffer.
@@ -705,18 +700,27 @@ export class Connection implements StreamHost {
   }
 
   /** Reads into `buffer` from `offset` until it is full; `false` when the connection ended first. */
+  /**
+   * One read from the peer; `null` once the connection ended (a read error is
+   * kept as the reason). Bytes arriving count as life for keepalive.
+   */
+  async #read(into: Uint8Array): Promise<number | null> {
+    let n: number | null;
+    try {
+      n = await this.#io.read(into);
+    } catch (error) {
+      if (!this.#closing) this.#error ??= error as Error;
+      return null;
+    }
+    if (n !== null) this.#lastRead = Date.now();
+    return n;
+  }
+
+  /** Reads into `buffer` from `offset` until it is full; `false` when the connection ended first. */
   async #readFully(buffer: Uint8Array, offset: number): Promise<boolean> {
     while (offset < buffer.length) {
-      let n: number | null;
-      try {
-        n = await this.#io.read(buffer.subarray(offset));
-      } catch (error) {
-        if (!this.#closing) this.#error ??= error as Error;
-        n = null;
-      }
+      const n = await this.#read(buffer.subarray(offset));
       if (n === null) return false;
-      // Bytes arriving count as life, as in the read loop (keepalive).
-      this.#lastRead = Date.now();
       offset += n;
     }
     return true;
@@ -828,7 +832,7 @@ export class Connection implements StreamHost {
     } else if (this.#recentlyClosed.get(error.streamId) !== Closed.RESET_BY_US) {
       // §5.1: a stream we reset is closed; later frames on it get no second RST_STREAM.
       this.#out.rstStream(error.streamId, error.code);
-      this.#rememberClosed(error.streamId, Closed.RESET_BY_US);
+      this.#recentlyClosed.set(error.streamId, Closed.RESET_BY_US);
       this.#scheduleFlush();
     }
   }
@@ -841,10 +845,6 @@ export class Connection implements StreamHost {
   /** Whether a stream not in the table is idle (never opened) rather than closed. */
   #isIdle(id: number): boolean {
     return this.#isPeerStream(id) ? id > this.#lastPeerStreamId : id >= this.#nextStreamId;
-  }
-
-  #rememberClosed(id: number, how: Closed): void {
-    this.#recentlyClosed.set(id, how);
   }
 
   #onData(
@@ -937,8 +937,9 @@ export class Connection implements StreamHost {
     if (fields === null) {
       throw new StreamError(id, ErrorCode.PROTOCOL_ERROR, "Header list exceeds our limit");
     }
-    // §8.1: a header block after the head must end the stream (trailers).
-    if (stream.headReceived && !endStream && this.role === "server") {
+    // §8.1: a header block after the head must end the stream (trailers). On the client,
+    // interim (1xx) heads do not count as the head.
+    if (stream.headReceived && !endStream) {
       throw new StreamError(id, ErrorCode.PROTOCOL_ERROR, "Trailers without END_STREAM");
     }
     if (this.#hooks.onHeaders?.(stream, fields, endStream) !== false) {
@@ -1000,7 +1001,7 @@ export class Connection implements StreamHost {
       }
       return; // Closed already: nothing to do.
     }
-    this.#rememberClosed(id, Closed.RESET_BY_PEER);
+    this.#recentlyClosed.set(id, Closed.RESET_BY_PEER);
     stream.receiveReset(
       new StreamError(id, code, `Stream reset by peer: ${errorCodeName(code)}`),
     );
@@ -1023,8 +1024,8 @@ export class Connection implements StreamHost {
     for (const [id, value] of settings) {
       switch (id) {
         case SettingId.HEADER_TABLE_SIZE:
-          // We may use less than the peer allows; 4 KiB keeps memory per tunnel small.
-          this.#encoder.setMaxTableSize(Math.min(value, 4096));
+          // The encoder uses at most its own limit (4 KiB): memory per tunnel stays small.
+          this.#encoder.setMaxTableSize(value);
           break;
         case SettingId.ENABLE_PUSH:
           // RFC 9113 §6.5.2: a client MUST treat ENABLE_PUSH = 1 from a server as PROTOCOL_ERROR.
@@ -1168,14 +1169,28 @@ export class Connection implements StreamHost {
   /** @inheritdoc */
   writeHeaders(stream: Http2Stream, fields: string[], endStream: boolean): void {
     if (this.#ioClosed) return;
+    let block: Uint8Array;
+    try {
+      block = this.#encoder.encode(fields);
+    } catch (error) {
+      // A field that is not octets (RFC 7541 §5.2) may have left the HPACK context out
+      // of step with the peer's (§2.2): no later block could be trusted. The stream
+      // fails with the connection.
+      this.close(
+        new ConnectionError(ErrorCode.INTERNAL_ERROR, `Cannot encode header block: ${error}`, {
+          cause: error,
+        }),
+      );
+      return;
+    }
     // The block is copied into the output at once, so the encoder's buffer can be reused.
-    this.#out.headers(stream.id, this.#encoder.encode(fields), endStream, this.#peerMaxFrameSize);
+    this.#out.headers(stream.id, block, endStream, this.#peerMaxFrameSize);
     this.#scheduleFlush();
   }
 
   /** @inheritdoc */
   writeReset(stream: Http2Stream, code: number): void {
-    this.#rememberClosed(stream.id, Closed.RESET_BY_US);
+    this.#recentlyClosed.set(stream.id, Closed.RESET_BY_US);
     if (this.#ioClosed) return;
     this.#out.rstStream(stream.id, code);
     this.#scheduleFlush();
@@ -1209,7 +1224,7 @@ export class Connection implements StreamHost {
   /** @inheritdoc */
   streamClosed(stream: Http2Stream): void {
     if (!this.#streams.delete(stream.id)) return;
-    if (!this.#recentlyClosed.has(stream.id)) this.#rememberClosed(stream.id, Closed.NORMALLY);
+    if (!this.#recentlyClosed.has(stream.id)) this.#recentlyClosed.set(stream.id, Closed.NORMALLY);
     if (this.#isPeerStream(stream.id)) this.#activePeerStreams--;
     else this.#activeLocalStreams--;
     this.#windowWaiters.delete(stream);

@@ -342,6 +342,9 @@ function parseSettings(header: FrameHeader, payload: Uint8Array): SettingsFrame 
   return { type: FrameType.SETTINGS, ack, settings };
 }
 
+/** How many small uses in a row shrink a grown {@linkcode FrameWriter} back. */
+const SHRINK_AFTER = 64;
+
 /**
  * A growable output buffer that frames are encoded into; the connection hands
  * its bytes to the socket in one write per flush and then reuses it.
@@ -361,9 +364,12 @@ function parseSettings(header: FrameHeader, payload: Uint8Array): SettingsFrame 
 export class FrameWriter {
   #buf: Uint8Array;
   #length = 0;
+  #capacity: number;
+  #smallUses = 0;
 
   /** @param capacity Initial capacity in bytes. */
   constructor(capacity = 16_384) {
+    this.#capacity = capacity;
     this.#buf = new Uint8Array(capacity);
   }
 
@@ -377,8 +383,18 @@ export class FrameWriter {
     return this.#buf.subarray(0, this.#length);
   }
 
-  /** Forgets the encoded bytes and keeps the memory for reuse. */
+  /**
+   * Forgets the encoded bytes and keeps the memory for reuse; a buffer that a
+   * burst grew goes back to its first size once SHRINK_AFTER uses in a row
+   * filled little of it.
+   */
   reset(): void {
+    if (this.#buf.length > this.#capacity && this.#length < this.#buf.length / 16) {
+      if (++this.#smallUses >= SHRINK_AFTER) {
+        this.#buf = new Uint8Array(this.#capacity);
+        this.#smallUses = 0;
+      }
+    } else this.#smallUses = 0;
     this.#length = 0;
   }
 

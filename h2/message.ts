@@ -43,6 +43,18 @@ export interface ResponseHead {
 }
 
 /**
+ * Statuses whose responses have no body (RFC 9110 §6.4.1, §15.3.5-6, §15.4.5).
+ *
+ * @example
+ * ```ts
+ * import { NULL_BODY_STATUS } from "./message.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(NULL_BODY_STATUS.has(304), true);
+ * ```
+ */
+export const NULL_BODY_STATUS: ReadonlySet<number> = new Set([204, 205, 304]);
+
+/**
  * Fields that are connection-specific in HTTP/1.1 and therefore malformed in
  * HTTP/2 (RFC 9113 §8.2.2); `te` is allowed only as `trailers`.
  */
@@ -95,7 +107,6 @@ function checkRegularField(streamId: number, name: string, value: string): void 
 interface Collected {
   pairs: FieldPairs;
   contentLength: number;
-  hasHost: boolean;
   host: string | null;
 }
 
@@ -126,7 +137,7 @@ function collectFields(streamId: number, fields: string[], start: number): Colle
     pairs.push([name, value]);
   }
   if (cookie !== null) pairs.push(["cookie", cookie]);
-  return { pairs, contentLength, hasHost: host !== null, host };
+  return { pairs, contentLength, host };
 }
 
 /** Parses one content-length value; repeats must agree (RFC 9110 §8.6). */
@@ -231,7 +242,7 @@ export function parseRequestHead(
       path: "",
       protocol,
       headers,
-      hasHost: collected.hasHost,
+      hasHost: collected.host !== null,
       contentLength: collected.contentLength,
     };
   }
@@ -254,7 +265,7 @@ export function parseRequestHead(
     path,
     protocol,
     headers,
-    hasHost: collected.hasHost,
+    hasHost: collected.host !== null,
     contentLength: collected.contentLength,
   };
 }

@@ -11,6 +11,7 @@ import { ErrorCode } from "./constants.ts";
 import { type Http2Error, StreamError } from "./errors.ts";
 import {
   appendHeaderFields,
+  NULL_BODY_STATUS,
   parseRequestHead,
   parseTrailers,
   type RequestHead,
@@ -43,8 +44,6 @@ export interface ServeConnectionOptions extends ConnectionOptions {
   /** Told of every protocol error the peer caused (for logs). */
   onProtocolError?: (error: Http2Error) => void;
 }
-
-const NULL_BODY_STATUS = new Set([204, 205, 304]);
 
 function defaultOnError(): Response {
   return new Response("Internal Server Error", { status: 500 });

@@ -12,6 +12,7 @@ import { ReceiveWindow, SendWindow } from "./flow.ts";
 
 const EMPTY = new Uint8Array(0);
 const PENDING = Symbol("pending");
+const END_OF_BODY: ReadableStreamReadDoneResult<Uint8Array> = { done: true, value: undefined };
 
 /** Resolves to the promise's result if it has already settled, else to PENDING, in one microtask. */
 function settledOrPending<T>(promise: Promise<T>): Promise<T | typeof PENDING> {
@@ -308,6 +309,7 @@ export class Http2Stream {
   sendHeaders(fields: string[], endStream: boolean): void {
     if (!this.localOpen || this.#error !== null) return;
     this.#host.writeHeaders(this, fields, endStream);
+    if (this.#error !== null) return; // The block could not be sent: the connection closed.
     this.#transition(endStream, false);
   }
 
@@ -356,23 +358,22 @@ export class Http2Stream {
       while (true) {
         if (result.done) {
           if (pendingHead) this.sendHeaders(pendingHead, true);
-          else if (sent !== knownLength || knownLength < 0) {
-            await this.#sendChunk(EMPTY, true);
-          }
+          else if (sent !== knownLength) await this.#sendChunk(EMPTY, true);
           return;
         }
         const chunk = result.value;
         sent += chunk.length;
-        next = reader.read();
-        const after = await settledOrPending(next);
-        const last = sent === knownLength || (after !== PENDING && after.done);
+        // At the known length the body is complete: nothing more to read.
+        let after: ReadableStreamReadResult<Uint8Array> | typeof PENDING = END_OF_BODY;
+        if (sent !== knownLength) {
+          next = reader.read();
+          after = await settledOrPending(next);
+        }
+        const last = after !== PENDING && after.done;
         if (pendingHead) this.sendHeaders(pendingHead, false);
         pendingHead = null;
         await this.#sendChunk(chunk, last);
-        if (last || this.#error !== null || !this.localOpen) {
-          if (last && after === PENDING) next.catch(() => {});
-          return;
-        }
+        if (last || this.#error !== null || !this.localOpen) return;
         result = after === PENDING ? await next : after;
       }
     } catch (error) {

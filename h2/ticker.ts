@@ -41,7 +41,16 @@ export function everyTick(period: number, callback: () => void): () => void {
   if (clock === undefined) {
     const callbacks = new Set<() => void>();
     const timer = setInterval(() => {
-      for (const run of callbacks) run();
+      // As with a timer each: one callback that throws does not keep the others from running.
+      let failure: { error: unknown } | null = null;
+      for (const run of callbacks) {
+        try {
+          run();
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+      if (failure !== null) throw failure.error;
     }, period);
     clock = { timer, callbacks };
     clocks.set(period, clock);

@@ -6,7 +6,7 @@
 
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { ClientSession, type ClientSessionOptions, isUnprocessed } from "../h2/client.ts";
-import { ErrorCode, Flag, FrameType, SettingId } from "../h2/constants.ts";
+import { DEFAULT_MAX_FRAME_SIZE, ErrorCode, Flag, FrameType, SettingId } from "../h2/constants.ts";
 import { ConnectionError, Http2Error, StreamError } from "../h2/errors.ts";
 import type { SettingsFrame } from "../h2/frame.ts";
 import {
@@ -20,7 +20,7 @@ import {
   TIMEOUT_MS,
 } from "./_raw_peer.ts";
 
-const MAX_FRAME = 16_384;
+const MAX_FRAME = DEFAULT_MAX_FRAME_SIZE;
 
 interface Harness extends AsyncDisposable {
   client: ClientSession;
@@ -205,6 +205,28 @@ Deno.test("client skips interim 1xx responses and delivers the final one (RFC 91
   equal(await final.text(), "final");
 });
 
+Deno.test("client resets a response whose trailers do not end the stream, and takes trailers that do (RFC 9113 §8.1)", async () => {
+  await using h = await startClient();
+  const bad = h.client.request(get("/bad"));
+  bad.catch(() => {}); // Awaited below.
+  const badId = await nextRequest(h);
+  h.peer.out.headers(badId, h.peer.encode([":status", "200"]), false, MAX_FRAME);
+  h.peer.out.data(badId, new TextEncoder().encode("x"), false);
+  h.peer.out.headers(badId, h.peer.encode(["x-trailer", "1"]), false, MAX_FRAME);
+  await h.peer.flush();
+  await h.peer.expectReset(badId, ErrorCode.PROTOCOL_ERROR);
+  const badResponse = await bad;
+  await rejects(badResponse.text());
+  // Proper trailers on the next response are taken, and the body is whole.
+  const good = h.client.request(get("/good"));
+  const goodId = await nextRequest(h);
+  h.peer.out.headers(goodId, h.peer.encode([":status", "200"]), false, MAX_FRAME);
+  h.peer.out.data(goodId, new TextEncoder().encode("body"), false);
+  h.peer.out.headers(goodId, h.peer.encode(["x-trailer", "1"]), true, MAX_FRAME);
+  await h.peer.flush();
+  equal(await (await good).text(), "body");
+});
+
 const MALFORMED_RESPONSES: Array<[string, string[]]> = [
   [":status 101 (RFC 9113 §8.6)", [":status", "101"]],
   ["no :status (RFC 9113 §8.3.2)", ["x-a", "1"]],
@@ -364,20 +386,38 @@ Deno.test("send().cancel() before the head resets the stream with CANCEL and rej
   equal(new TextDecoder().decode(head.body as Uint8Array), "next");
 });
 
-Deno.test("send().cancel() of a request waiting for a stream slot never sends it (RFC 9113 §5.1.2)", async () => {
+Deno.test("send().cancel() of a request waiting for a stream slot fails it at once, never sends it, and the next in line goes (RFC 9113 §5.1.2)", async () => {
   await using h = await startClient([[SettingId.MAX_CONCURRENT_STREAMS, 1]]);
   const first = h.client.send(get("/first"));
   const firstId = await nextRequest(h);
   const queued = h.client.send(get("/queued"));
+  const third = h.client.send(get("/third"));
   const reason = new Error("gave up waiting");
   queued.cancel(reason);
+  // It fails while the first request still holds the only slot.
+  await expectCancelled(queued.response, reason);
+  equal(h.client.inFlight, 2, "the first request open, the third one queued");
   await respond(h, firstId, "first");
   equal((await first.response).status, 200);
-  await expectCancelled(queued.response, reason);
-  // Nothing else arrives: the cancelled request never opened a stream.
-  const third = h.client.send(get("/third"));
+  // The freed slot goes to the third request: the cancelled one never opened a stream.
   const thirdId = await nextRequest(h);
   equal(thirdId, firstId + 2, "the next stream after the first one is the third request's");
   await respond(h, thirdId, "third");
   equal((await third.response).status, 200);
+});
+
+Deno.test("a header value that is not octets closes the connection with INTERNAL_ERROR and fails the request, not the next ones forever (RFC 7541 §2.2)", async () => {
+  await using h = await startClient();
+  const exchange = h.client.send({ ...get("/"), headers: ["x-snow", "\u2603"] });
+  const outcome = await settle(
+    exchange.response.then(() => "answered", (error) => error),
+    TIMEOUT_MS,
+  );
+  ok(
+    outcome instanceof ConnectionError && outcome.code === ErrorCode.INTERNAL_ERROR,
+    `the request failed with ${outcome}`,
+  );
+  equal(h.client.inFlight, 0, "no stream slot is left taken");
+  await h.peer.expectGoaway(ErrorCode.INTERNAL_ERROR);
+  equal(await settle(h.client.closed, TIMEOUT_MS), undefined, "the connection closed");
 });

@@ -9,7 +9,14 @@
 
 import { deepEqual, equal, ok } from "node:assert/strict";
 import type { Connection } from "../h2/connection.ts";
-import { ErrorCode, Flag, FrameType, SettingId } from "../h2/constants.ts";
+import {
+  DEFAULT_MAX_FRAME_SIZE,
+  ErrorCode,
+  Flag,
+  FrameType,
+  MAX_WINDOW_SIZE,
+  SettingId,
+} from "../h2/constants.ts";
 import type { Http2Error } from "../h2/errors.ts";
 import type { GoawayFrame, SettingsFrame } from "../h2/frame.ts";
 import { type Http2Handler, serveConnection, type ServeConnectionOptions } from "../h2/server.ts";
@@ -26,8 +33,7 @@ import {
   TIMEOUT_MS,
 } from "./_raw_peer.ts";
 
-const MAX_WINDOW = 0x7fff_ffff;
-const MAX_FRAME = 16_384;
+const MAX_FRAME = DEFAULT_MAX_FRAME_SIZE;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -1429,7 +1435,7 @@ serverTest(
 serverTest(
   "server answers a connection window above 2^31-1 with GOAWAY FLOW_CONTROL_ERROR (RFC 9113 §6.9.1)",
   async (h) => {
-    h.peer.out.windowUpdate(0, MAX_WINDOW - 65_535);
+    h.peer.out.windowUpdate(0, MAX_WINDOW_SIZE - 65_535);
     await h.peer.flush();
     deepEqual((await h.peer.sync()).map(describeFrame), [], "a window of exactly 2^31-1 is fine");
     h.peer.out.windowUpdate(0, 1);
@@ -1442,7 +1448,7 @@ serverTest(
   "server answers a stream window above 2^31-1 with RST_STREAM FLOW_CONTROL_ERROR (RFC 9113 §6.9.1)",
   async (h) => {
     await sendHeaders(h, 1, req("/hang"));
-    h.peer.out.windowUpdate(1, MAX_WINDOW - 65_535);
+    h.peer.out.windowUpdate(1, MAX_WINDOW_SIZE - 65_535);
     await h.peer.flush();
     deepEqual((await h.peer.sync()).map(describeFrame), []);
     h.peer.out.windowUpdate(1, 1);
@@ -1456,7 +1462,7 @@ serverTest(
   "server answers a SETTINGS_INITIAL_WINDOW_SIZE change that overflows a stream window with GOAWAY FLOW_CONTROL_ERROR (RFC 9113 §6.9.2)",
   async (h) => {
     await sendHeaders(h, 1, req("/hang"));
-    h.peer.out.windowUpdate(1, MAX_WINDOW - 65_535);
+    h.peer.out.windowUpdate(1, MAX_WINDOW_SIZE - 65_535);
     await h.peer.flush();
     await h.peer.sync();
     h.peer.out.settings([[SettingId.INITIAL_WINDOW_SIZE, 65_536]]);

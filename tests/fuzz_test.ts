@@ -24,6 +24,7 @@ import { ClientSession } from "../h2/client.ts";
 import type { Connection } from "../h2/connection.ts";
 import {
   CLIENT_PREFACE,
+  DEFAULT_MAX_FRAME_SIZE,
   ErrorCode,
   errorCodeName,
   Flag,
@@ -39,7 +40,7 @@ import { baseUrl, startBackend, startRouter, waitUntil } from "./_helpers.ts";
 import { describeFrame, RawPeer, type ReceivedFrame } from "./_raw_peer.ts";
 
 const encoder = new TextEncoder();
-const MAX_FRAME = 16_384;
+const MAX_FRAME = DEFAULT_MAX_FRAME_SIZE;
 /** How long an endpoint may take to answer the probe or end the connection. */
 const BOUND_MS = 2000;
 
