@@ -37,7 +37,10 @@ export interface RequestRecord {
   host: string;
   /** The path with the query. */
   path: string;
-  /** The service it was routed to, or `null` (any tunnel, or none). */
+  /**
+   * The service it counts for: its route's (or the one whose tunnels announced
+   * its host), else that of the tunnel that answered; `null` when neither.
+   */
   service: string | null;
   /** The tunnel that answered, or `null`. */
   tunnelId: string | null;
@@ -62,7 +65,7 @@ export type RouterEvent =
   | { type: "tunnel-draining"; time: number; tunnel: TunnelInfo }
   | { type: "handshake-failed"; time: number; address: string; status: number; reason: string }
   | { type: "request"; time: number; request: RequestRecord }
-  | { type: "ping"; time: number; tunnelId: string; rttMs: number };
+  | { type: "ping"; time: number; tunnelId: string; service: string; rttMs: number };
 
 /** A listener of {@linkcode RouterEvents}. */
 export type RouterEventListener = (event: RouterEvent) => void;
@@ -78,9 +81,9 @@ export type RouterEventListener = (event: RouterEvent) => void;
  * const events = new RouterEvents();
  * let seen = 0;
  * const off = events.on((event) => { if (event.type === "ping") seen++; });
- * events.emit({ type: "ping", time: Date.now(), tunnelId: "t1", rttMs: 0.2 });
+ * events.emit({ type: "ping", time: Date.now(), tunnelId: "t1", service: "api", rttMs: 0.2 });
  * off();
- * events.emit({ type: "ping", time: Date.now(), tunnelId: "t1", rttMs: 0.2 });
+ * events.emit({ type: "ping", time: Date.now(), tunnelId: "t1", service: "api", rttMs: 0.2 });
  * equal(seen, 1);
  * ```
  */

@@ -57,6 +57,9 @@ export interface TunnelList {
  */
 export class TunnelPool<T extends Tunnel = Tunnel> implements TunnelList {
   #tunnels: T[] = [];
+  // The tunnels that announced hosts: serviceForHost() runs on every request and
+  // need not look at the others (most tunnels announce none).
+  #announcing: T[] = [];
   #waiters = new Set<{ service: string | null; exclude?: T; done: (tunnel?: T) => void }>();
 
   /** How many tunnels are connected (draining ones included). */
@@ -88,6 +91,7 @@ export class TunnelPool<T extends Tunnel = Tunnel> implements TunnelList {
    */
   add(tunnel: T): void {
     this.#tunnels.push(tunnel);
+    if (tunnel.hosts.length > 0) this.#announcing.push(tunnel);
     tunnel.closed.then(() => this.remove(tunnel));
     for (const waiter of this.#waiters) {
       const picked = this.pick(waiter.service, waiter.exclude);
@@ -138,6 +142,8 @@ export class TunnelPool<T extends Tunnel = Tunnel> implements TunnelList {
   remove(tunnel: T): void {
     const i = this.#tunnels.indexOf(tunnel);
     if (i >= 0) this.#tunnels.splice(i, 1);
+    const j = this.#announcing.indexOf(tunnel);
+    if (j >= 0) this.#announcing.splice(j, 1);
   }
 
   /**
@@ -148,7 +154,7 @@ export class TunnelPool<T extends Tunnel = Tunnel> implements TunnelList {
    */
   serviceForHost(host: string): string | undefined {
     let wildcard: string | undefined;
-    for (const tunnel of this.#tunnels) {
+    for (const tunnel of this.#announcing) {
       for (const claimed of tunnel.hosts) {
         if (claimed === host) return tunnel.service;
         if (claimed.startsWith("*.") && host.endsWith(claimed.slice(1))) {

@@ -208,11 +208,9 @@ async function proxy(
     response.headers.set("x-request-id", outcome.requestId);
   }
   if (report !== null) {
-    if (outcome.status === 0) {
-      // Answered by the router itself: no stream will report.
-      outcome.status = response.status;
-      outcome.bytesIn = outcome.bytesOut = 0;
-    } else outcome.status = response.status;
+    // Answered by the router itself: no stream will report.
+    if (outcome.status === 0) outcome.bytesIn = outcome.bytesOut = 0;
+    outcome.status = response.status;
     report();
   }
   return response;
@@ -235,8 +233,11 @@ async function forward(
     remote !== undefined && options.trusted(remote),
     outcome.requestId,
   );
+  // URL getters build a new string on each call: read each once.
+  const host = url.host;
+  const path = url.pathname + url.search;
   // The request line counts too: method, scheme, authority and path pseudo-headers.
-  const head = headerBytes + url.pathname.length + url.search.length + url.host.length + 96;
+  const head = headerBytes + path.length + host.length + 96;
   if (head > options.maxHeaderBytes) {
     return text(
       431,
@@ -245,7 +246,8 @@ async function forward(
     );
   }
   const length = request.headers.get("content-length");
-  if (length !== null && Number(length) > options.maxBodyBytes) {
+  const declared = length === null ? -1 : Number(length);
+  if (declared > options.maxBodyBytes) {
     return text(
       413,
       `Content Too Large: the limit is ${options.maxBodyBytes} bytes`,
@@ -255,17 +257,14 @@ async function forward(
 
   // Which service answers: the route table, then hosts backends announced, else any tunnel.
   let service: string | null = null;
-  const route = options.routes.resolve(url.host, url.pathname);
+  const route = options.routes.isEmpty ? null : options.routes.resolve(host, url.pathname);
   if (route !== null) service = route.service;
   else {
-    const claimed = pool.serviceForHost(normalizeHost(url.host));
+    const name = normalizeHost(host);
+    const claimed = pool.serviceForHost(name);
     if (claimed !== undefined) service = claimed;
     else if (!options.routes.isEmpty) {
-      return text(
-        404,
-        `Not Found: no route for host ${normalizeHost(url.host)}`,
-        outcome.requestId,
-      );
+      return text(404, `Not Found: no route for host ${name}`, outcome.requestId);
     }
   }
 
@@ -283,8 +282,9 @@ async function forward(
         ? {}
         : { pingInterval: options.webSocketPingInterval }),
       log: options.log,
-      onTunnel: (tunnelId, attempt) => {
-        outcome.tunnelId = tunnelId;
+      onTunnel: (tunnel, attempt) => {
+        outcome.tunnelId = tunnel.id;
+        outcome.service = service ?? tunnel.service;
         outcome.retries = attempt;
       },
       onResponse: (status) => outcome.status = status,
@@ -292,12 +292,14 @@ async function forward(
     });
   }
   // A small body of known length is read first, so it can be sent again on
-  // another tunnel; larger ones stream through and cannot be replayed.
+  // another tunnel; larger ones stream through and cannot be replayed. Only a
+  // body without a declared length is counted on its way (a declared one was
+  // checked above, and the server holds the body to it).
   let tooLarge = false;
   let body: ReadableStream<Uint8Array> | Uint8Array | null = request.body;
-  if (body !== null && length !== null && Number(length) <= REPLAY_LIMIT) {
+  if (body !== null && length !== null && declared <= REPLAY_LIMIT) {
     body = new Uint8Array(await request.arrayBuffer());
-  } else if (body !== null && Number.isFinite(options.maxBodyBytes)) {
+  } else if (body !== null && length === null && Number.isFinite(options.maxBodyBytes)) {
     body = body.pipeThrough(limitBody(options.maxBodyBytes, () => tooLarge = true));
   }
   const replayable = !(body instanceof ReadableStream);
@@ -320,6 +322,7 @@ async function forward(
     let tunnel = pool.pick(service) ?? await early.waitForTunnel(pool, service, options.tunnelWait);
     for (let attempt = 0; tunnel !== undefined; attempt++) {
       outcome.tunnelId = tunnel.id;
+      outcome.service = service ?? tunnel.service;
       outcome.retries = attempt;
       // The record's byte counts are this attempt's, not those of a failed one.
       outcome.bytesIn = outcome.bytesOut = -1;
@@ -327,11 +330,11 @@ async function forward(
         const exchange = tunnel.send({
           method: request.method,
           scheme: url.protocol.slice(0, -1),
-          authority: url.host,
-          path: url.pathname + url.search,
+          authority: host,
+          path,
           headers: fields,
           body,
-          contentLength: length === null ? -1 : Number(length),
+          contentLength: declared,
           onClose,
         });
         early.exchange = exchange;
@@ -406,14 +409,14 @@ class EarlyStop {
   #waiting: AbortController | null = null;
   #request: Request;
   #deadlines: Deadlines;
-  #timeout: number;
+  #deadlineAt: number;
   #timer: Deadline;
   #onClientGone: (() => void) | null = null;
 
   constructor(request: Request, deadlines: Deadlines, timeout: number) {
     this.#request = request;
     this.#deadlines = deadlines;
-    this.#timeout = timeout;
+    this.#deadlineAt = Date.now() + timeout;
     this.#timer = deadlines.add(Math.min(CLIENT_WATCH_DELAY, timeout), () => this.#watch());
   }
 
@@ -428,7 +431,8 @@ class EarlyStop {
     this.#onClientGone = () => this.#stop("client", request.signal.reason as Error);
     request.signal.addEventListener("abort", this.#onClientGone, { once: true });
     const timedOut = () => this.#stop("timeout", new Error("Response header timeout"));
-    const left = this.#timeout - CLIENT_WATCH_DELAY;
+    // Counted from the request, not from this watch (which may have come a tick late).
+    const left = this.#deadlineAt - Date.now();
     if (left > 0) this.#timer = this.#deadlines.add(left, timedOut);
     else timedOut();
   }

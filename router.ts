@@ -560,7 +560,14 @@ async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext)
       if (code !== 0) log(`tunnel ${id}: backend sent GOAWAY ${errorCodeName(code)}`);
       events.emit({ type: "tunnel-draining", time: Date.now(), tunnel: info });
     },
-    onRtt: (rttMs) => events.emit({ type: "ping", time: Date.now(), tunnelId: id, rttMs }),
+    onRtt: (rttMs) =>
+      events.emit({
+        type: "ping",
+        time: Date.now(),
+        tunnelId: id,
+        service: identity.service,
+        rttMs,
+      }),
   });
   init.onSession?.(session);
   // The peer's SETTINGS tell us its limits: only then can it take requests.

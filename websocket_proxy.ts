@@ -56,7 +56,7 @@ export interface WebSocketProxyOptions {
   /** Where log lines go. */
   log: (line: string) => void;
   /** Told which tunnel carries the session. */
-  onTunnel?: (tunnelId: string, attempt: number) => void;
+  onTunnel?: (tunnel: RouterTunnel, attempt: number) => void;
   /** Told the status the backend answered with (its stream then reports `onClose`). */
   onResponse?: (status: number) => void;
   /** Told the DATA bytes each way once the stream closed. */
@@ -157,7 +157,7 @@ export async function proxyWebSocket(
     let tunnel = pool.pick(service) ??
       await pool.waitFor(service, options.tunnelWait, cancel.signal);
     for (let attempt = 0; tunnel !== undefined; attempt++) {
-      options.onTunnel?.(tunnel.id, attempt);
+      options.onTunnel?.(tunnel, attempt);
       // RFC 8441 §3: extended CONNECT only to a peer that sent SETTINGS_ENABLE_CONNECT_PROTOCOL.
       if (!tunnel.session.connection.peerEnablesConnectProtocol) {
         return text(

@@ -10,7 +10,6 @@
 import type { RouterEvents } from "../events.ts";
 import type { TunnelList } from "../pool.ts";
 import { type Labels, MetricsRegistry } from "./metrics.ts";
-import { TunnelServices } from "./tunnel_services.ts";
 
 /** Methods kept as label values; any other counts as `OTHER`, so the label stays bounded. */
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT"]);
@@ -156,7 +155,6 @@ export function createRouterMetrics(
   services: readonly string[] = [],
 ): RouterMetrics {
   const registry = new MetricsRegistry();
-  const tunnelServices = new TunnelServices();
 
   const requests = registry.counter(
     "ptth_requests_total",
@@ -234,11 +232,10 @@ export function createRouterMetrics(
   );
 
   const stop = events.on((event) => {
-    tunnelServices.update(event);
     switch (event.type) {
       case "request": {
         const r = event.request;
-        const service = tunnelServices.serviceOf(r);
+        const service = r.service ?? "";
         requests.inc({
           service,
           method: methodClass(r.method),
@@ -260,11 +257,9 @@ export function createRouterMetrics(
       case "handshake-failed":
         handshakes.inc({ reason: handshakeReason(event.status, event.reason) });
         break;
-      case "ping": {
-        const service = tunnelServices.serviceOf({ service: null, tunnelId: event.tunnelId });
-        rtt.observe({ service }, event.rttMs / 1000);
+      case "ping":
+        rtt.observe({ service: event.service }, event.rttMs / 1000);
         break;
-      }
       case "tunnel-draining":
         break;
     }

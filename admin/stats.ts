@@ -10,7 +10,6 @@
 
 import type { RequestRecord, RouterEvents } from "../events.ts";
 import { LatencyBins } from "./latency_bins.ts";
-import { TunnelServices } from "./tunnel_services.ts";
 
 /** One tunnel's counters since it connected. */
 export interface TunnelCounters {
@@ -137,7 +136,6 @@ export class RouterStats {
   #now: () => number;
   #services = new Map<string, ServiceState>();
   #tunnels = new Map<string, TunnelCounters>();
-  #tunnelServices = new TunnelServices();
   #errors: RecentError[] = [];
   #stop: () => void;
 
@@ -150,7 +148,6 @@ export class RouterStats {
     this.#keepErrors = options.recentErrors ?? 20;
     this.#now = options.now ?? Date.now;
     this.#stop = events.on((event) => {
-      this.#tunnelServices.update(event);
       switch (event.type) {
         case "request":
           this.#request(event.request);
@@ -203,7 +200,7 @@ export class RouterStats {
   }
 
   #request(record: RequestRecord): void {
-    const service = this.#tunnelServices.serviceOf(record);
+    const service = record.service ?? "";
     const state = this.#service(service);
     const second = Math.floor(this.#now() / 1000);
     const slot = state.slots[second % this.#seconds]!;

@@ -8,7 +8,6 @@
 
 import type { RouterEvent, RouterEvents } from "../events.ts";
 import type { TunnelList } from "../pool.ts";
-import { TunnelServices } from "../admin/tunnel_services.ts";
 import type { LogFields, Logger, LogLevel } from "./logger.ts";
 
 /** One line to write: level, message, and the fields the message does not already say. */
@@ -28,23 +27,17 @@ const round = (ms: number) => Math.round(ms * 1000) / 1000;
  *
  * @param event The event.
  * @param pool The tunnels, to say how many are connected.
- * @param services Which service a request counts for (its route's, else its tunnel's).
  * @returns The line.
  */
-function describeEvent(
-  event: RouterEvent,
-  pool: TunnelList,
-  services: TunnelServices,
-): Line {
+function describeEvent(event: RouterEvent, pool: TunnelList): Line {
   switch (event.type) {
     case "request": {
       const r = event.request;
-      const service = services.serviceOf(r);
       return {
         level: r.status >= 500 ? "warn" : "info",
         message: `${r.method} ${r.host}${r.path} ${r.status} ${round(r.durationMs)}ms`,
         fields: {
-          service: service === "" ? undefined : service,
+          service: r.service ?? undefined,
           tunnel: r.tunnelId ?? undefined,
           bytes_in: r.bytesIn,
           bytes_out: r.bytesOut,
@@ -158,14 +151,12 @@ export function logRouterEvents(
   pool: TunnelList,
   logger: Logger,
 ): () => void {
-  const services = new TunnelServices();
   return events.on((event) => {
-    services.update(event);
     // Most events are requests at info; a router logging at warn skips them before
     // building a line.
     if (event.type === "request" && event.request.status < 500 && !logger.enabled("info")) return;
     if (event.type === "ping" && !logger.enabled("debug")) return;
-    const line = describeEvent(event, pool, services);
+    const line = describeEvent(event, pool);
     if (!logger.enabled(line.level)) return;
     const fields = logger.format === "json" ? { ...line.json, ...line.fields } : line.fields;
     logger.log(line.level, line.message, fields);

@@ -287,8 +287,9 @@ Deno.test("a request waits for a tunnel that connects within the wait window", a
 Deno.test("router reports tunnels and requests as events, and passes X-Request-Id both ways", async () => {
   await using router = startRouter();
   const seen: string[] = [];
-  const records: Array<{ status: number; bytesIn: number; bytesOut: number; requestId: string }> =
-    [];
+  const records: Array<
+    { status: number; service: string | null; bytesIn: number; bytesOut: number; requestId: string }
+  > = [];
   router.events.on((event) => {
     seen.push(event.type);
     if (event.type === "request") records.push(event.request);
@@ -312,6 +313,7 @@ Deno.test("router reports tunnels and requests as events, and passes X-Request-I
   ok(/^[0-9a-f-]{36}$/.test(generated.headers.get("x-request-id") ?? ""));
   await waitUntil(() => records.length === 2, 2000, "two request records");
   equal(records[0]!.status, 200);
+  equal(records[0]!.service, "default", "no route named a service: the tunnel's counts");
   equal(records[0]!.bytesIn, 5);
   equal(records[0]!.bytesOut, 5);
   equal(records[0]!.requestId, "abc-123");

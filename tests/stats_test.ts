@@ -46,7 +46,7 @@ Deno.test("LatencyBins estimates percentiles within 10% over six orders of magni
   equal(new LatencyBins().percentile(0.5), null);
 });
 
-Deno.test("RouterStats keeps a minute per service, attributes requests to their tunnel's service, and forgets old seconds", () => {
+Deno.test("RouterStats keeps a minute per service, counts requests for their tunnel, and forgets old seconds", () => {
   let now = 1_000_000;
   const events = new RouterEvents();
   const stats = new RouterStats(events, { now: () => now });
@@ -55,15 +55,26 @@ Deno.test("RouterStats keeps a minute per service, attributes requests to their 
     events.emit({
       type: "request",
       time: now,
-      request: request({ tunnelId: "t7", durationMs: 10, bytesIn: 5, bytesOut: 7 }),
+      request: request({
+        service: "api",
+        tunnelId: "t7",
+        durationMs: 10,
+        bytesIn: 5,
+        bytesOut: 7,
+      }),
     });
   }
   events.emit({
     type: "request",
     time: now,
-    request: request({ tunnelId: "t7", status: 502, error: "PROTOCOL_ERROR: bad" }),
+    request: request({
+      service: "api",
+      tunnelId: "t7",
+      status: 502,
+      error: "PROTOCOL_ERROR: bad",
+    }),
   });
-  events.emit({ type: "ping", time: now, tunnelId: "t7", rttMs: 0.3 });
+  events.emit({ type: "ping", time: now, tunnelId: "t7", service: "api", rttMs: 0.3 });
   events.emit({ type: "tunnel-draining", time: now, tunnel });
   deepEqual(stats.tunnel("t7"), {
     requests: 5,
@@ -75,7 +86,7 @@ Deno.test("RouterStats keeps a minute per service, attributes requests to their 
   });
   now += 1000;
   let [api] = stats.services();
-  equal(api!.service, "api", "no route named a service: the tunnel's counts");
+  equal(api!.service, "api");
   equal(api!.rate.length, 60);
   equal(api!.rate.at(-1), 5);
   equal(api!.errors.at(-1), 1);

@@ -38,7 +38,14 @@ export function probeRtt(
   const ping = (tunnel: RouterTunnel) => {
     if (!tunnel.available) return;
     tunnel.session.ping().then(
-      (rttMs) => events.emit({ type: "ping", time: Date.now(), tunnelId: tunnel.id, rttMs }),
+      (rttMs) =>
+        events.emit({
+          type: "ping",
+          time: Date.now(),
+          tunnelId: tunnel.id,
+          service: tunnel.service,
+          rttMs,
+        }),
       () => {}, // Closed meanwhile.
     );
   };
