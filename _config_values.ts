@@ -7,6 +7,7 @@
  */
 
 import type { RouteSpec } from "./router.ts";
+import { isServiceName } from "./tunnel/handshake.ts";
 
 /**
  * Invalid configuration: an unknown option, a malformed value, a missing or
@@ -265,8 +266,9 @@ export function countType(unlimited: boolean, min = 1): ValueType<number> {
   });
 }
 
-const SERVICE = /^[a-z0-9][a-z0-9\-_.]*$/;
-const SERVICE_RULE = 'lowercase letters, digits, "-", "_" and ".", starting with a letter or digit';
+// The handshake's rule (PROTOCOL.md §3): a name a backend could not register is refused here.
+const SERVICE_RULE =
+  'up to 63 lowercase letters, digits, "-", "_" and ".", starting with a letter or digit';
 /** Shorter tokens can be guessed by brute force, even with the rate limit on failures. */
 export const MIN_TOKEN_LENGTH = 16;
 
@@ -312,7 +314,7 @@ export const tokensType: ValueType<Record<string, string | string[]>> = {
       // A malformed entry may be a bare token: describe it by position, never quote it.
       if (equals < 0) throw invalid(label, `entry ${index + 1} is not SERVICE=TOKEN`);
       const service = text.slice(0, equals);
-      if (!SERVICE.test(service)) {
+      if (!isServiceName(service)) {
         throw invalid(label, `entry ${index + 1} has a bad service name (${SERVICE_RULE})`);
       }
       addToken(tokens, service, checkToken(text.slice(equals + 1), service, label));
@@ -326,7 +328,7 @@ export const tokensType: ValueType<Record<string, string | string[]>> = {
     const tokens = new Map<string, string[]>();
     for (const [service, entry] of Object.entries(value)) {
       const key = `.${service}`;
-      if (!SERVICE.test(service)) {
+      if (!isServiceName(service)) {
         throw invalid(name(key), `${quote(service)} is not a service name (${SERVICE_RULE})`);
       }
       const list: unknown[] = Array.isArray(entry) ? entry : [entry];
@@ -374,7 +376,7 @@ function checkRouteService(service: string, host: string | undefined, label: str
     if (host?.startsWith("*.")) return service;
     throw invalid(label, 'service "*" needs a wildcard host (*.suffix)');
   }
-  if (!SERVICE.test(service)) {
+  if (!isServiceName(service)) {
     throw invalid(label, `${quote(service)} is not a service name (${SERVICE_RULE})`);
   }
   return service;
@@ -510,7 +512,7 @@ export function choiceType<T extends string>(choices: readonly T[]): ValueType<T
 }
 
 function parseService(text: string, label: string): string {
-  if (!SERVICE.test(text)) {
+  if (!isServiceName(text)) {
     throw invalid(label, `${quote(text)} is not a service name (${SERVICE_RULE})`);
   }
   return text;

@@ -371,7 +371,12 @@ Deno.test("bad routes name the flag, env var or nested file key", () => {
     errorOf(() => loadFile({ routes: ["a.example=a", { host: "b.example", service: "B" }] }))
       .message,
     'Invalid config key "routes[1].service" in ptth.json: "B" is not a service name ' +
-      '(lowercase letters, digits, "-", "_" and ".", starting with a letter or digit)',
+      '(up to 63 lowercase letters, digits, "-", "_" and ".", starting with a letter or digit)',
+  );
+  // A name no backend could register in a handshake is refused here too.
+  match(
+    errorOf(() => load(["--token", `${"s".repeat(64)}=0123456789abcdef-token`])).message,
+    /^Invalid --token: entry 1 has a bad service name \(up to 63 /,
   );
   match(
     errorOf(() => loadFile({ routes: [{ path: "v1", service: "a" }] })).message,
