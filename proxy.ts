@@ -7,11 +7,10 @@
  */
 
 import { Hono } from "hono";
+import { describe, noTunnel, text } from "./answers.ts";
 import type { Context } from "hono";
 import { type ClientExchange, isUnprocessed } from "./h2/client.ts";
 import type { FieldPairs } from "./h2/message.ts";
-import { errorCodeName } from "./h2/constants.ts";
-import type { Http2Error } from "./h2/errors.ts";
 import { forwardedFields } from "./forwarded.ts";
 import type { TunnelPool } from "./pool.ts";
 import { normalizeHost, type RouteTable } from "./routes.ts";
@@ -82,19 +81,6 @@ export function createProxyApp(
   return app;
 }
 
-/** An answer of the router's own, with the request's id. */
-function text(
-  status: number,
-  body: string,
-  requestId: string,
-  headers?: Record<string, string>,
-): Response {
-  return new Response(body + "\n", {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8", "x-request-id": requestId, ...headers },
-  });
-}
-
 /** RFC 9110 §7.6.3: what a response that passed through us says (HTTP/2 to the backend). */
 const VIA: [string, string] = ["via", "2 ptth"];
 
@@ -112,12 +98,6 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"])
  */
 function mayRetry(error: unknown, method: string): boolean {
   return isUnprocessed(error) || IDEMPOTENT.has(method);
-}
-
-function describe(error: unknown): string {
-  const h2 = error as Http2Error;
-  if (typeof h2?.code === "number") return `${errorCodeName(h2.code)}: ${h2.message}`;
-  return (error as Error)?.message ?? String(error);
 }
 
 /** Counts body bytes on their way through, failing the stream past `limit`. */
@@ -242,7 +222,7 @@ async function forward(
     return text(
       431,
       `Request Header Fields Too Large: the limit is ${options.maxHeaderBytes} bytes`,
-      outcome.requestId,
+      { "x-request-id": outcome.requestId },
     );
   }
   const length = request.headers.get("content-length");
@@ -251,7 +231,7 @@ async function forward(
     return text(
       413,
       `Content Too Large: the limit is ${options.maxBodyBytes} bytes`,
-      outcome.requestId,
+      { "x-request-id": outcome.requestId },
     );
   }
 
@@ -264,7 +244,9 @@ async function forward(
     const claimed = pool.serviceForHost(name);
     if (claimed !== undefined) service = claimed;
     else if (!options.routes.isEmpty) {
-      return text(404, `Not Found: no route for host ${name}`, outcome.requestId);
+      return text(404, `Not Found: no route for host ${name}`, {
+        "x-request-id": outcome.requestId,
+      });
     }
   }
 
@@ -315,7 +297,7 @@ async function forward(
     return text(
       504,
       `Gateway Timeout: the backend sent no response headers within ${options.responseHeaderTimeout} ms`,
-      outcome.requestId,
+      { "x-request-id": outcome.requestId },
     );
   };
   try {
@@ -353,7 +335,7 @@ async function forward(
           return text(
             413,
             `Content Too Large: the limit is ${options.maxBodyBytes} bytes`,
-            outcome.requestId,
+            { "x-request-id": outcome.requestId },
           );
         }
         const reason = describe(error);
@@ -377,15 +359,12 @@ async function forward(
         return text(
           502,
           `Bad Gateway: the tunnel failed before the response headers (${reason})`,
-          outcome.requestId,
+          { "x-request-id": outcome.requestId },
         );
       }
     }
     if (early.why === "client") return new Response(null, { status: 499 });
-    const which = service === null
-      ? "no backend tunnel is connected to this router"
-      : `no backend tunnel is connected for service ${service}`;
-    return text(503, `Service Unavailable: ${which}`, outcome.requestId, { "retry-after": "1" });
+    return noTunnel(service, { "x-request-id": outcome.requestId });
   } finally {
     early.done();
   }

@@ -28,6 +28,7 @@ import { type TunnelList, TunnelPool } from "./pool.ts";
 import { createProxyApp, type ProxyEnv } from "./proxy.ts";
 import { RouteTable } from "./routes.ts";
 import { TUNNEL_MAX_FRAME_SIZE } from "./tunnel/settings.ts";
+import { within } from "./tunnel/within.ts";
 import { acceptTunnel } from "./tunnel/accept.ts";
 import { acceptWebSocketTunnel, DEFAULT_TUNNEL_PATH } from "./tunnel/websocket_accept.ts";
 import type { ByteIO } from "./h2/connection.ts";
@@ -286,11 +287,11 @@ export function createRouter(options: RouterOptions = {}): Router {
   // Tunnels over WebSocket come in on the public port, at their own path.
   const tunnelPath = options.tunnelPath ?? DEFAULT_TUNNEL_PATH;
   const webSocketTunnels = new Set<ClientSession>();
-  const context: TunnelContext = { pool, options, log, events };
+  const context: TunnelContext = { pool, auth, options, log, events };
   const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
     tunnelPath !== "" && request.url.includes(tunnelPath) &&
       new URL(request.url).pathname === tunnelPath
-      ? attachWebSocket(request, info.remoteAddr, auth, context, webSocketTunnels)
+      ? attachWebSocket(request, info.remoteAddr, context, webSocketTunnels)
       : app.fetch(request, { remoteAddr: info.remoteAddr });
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
@@ -303,7 +304,7 @@ export function createRouter(options: RouterOptions = {}): Router {
     admin?.shutdown();
     throw error;
   }
-  const acceptDone = acceptTunnels(listener, pool, auth, options, log, events);
+  const acceptDone = acceptTunnels(listener, context);
 
   // One timer for all tunnels: streams whose bodies stopped moving are reset.
   const idleTimeout = options.idleTimeout ?? 300_000;
@@ -332,14 +333,7 @@ export function createRouter(options: RouterOptions = {}): Router {
       await drainSessions([...webSocketTunnels], 5000);
       await server.shutdown();
       // Then let the backends know, and wait (bounded) for their streams to end.
-      const tunnels = pool.list();
-      for (const tunnel of tunnels) tunnel.session.shutdown();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        Promise.all(tunnels.map((t) => t.session.closed)),
-        new Promise((resolve) => timer = setTimeout(resolve, 5000)),
-      ]);
-      clearTimeout(timer);
+      await drainSessions(pool.list().map((tunnel) => tunnel.session), 5000);
       for (const tunnel of pool.list()) tunnel.session.close();
       await acceptDone;
       await admin?.shutdown();
@@ -368,60 +362,35 @@ function configuredServices(options: RouterOptions): string[] {
   return [...new Set(named.filter((service) => service !== "*"))].sort();
 }
 
-async function acceptTunnels(
-  listener: Deno.Listener,
-  pool: TunnelPool<RouterTunnel>,
-  auth: TunnelAuth,
-  options: RouterOptions,
-  log: (line: string) => void,
-  events: RouterEvents,
-): Promise<void> {
+async function acceptTunnels(listener: Deno.Listener, context: TunnelContext): Promise<void> {
   const pending = new Set<Promise<void>>();
   try {
     for await (const conn of listener) {
-      const task = attach(conn, pool, auth, options, log, events);
+      const task = attach(conn, context);
       pending.add(task);
       task.finally(() => pending.delete(task));
     }
   } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) log(`tunnel listener failed: ${error}`);
+    if (!(error instanceof Deno.errors.BadResource)) {
+      context.log(`tunnel listener failed: ${error}`);
+    }
   }
   await Promise.all(pending);
 }
 
-async function attach(
-  conn: Deno.Conn,
-  pool: TunnelPool<RouterTunnel>,
-  auth: TunnelAuth,
-  options: RouterOptions,
-  log: (line: string) => void,
-  events: RouterEvents,
-): Promise<void> {
+async function attach(conn: Deno.Conn, context: TunnelContext): Promise<void> {
   const remoteAddr = conn.remoteAddr as Deno.NetAddr;
   const id = `t${++tunnelCounter}`;
-  const handshakeTimeout = options.handshakeTimeout ?? 10_000;
-  const maxPerService = options.maxTunnelsPerService ?? 256;
   let accepted;
   try {
     accepted = await acceptTunnel(conn, {
-      auth,
+      auth: context.auth,
       address: remoteAddr.hostname,
-      timeout: handshakeTimeout,
-      admit: (identity) => {
-        if (pool.count(identity.service) >= maxPerService) {
-          throw new HandshakeError(429, `Too many tunnels for service ${identity.service}`);
-        }
-      },
+      timeout: context.options.handshakeTimeout ?? 10_000,
+      admit: (identity) => admit(context, identity),
     });
   } catch (error) {
-    // Logged (from the event) without the token: only the status and reason.
-    events.emit({
-      type: "handshake-failed",
-      time: Date.now(),
-      address: remoteAddr.hostname,
-      status: error instanceof HandshakeError ? error.status : 400,
-      reason: error instanceof HandshakeError ? error.message : String(error),
-    });
+    handshakeFailed(context, remoteAddr, error);
     try {
       conn.close();
     } catch {
@@ -437,12 +406,42 @@ async function attach(
     legacy: accepted.legacy,
     reply: accepted.reply,
     remoteAddr,
-  }, { pool, options, log, events });
+  }, context);
+}
+
+/** Refuses a tunnel beyond the service's tunnel limit (429). */
+function admit(context: TunnelContext, identity: TunnelIdentity): void {
+  const max = context.options.maxTunnelsPerService ?? 256;
+  if (context.pool.count(identity.service) >= max) {
+    throw new HandshakeError(429, `Too many tunnels for service ${identity.service}`);
+  }
+}
+
+/**
+ * Reports a refused handshake, logged from the event without the token: only
+ * the status and the reason, which it returns.
+ */
+function handshakeFailed(
+  context: TunnelContext,
+  remoteAddr: Deno.NetAddr,
+  error: unknown,
+): { status: number; reason: string } {
+  const status = error instanceof HandshakeError ? error.status : 400;
+  const reason = error instanceof Error ? error.message : String(error);
+  context.events.emit({
+    type: "handshake-failed",
+    time: Date.now(),
+    address: remoteAddr.hostname,
+    status,
+    reason,
+  });
+  return { status, reason };
 }
 
 /** What the router's tunnel code shares. */
 interface TunnelContext {
   pool: TunnelPool<RouterTunnel>;
+  auth: TunnelAuth;
   options: RouterOptions;
   log: (line: string) => void;
   events: RouterEvents;
@@ -464,12 +463,7 @@ interface TunnelInit {
 async function drainSessions(sessions: ClientSession[], ms: number): Promise<void> {
   if (sessions.length === 0) return;
   for (const session of sessions) session.shutdown();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    Promise.all(sessions.map((session) => session.closed)),
-    new Promise((resolve) => timer = setTimeout(resolve, ms)),
-  ]);
-  clearTimeout(timer);
+  await within(Promise.all(sessions.map((session) => session.closed)), ms, undefined);
 }
 
 /**
@@ -479,33 +473,18 @@ async function drainSessions(sessions: ClientSession[], ms: number): Promise<voi
 async function attachWebSocket(
   request: Request,
   remoteAddr: Deno.NetAddr,
-  auth: TunnelAuth,
   context: TunnelContext,
   sessions: Set<ClientSession>,
 ): Promise<Response> {
-  const { pool, options, events } = context;
-  const maxPerService = options.maxTunnelsPerService ?? 256;
   let accepted;
   try {
     accepted = await acceptWebSocketTunnel(request, {
-      auth,
+      auth: context.auth,
       address: remoteAddr.hostname,
-      admit: (identity) => {
-        if (pool.count(identity.service) >= maxPerService) {
-          throw new HandshakeError(429, `Too many tunnels for service ${identity.service}`);
-        }
-      },
+      admit: (identity) => admit(context, identity),
     });
   } catch (error) {
-    const status = error instanceof HandshakeError ? error.status : 400;
-    const reason = error instanceof Error ? error.message : String(error);
-    events.emit({
-      type: "handshake-failed",
-      time: Date.now(),
-      address: remoteAddr.hostname,
-      status,
-      reason,
-    });
+    const { status, reason } = handshakeFailed(context, remoteAddr, error);
     return new Response(`${reason}\n`, {
       status,
       headers: { "content-type": "text/plain; charset=utf-8" },
@@ -571,12 +550,7 @@ async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext)
   });
   init.onSession?.(session);
   // The peer's SETTINGS tell us its limits: only then can it take requests.
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) =>
-    timer = setTimeout(() => resolve("timeout"), handshakeTimeout)
-  );
-  const outcome = await Promise.race([session.connection.ready, timeout]);
-  clearTimeout(timer);
+  const outcome = await within(session.connection.ready, handshakeTimeout, "timeout" as const);
   if (outcome === "timeout" || !session.available) {
     log(`tunnel ${id} from ${from} did not speak HTTP/2; closed`);
     session.close();

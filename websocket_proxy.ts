@@ -10,9 +10,8 @@
  * @module
  */
 
+import { describe, noTunnel, text } from "./answers.ts";
 import { isUnprocessed } from "./h2/client.ts";
-import { errorCodeName } from "./h2/constants.ts";
-import type { Http2Error } from "./h2/errors.ts";
 import type { TunnelPool } from "./pool.ts";
 import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
 import { CloseCode, isValidCloseCode } from "./ws/frame.ts";
@@ -40,19 +39,6 @@ export interface WebSocketProxyOptions {
   maxRetries: number;
   /** PING the backend leg this often (ms), keeping its stream from idling out. @default {30000} */
   pingInterval?: number;
-  /** The largest message either way (bytes). @default {67108864} */
-  maxMessageSize?: number;
-  /**
-   * Stop reading the backend while the client's socket has more than this
-   * many bytes queued. @default {1048576}
-   */
-  clientHighWaterMark?: number;
-  /**
-   * Close the session (1008) when the backend leg has more than this many
-   * bytes queued: the client cannot be paused, so this bounds the router's
-   * memory per socket: a largest message and 16 MiB more. @default {83886080}
-   */
-  backendBufferLimit?: number;
   /** Where log lines go. */
   log: (line: string) => void;
   /** Told which tunnel carries the session. */
@@ -84,18 +70,14 @@ export function isWebSocketUpgrade(request: Request): boolean {
   return upgrade !== null && upgrade.toLowerCase().split(/\s*,\s*/).includes("websocket");
 }
 
-function text(status: number, body: string, headers?: Record<string, string>): Response {
-  return new Response(body + "\n", {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
-  });
-}
-
-function describe(error: unknown): string {
-  const h2 = error as Http2Error;
-  if (typeof h2?.code === "number") return `${errorCodeName(h2.code)}: ${h2.message}`;
-  return (error as Error)?.message ?? String(error);
-}
+/** Stop reading the backend while the client's socket has more than this many bytes queued. */
+const CLIENT_HIGH_WATER_MARK = 1024 * 1024;
+/**
+ * Close the session (1008) when the backend leg has more than this many bytes
+ * queued: the client cannot be paused, so this bounds the router's memory per
+ * socket: a largest message (StreamWebSocket's 64 MiB default) and 16 MiB more.
+ */
+const BACKEND_BUFFER_LIMIT = 80 * 1024 * 1024;
 
 /**
  * Forwards a WebSocket upgrade over a tunnel and relays the session. The
@@ -170,7 +152,7 @@ export async function proxyWebSocket(
         response = await tunnel.request({
           method: "CONNECT",
           protocol: "websocket",
-          scheme: url.protocol === "https:" || url.protocol === "wss:" ? "https" : "http",
+          scheme: url.protocol.slice(0, -1),
           authority: url.host,
           path: url.pathname + url.search,
           headers: fields,
@@ -203,10 +185,7 @@ export async function proxyWebSocket(
     request.signal.removeEventListener("abort", onClientGone);
   }
   if (response === null || up === null) {
-    const which = service === null
-      ? "no backend tunnel is connected to this router"
-      : `no backend tunnel is connected for service ${service}`;
-    return text(503, `Service Unavailable: ${which}`, { "retry-after": "1" });
+    return noTunnel(service);
   }
   options.onResponse?.(response.status);
   // RFC 8441 §5: any 2xx opens the tunnel; anything else is the backend's refusal.
@@ -242,9 +221,6 @@ function relay(
   options: WebSocketProxyOptions,
 ): void {
   client.binaryType = "arraybuffer";
-  const highWater = options.clientHighWaterMark ?? 1024 * 1024;
-  const bufferLimit = options.backendBufferLimit ??
-    (options.maxMessageSize ?? 64 * 1024 * 1024) + 16 * 1024 * 1024;
   const clientOpen = new Promise<void>((resolve, reject) => {
     client.addEventListener("open", () => resolve(), { once: true });
     client.addEventListener("close", () => reject(new Error("Client left before opening")), {
@@ -259,10 +235,11 @@ function relay(
     open: clientOpen,
     anyCloseCode: true,
     pingInterval: options.pingInterval ?? 30_000,
-    ...(options.maxMessageSize === undefined ? {} : { maxMessageSize: options.maxMessageSize }),
     // A slow client: stop reading, and HTTP/2 flow control stops the backend.
     beforeRead: () =>
-      client.bufferedAmount > highWater ? drained(client, highWater / 2) : undefined,
+      client.bufferedAmount > CLIENT_HIGH_WATER_MARK
+        ? drained(client, CLIENT_HIGH_WATER_MARK / 2)
+        : undefined,
   });
   backend.binaryType = "arraybuffer";
   backend.onmessage = (event) => {
@@ -284,7 +261,7 @@ function relay(
     if (backend.readyState !== WebSocket.OPEN) return;
     backend.send(event.data);
     // The client cannot be paused (the WebSocket API reads on): bound what waits for the backend.
-    if (backend.bufferedAmount > bufferLimit) {
+    if (backend.bufferedAmount > BACKEND_BUFFER_LIMIT) {
       options.log(`WebSocket ${url.pathname}: backend too slow; closing`);
       client.close(CloseCode.POLICY_VIOLATION, "Backend is not reading fast enough");
       backend.close(CloseCode.POLICY_VIOLATION, "Too much queued for the backend");

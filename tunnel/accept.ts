@@ -17,6 +17,7 @@ import {
   type TunnelIdentity,
 } from "./handshake.ts";
 import { PrefixedIO } from "./prefixed_io.ts";
+import { within } from "./within.ts";
 
 /** A tunnel ready for HTTP/2: the byte stream and who is on the other end. */
 export interface AcceptedTunnel {
@@ -102,9 +103,7 @@ export async function acceptTunnel(io: ByteIO, options: AcceptOptions): Promise<
   let answer = true; // Refusals get an HTTP/1.1 answer, except to raw HTTP/2 peers.
   try {
     const first = readChunk(io);
-    const wait = timeout(options.legacyWait ?? 1000, "silent" as const);
-    const chunk = await Promise.race([first, wait.promise]);
-    wait.cancel();
+    const chunk = await within(first, options.legacyWait ?? 1000, "silent" as const);
     if (chunk === "silent" || (chunk !== null && chunk[0] !== 0x47 /* G */)) {
       // Raw HTTP/2 (the Go original): the server speaks first with SETTINGS, or
       // waits silently for our preface. Anything else is not a tunnel.

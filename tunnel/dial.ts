@@ -15,6 +15,7 @@ import {
   type TunnelIdentity,
 } from "./handshake.ts";
 import { PrefixedIO } from "./prefixed_io.ts";
+import { within } from "./within.ts";
 
 /**
  * The router refused the tunnel: 400 (bad handshake), 401 (token needed),
@@ -116,24 +117,20 @@ export async function dialTunnel(options: DialOptions): Promise<ByteIO> {
     }
   } else io = await Deno.connect({ hostname, port });
   if (options.legacy) return io;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        io.close();
-        reject(new Error(`Cannot open tunnel: no handshake answer within ${options.timeout} ms`));
-      }, options.timeout);
-    });
-    return await Promise.race([handshake(io, options), timedOut]);
+    const tunnel = await within(handshake(io, options), options.timeout, null);
+    if (tunnel === null) {
+      throw new Error(`Cannot open tunnel: no handshake answer within ${options.timeout} ms`);
+    }
+    return tunnel;
   } catch (error) {
+    // Closing also ends a handshake still waiting for its answer.
     try {
       io.close();
     } catch {
       // Closed already.
     }
     throw error;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

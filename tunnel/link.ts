@@ -8,6 +8,7 @@
 
 import type { ByteIO, Connection } from "../h2/connection.ts";
 import { TunnelRefusedError } from "./dial.ts";
+import { within } from "./within.ts";
 
 /** Where a link is in its life. */
 export type LinkStatus = "connecting" | "connected" | "refused" | "stopped";
@@ -156,12 +157,7 @@ export class TunnelLink {
     if (connection) {
       // Two-step GOAWAY: requests the router sends meanwhile are still served.
       connection.shutdown(Math.min(1000, deadline));
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        connection.closed,
-        new Promise((resolve) => timer = setTimeout(resolve, deadline)),
-      ]);
-      clearTimeout(timer);
+      await within(connection.closed, deadline, undefined);
       connection.close();
     }
     await this.finished.catch(() => {});

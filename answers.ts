@@ -1,0 +1,78 @@
+/**
+ * The router's own answers: plain-text errors for the client, and how a
+ * tunnel failure is described in them and in the log.
+ *
+ * @module
+ */
+
+import { errorCodeName } from "./h2/constants.ts";
+import type { Http2Error } from "./h2/errors.ts";
+
+/**
+ * A plain-text answer of the router's own.
+ *
+ * @param status The status.
+ * @param body One line saying what happened.
+ * @param headers More fields (the request's id, `retry-after`).
+ * @returns The response.
+ *
+ * @example
+ * ```ts
+ * import { text } from "./answers.ts";
+ * import { equal } from "node:assert/strict";
+ * const response = text(404, "Not Found: no route", { "x-request-id": "r1" });
+ * equal(await response.text(), "Not Found: no route\n");
+ * equal(response.headers.get("x-request-id"), "r1");
+ * ```
+ */
+export function text(status: number, body: string, headers?: Record<string, string>): Response {
+  return new Response(body + "\n", {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+  });
+}
+
+/**
+ * The 503 for a request no tunnel can take, with `Retry-After`.
+ *
+ * @param service The service it was routed to, or `null` (any tunnel).
+ * @param headers More fields (the request's id).
+ * @returns The response.
+ *
+ * @example
+ * ```ts
+ * import { noTunnel } from "./answers.ts";
+ * import { equal } from "node:assert/strict";
+ * const response = noTunnel("api");
+ * equal(response.status, 503);
+ * equal(await response.text(), "Service Unavailable: no backend tunnel is connected for service api\n");
+ * ```
+ */
+export function noTunnel(service: string | null, headers?: Record<string, string>): Response {
+  const which = service === null
+    ? "no backend tunnel is connected to this router"
+    : `no backend tunnel is connected for service ${service}`;
+  return text(503, `Service Unavailable: ${which}`, { "retry-after": "1", ...headers });
+}
+
+/**
+ * How a tunnel failure reads in an answer and the log: an HTTP/2 error by its
+ * code's name, anything else by its message.
+ *
+ * @param error What the request failed with.
+ * @returns One line.
+ *
+ * @example
+ * ```ts
+ * import { describe } from "./answers.ts";
+ * import { StreamError } from "./h2/errors.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(describe(new StreamError(1, 0x7, "refused")), "REFUSED_STREAM: refused");
+ * equal(describe(new Error("gone")), "gone");
+ * ```
+ */
+export function describe(error: unknown): string {
+  const h2 = error as Http2Error;
+  if (typeof h2?.code === "number") return `${errorCodeName(h2.code)}: ${h2.message}`;
+  return (error as Error)?.message ?? String(error);
+}
