@@ -476,8 +476,6 @@ class Backend implements ReverseServer {
         max: o.reconnect?.max ?? o.maxReconnectDelay ?? 5000,
         healthyAfter: o.reconnect?.healthyAfter ?? 10_000,
       },
-      // The link's own lines repeat what the state log says.
-      log: (line) => this.#logger.debug(line),
       onUp: () => {
         this.#resolveConnected();
         o.onListen?.({ hostname: target.hostname, port: target.port });

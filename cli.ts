@@ -7,6 +7,7 @@
  */
 
 import denoJson from "./deno.json" with { type: "json" };
+import { hostPort } from "./addr.ts";
 import {
   type AnyOptionSpec,
   ConfigError,
@@ -161,11 +162,6 @@ function describeSetup(config: RouterConfig, options: RouterOptions): string[] {
 }
 
 /** An address as a URL shows it. */
-function hostPort(addr: Deno.NetAddr): string {
-  const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-  return `${host}:${addr.port}`;
-}
-
 /** The start-up banner: version, ports, admin URL, auth, TLS, services, routes. */
 function banner(
   config: RouterConfig,

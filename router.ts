@@ -20,6 +20,7 @@
  */
 
 import { setImmediate } from "node:timers";
+import { hostPort } from "./addr.ts";
 import { ClientSession } from "./h2/client.ts";
 import type { LocalSettings } from "./h2/connection.ts";
 import { errorCodeName } from "./h2/constants.ts";
@@ -508,7 +509,7 @@ async function attachWebSocket(
 async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext): Promise<void> {
   const { pool, options, log, events } = context;
   const { id, identity, legacy, reply, remoteAddr } = init;
-  const from = `${remoteAddr.hostname}:${remoteAddr.port}`;
+  const from = hostPort(remoteAddr);
   const handshakeTimeout = options.handshakeTimeout ?? 10_000;
   const info: TunnelInfo = {
     id,

@@ -8,11 +8,12 @@
  */
 
 import { Hono } from "hono";
+import { hostPort } from "../addr.ts";
 import type { Tunnel, TunnelList } from "../pool.ts";
 import { bearerToken } from "./bearer_token.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
 import { METRICS_CONTENT_TYPE, type MetricsRegistry } from "./metrics.ts";
-import type { RecentError, RouterStats, ServiceSeries } from "./stats.ts";
+import type { RecentError, RouterStats, ServiceSeries, TunnelCounters } from "./stats.ts";
 
 /** What the admin app reads. */
 export interface AdminAppOptions {
@@ -38,7 +39,7 @@ export interface AdminAppOptions {
 }
 
 /** One tunnel as `/api/tunnels` describes it. */
-export interface TunnelView {
+export interface TunnelView extends TunnelCounters {
   /** The tunnel's id. */
   id: string;
   /** The service it serves. */
@@ -57,16 +58,6 @@ export interface TunnelView {
   streamsInFlight: number;
   /** Streams it takes at once, `null` for no limit. */
   capacity: number | null;
-  /** Requests it answered. */
-  requests: number;
-  /** Of those, 5xx answers. */
-  errors: number;
-  /** Request body bytes sent to it. */
-  bytesIn: number;
-  /** Response body bytes it sent. */
-  bytesOut: number;
-  /** Its last PING round trip (ms), `null` before the first. */
-  lastRttMs: number | null;
   /** Whether it takes no new requests (GOAWAY either way). */
   draining: boolean;
 }
@@ -91,11 +82,15 @@ export interface DashboardData {
   recentErrors: RecentError[];
 }
 
-function address(addr: Deno.NetAddr): string {
-  return addr.hostname.includes(":")
-    ? `[${addr.hostname}]:${addr.port}`
-    : `${addr.hostname}:${addr.port}`;
-}
+/** The counters of a tunnel the stats have not seen yet. */
+const NO_COUNTERS: TunnelCounters = {
+  requests: 0,
+  errors: 0,
+  bytesIn: 0,
+  bytesOut: 0,
+  lastRttMs: null,
+  draining: false,
+};
 
 function tunnelView(tunnel: Tunnel, stats: RouterStats): TunnelView {
   const counters = stats.tunnel(tunnel.id);
@@ -103,17 +98,13 @@ function tunnelView(tunnel: Tunnel, stats: RouterStats): TunnelView {
     id: tunnel.id,
     service: tunnel.service,
     hosts: tunnel.hosts,
-    remoteAddr: address(tunnel.remoteAddr),
+    remoteAddr: hostPort(tunnel.remoteAddr),
     metadata: tunnel.metadata,
     weight: tunnel.weight,
     connectedSince: new Date(tunnel.connectedAt).toISOString(),
     streamsInFlight: tunnel.inFlight,
     capacity: Number.isFinite(tunnel.capacity) ? tunnel.capacity : null,
-    requests: counters?.requests ?? 0,
-    errors: counters?.errors ?? 0,
-    bytesIn: counters?.bytesIn ?? 0,
-    bytesOut: counters?.bytesOut ?? 0,
-    lastRttMs: counters?.lastRttMs ?? null,
+    ...(counters ?? NO_COUNTERS),
     draining: !tunnel.available || (counters?.draining ?? false),
   };
 }
@@ -193,16 +184,10 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   });
   app.get("/api/stats", (c) => {
     const tunnels = pool.list().map((tunnel) => tunnelView(tunnel, stats));
-    const series = new Map(stats.services().map((s) => [s.service, s]));
-    const names = new Set([
-      ...(options.services ?? []),
-      ...readyServices,
-      ...series.keys(),
-      ...tunnels.map((t) => t.service),
-    ]);
-    const services = [...names].sort().map((service): ServiceView => ({
-      ...(series.get(service) ?? emptySeries(service, stats)),
-      tunnels: tunnels.filter((t) => t.service === service),
+    const also = [...(options.services ?? []), ...readyServices, ...tunnels.map((t) => t.service)];
+    const services = stats.services(also).map((series): ServiceView => ({
+      ...series,
+      tunnels: tunnels.filter((t) => t.service === series.service),
     }));
     const data: DashboardData = {
       time: Date.now(),
@@ -215,21 +200,4 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   });
   app.notFound((c) => c.text("Not Found\n", 404));
   return app;
-}
-
-/** A service nothing happened to yet: a flat minute. */
-function emptySeries(service: string, stats: RouterStats): ServiceSeries {
-  const seconds = stats.seconds;
-  const zeros = () => new Array<number>(seconds).fill(0);
-  const nulls = () => new Array<number | null>(seconds).fill(null);
-  return {
-    service,
-    rate: zeros(),
-    errors: zeros(),
-    p50: nulls(),
-    p95: nulls(),
-    p99: nulls(),
-    window: { requests: 0, errors: 0, p50: null, p95: null, p99: null },
-    total: { requests: 0, errors: 0, bytesIn: 0, bytesOut: 0 },
-  };
 }

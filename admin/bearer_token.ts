@@ -7,19 +7,7 @@
  */
 
 import type { MiddlewareHandler } from "hono";
-
-const encoder = new TextEncoder();
-
-async function digest(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
-}
-
-/** Compares two equal-length digests without an early exit. */
-function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  let difference = a.length ^ b.length;
-  for (let i = 0; i < a.length; i++) difference |= a[i]! ^ (b[i] ?? 0);
-  return difference === 0;
-}
+import { digest, timingSafeEqual } from "../tunnel/token_digest.ts";
 
 /**
  * Builds the middleware; without a token it lets everything through.

@@ -185,18 +185,22 @@ export class RouterStats {
   #service(service: string): ServiceState {
     let state = this.#services.get(service);
     if (state === undefined) {
-      state = {
-        slots: Array.from({ length: this.#seconds }, () => ({
-          second: -1,
-          requests: 0,
-          errors: 0,
-          latency: new LatencyBins(),
-        })),
-        total: { requests: 0, errors: 0, bytesIn: 0, bytesOut: 0 },
-      };
+      state = this.#emptyState();
       this.#services.set(service, state);
     }
     return state;
+  }
+
+  #emptyState(): ServiceState {
+    return {
+      slots: Array.from({ length: this.#seconds }, () => ({
+        second: -1,
+        requests: 0,
+        errors: 0,
+        latency: new LatencyBins(),
+      })),
+      total: { requests: 0, errors: 0, bytesIn: 0, bytesOut: 0 },
+    };
   }
 
   #request(record: RequestRecord): void {
@@ -263,12 +267,15 @@ export class RouterStats {
    * Every service seen (in requests or tunnels), with the last minute's
    * series: completed seconds only, the newest last.
    *
+   * @param also More services to list, with flat series if nothing happened to them yet.
    * @returns The services, sorted by name.
    */
-  services(): ServiceSeries[] {
+  services(also: Iterable<string> = []): ServiceSeries[] {
     const current = Math.floor(this.#now() / 1000);
     const out: ServiceSeries[] = [];
-    for (const [service, state] of [...this.#services].sort(([a], [b]) => a.localeCompare(b))) {
+    const names = [...new Set([...this.#services.keys(), ...also])].sort();
+    for (const service of names) {
+      const state = this.#services.get(service) ?? this.#emptyState();
       const series: ServiceSeries = {
         service,
         rate: [],

@@ -31,9 +31,6 @@ function emit(event: Record<string, unknown>): void {
   console.log(JSON.stringify(event));
 }
 
-const i = values.router.lastIndexOf(":");
-const hostname = values.router.slice(0, i);
-const port = Number(values.router.slice(i + 1));
 const tunnels = Number(values.tunnels);
 const batch = Number(values.batch);
 const handler = createBenchHandler({
@@ -48,7 +45,7 @@ const start = performance.now();
 for (let n = 0; n < tunnels; n += batch) {
   const group: ReverseServer[] = [];
   for (let k = n; k < Math.min(tunnels, n + batch); k++) {
-    group.push(serveReverse({ hostname, port, quiet: true, legacy: true }, handler));
+    group.push(serveReverse({ router: values.router, quiet: true, legacy: true }, handler));
   }
   servers.push(...group);
   await Promise.all(group.map((server) => server.connected));

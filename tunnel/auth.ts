@@ -6,6 +6,7 @@
  */
 
 import { HandshakeError } from "./handshake.ts";
+import { digest, timingSafeEqual } from "./token_digest.ts";
 
 /** Options of {@linkcode TunnelAuth}. */
 export interface TunnelAuthOptions {
@@ -18,19 +19,6 @@ export interface TunnelAuthOptions {
 }
 
 const WINDOW_MS = 60_000;
-const encoder = new TextEncoder();
-
-async function digest(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
-}
-
-/** Compares two equal-length digests without an early exit. */
-function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ (b[i] ?? 0);
-  return diff === 0;
-}
-
 /**
  * Decides whether a handshake may open a tunnel.
  *

@@ -33,11 +33,9 @@ export interface LinkOptions {
   serve: (io: ByteIO) => Connection;
   /** Backoff between attempts. */
   backoff: Backoff;
-  /** Where log lines go. */
-  log: (line: string) => void;
   /** Told each time the tunnel is up. */
   onUp?: () => void;
-  /** Told of each loss or failed attempt. */
+  /** Told of each loss or failed attempt (the caller logs them). */
   onError?: (error: Error) => void;
 }
 
@@ -58,7 +56,6 @@ export class TunnelLink {
   readonly label: string;
   #options: LinkOptions;
   #status: LinkStatus = "connecting";
-  #lastError: Error | null = null;
   #stop = new AbortController();
   #connection: Connection | null = null;
 
@@ -75,13 +72,8 @@ export class TunnelLink {
     return this.#status;
   }
 
-  /** The last error, if any. */
-  get lastError(): Error | null {
-    return this.#lastError;
-  }
-
   async #run(): Promise<void> {
-    const { backoff, log } = this.#options;
+    const { backoff } = this.#options;
     let failures = 0;
     while (!this.#stop.signal.aborted) {
       this.#status = "connecting";
@@ -89,16 +81,11 @@ export class TunnelLink {
       try {
         io = await this.#options.dial();
       } catch (error) {
-        this.#lastError = error as Error;
         this.#options.onError?.(error as Error);
         if (error instanceof TunnelRefusedError && error.permanent) {
           // A refused token will not become valid by retrying.
           this.#status = "refused";
-          log(`ptth backend: ${this.label}: ${error.message}; not retrying`);
           throw error;
-        }
-        if (failures === 0) {
-          log(`ptth backend: cannot reach ${this.label}: ${(error as Error).message}`);
         }
         await this.#pause(failures++);
         continue;
@@ -122,9 +109,7 @@ export class TunnelLink {
       if (this.#stop.signal.aborted) break;
       // Only a tunnel that stayed up for a while proves the router healthy again.
       if (Date.now() - upSince >= backoff.healthyAfter) failures = 0;
-      this.#lastError = connection.error ?? new Error("Tunnel closed by the router");
-      this.#options.onError?.(this.#lastError);
-      log(`ptth backend: ${this.label}: tunnel lost: ${this.#lastError.message}; reconnecting`);
+      this.#options.onError?.(connection.error ?? new Error("Tunnel closed by the router"));
       await this.#pause(failures++);
     }
     this.#status = "stopped";

@@ -132,6 +132,82 @@ export interface EncodeFrameOptions {
 }
 
 /**
+ * The size of a frame (§5.2): header, optional masking key, payload.
+ *
+ * @param payloadLength The payload's length.
+ * @param masked Whether a masking key is included.
+ * @returns Octets.
+ *
+ * @example
+ * ```ts
+ * import { frameLength } from "./frame.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(frameLength(5, true), 11);
+ * equal(frameLength(70_000, false), 70_010);
+ * ```
+ */
+export function frameLength(payloadLength: number, masked: boolean): number {
+  const extended = payloadLength < 126 ? 0 : payloadLength < 65_536 ? 2 : 8;
+  return 2 + extended + (masked ? 4 : 0) + payloadLength;
+}
+
+/**
+ * Encodes one frame (§5.2) into `out` at `offset`: header, optional masking
+ * key, payload. Several frames can so share one buffer, and one write.
+ *
+ * @param out Where to write; {@linkcode frameLength} octets must fit.
+ * @param offset Where the frame starts.
+ * @param opcode The opcode.
+ * @param payload The payload (not modified).
+ * @param options FIN and masking.
+ * @returns The offset after the frame.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrameInto, frameLength, Opcode } from "./frame.ts";
+ * import { deepEqual, equal } from "node:assert/strict";
+ * const payload = new TextEncoder().encode("Hi");
+ * const out = new Uint8Array(2 * frameLength(2, false));
+ * const middle = encodeFrameInto(out, 0, Opcode.TEXT, payload);
+ * equal(encodeFrameInto(out, middle, Opcode.TEXT, payload), out.length);
+ * deepEqual([...out], [0x81, 2, 0x48, 0x69, 0x81, 2, 0x48, 0x69]);
+ * ```
+ */
+export function encodeFrameInto(
+  out: Uint8Array,
+  offset: number,
+  opcode: number,
+  payload: Uint8Array,
+  options: EncodeFrameOptions = {},
+): number {
+  const length = payload.length;
+  const masked = options.mask !== undefined && options.mask !== false;
+  const extended = length < 126 ? 0 : length < 65_536 ? 2 : 8;
+  const start = offset + 2 + extended + (masked ? 4 : 0);
+  out[offset] = (options.fin === false ? 0 : 0x80) | (opcode & 0x0f);
+  const maskBit = masked ? 0x80 : 0;
+  if (extended === 0) out[offset + 1] = maskBit | length;
+  else if (extended === 2) {
+    out[offset + 1] = maskBit | 126;
+    out[offset + 2] = length >>> 8;
+    out[offset + 3] = length & 0xff;
+  } else {
+    // §5.2: a 64-bit length whose most significant bit is 0.
+    out[offset + 1] = maskBit | 127;
+    new DataView(out.buffer, out.byteOffset).setBigUint64(offset + 2, BigInt(length));
+  }
+  out.set(payload, start);
+  if (masked) {
+    const key = options.mask instanceof Uint8Array
+      ? options.mask
+      : crypto.getRandomValues(new Uint8Array(4));
+    out.set(key, start - 4);
+    applyMask(out.subarray(start, start + length), key);
+  }
+  return start + length;
+}
+
+/**
  * Encodes one frame (§5.2): header, optional masking key, payload.
  *
  * @param opcode The opcode.
@@ -156,31 +232,9 @@ export function encodeFrame(
   payload: Uint8Array,
   options: EncodeFrameOptions = {},
 ): Uint8Array<ArrayBuffer> {
-  const length = payload.length;
   const masked = options.mask !== undefined && options.mask !== false;
-  const extended = length < 126 ? 0 : length < 65_536 ? 2 : 8;
-  const headerLength = 2 + extended + (masked ? 4 : 0);
-  const frame = new Uint8Array(headerLength + length);
-  frame[0] = (options.fin === false ? 0 : 0x80) | (opcode & 0x0f);
-  const maskBit = masked ? 0x80 : 0;
-  if (extended === 0) frame[1] = maskBit | length;
-  else if (extended === 2) {
-    frame[1] = maskBit | 126;
-    frame[2] = length >>> 8;
-    frame[3] = length & 0xff;
-  } else {
-    // §5.2: a 64-bit length whose most significant bit is 0.
-    frame[1] = maskBit | 127;
-    new DataView(frame.buffer).setBigUint64(2, BigInt(length));
-  }
-  frame.set(payload, headerLength);
-  if (masked) {
-    const key = options.mask instanceof Uint8Array
-      ? options.mask
-      : crypto.getRandomValues(new Uint8Array(4));
-    frame.set(key, headerLength - 4);
-    applyMask(frame.subarray(headerLength), key);
-  }
+  const frame = new Uint8Array(frameLength(payload.length, masked));
+  encodeFrameInto(frame, 0, opcode, payload, options);
   return frame;
 }
 
@@ -300,6 +354,11 @@ export interface FrameReaderOptions {
   maxPayload?: number;
 }
 
+/** The reader's first buffer; it grows for larger frames. */
+const FIRST_BUFFER = 16 * 1024;
+/** A buffer larger than this goes back to FIRST_BUFFER once empty. */
+const KEEP_BUFFER = 1024 * 1024;
+
 /**
  * Splits a byte stream into frames (§5.2), checking what a frame alone can
  * break: reserved bits without an extension, unknown opcodes, masking, control
@@ -326,7 +385,7 @@ export interface FrameReaderOptions {
 export class FrameReader {
   #masked: boolean;
   #maxPayload: number;
-  #buf = new Uint8Array(16 * 1024);
+  #buf = new Uint8Array(FIRST_BUFFER);
   #start = 0;
   #end = 0;
 
@@ -433,7 +492,11 @@ export class FrameReader {
     const payload = buf.slice(start + offset, start + offset + length);
     if (masked) applyMask(payload, buf.subarray(start + keyAt, start + keyAt + 4));
     this.#start = start + offset + length;
-    if (this.#start === this.#end) this.#start = this.#end = 0;
+    if (this.#start === this.#end) {
+      this.#start = this.#end = 0;
+      // A buffer grown for a large message is not kept for the socket's life.
+      if (buf.length > KEEP_BUFFER) this.#buf = new Uint8Array(FIRST_BUFFER);
+    }
     return { fin, opcode, payload };
   }
 }

@@ -13,6 +13,8 @@ import {
   decodeUtf8,
   encodeClosePayload,
   encodeFrame,
+  encodeFrameInto,
+  frameLength,
   FrameReader,
   isValidCloseCode,
   MAX_CONTROL_PAYLOAD,
@@ -343,11 +345,8 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
 
   #sendMessage(opcode: number, bytes: Uint8Array): void {
     // HTML: once closing, data is counted in bufferedAmount and discarded.
-    if (this.#readyState !== OPEN || this.#sentClose) {
-      this.#bufferedAmount += bytes.length;
-      return;
-    }
     this.#bufferedAmount += bytes.length;
+    if (this.#readyState !== OPEN || this.#sentClose) return;
     const size = this.#fragmentSize;
     if (bytes.length <= size) {
       this.#data.push({ opcode, fin: true, payload: bytes, size: bytes.length });
@@ -534,16 +533,9 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
   #deliver(): void {
     const parts = this.#messageParts;
     const opcode = this.#messageOpcode;
-    let bytes: Uint8Array<ArrayBuffer>;
-    if (parts.length === 1) bytes = parts[0]! as Uint8Array<ArrayBuffer>;
-    else {
-      bytes = new Uint8Array(this.#messageSize);
-      let offset = 0;
-      for (const part of parts) {
-        bytes.set(part, offset);
-        offset += part.length;
-      }
-    }
+    const bytes = (parts.length === 1 ? parts[0]! : concat(parts, this.#messageSize)) as Uint8Array<
+      ArrayBuffer
+    >;
     this.#messageParts = [];
     this.#messageSize = 0;
     this.#messageOpcode = -1;
@@ -639,24 +631,27 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
           await writer.close();
           break;
         }
-        // Frames queued meanwhile go out as one write (up to BATCH_BYTES).
-        const frames: Uint8Array[] = [];
+        // Frames queued meanwhile go out as one write (up to BATCH_BYTES), encoded
+        // straight into one buffer.
+        let count = 0;
         let bytes = 0;
         let size = 0;
-        while (bytes < BATCH_BYTES) {
-          const item = this.#data[0];
-          if (item === undefined || item === END) break;
-          this.#data.shift();
-          const frame = encodeFrame(item.opcode, item.payload, {
+        for (const item of this.#data) {
+          if (item === END || bytes >= BATCH_BYTES) break;
+          bytes += frameLength(item.payload.length, this.#client);
+          size += item.size;
+          count++;
+        }
+        const batch = new Uint8Array(bytes);
+        let offset = 0;
+        for (const item of this.#data.splice(0, count) as QueuedFrame[]) {
+          offset = encodeFrameInto(batch, offset, item.opcode, item.payload, {
             fin: item.fin,
             mask: this.#client ? maskKey() : false,
           });
-          frames.push(frame);
-          bytes += frame.length;
-          size += item.size;
         }
         await writer.ready;
-        await writer.write(frames.length === 1 ? frames[0]! : concat(frames, bytes));
+        await writer.write(batch);
         this.#bufferedAmount -= size;
       }
     } catch (error) {
