@@ -140,11 +140,15 @@ export function printUsage(): void {
   console.log(usage());
 }
 
+/** Mirrors the router's default: anonymous tunnels only while no token is configured. */
+function anonymousAllowed(config: RouterConfig): boolean {
+  return config.allowAnonymous ?? Object.keys(config.tokens).length === 0;
+}
+
 /** The lines saying what the router does besides listening: auth, TLS, routes. */
 function describeSetup(config: RouterConfig, options: RouterOptions): string[] {
   const services = Object.keys(config.tokens);
-  // Mirrors the router's default: anonymous tunnels only while no token is configured.
-  const anonymous = config.allowAnonymous ?? services.length === 0;
+  const anonymous = anonymousAllowed(config);
   const auth = services.length === 0
     ? "Authentication: off (no tokens)"
     : `Authentication: tokens for ${services.length} service${services.length === 1 ? "" : "s"} ` +
@@ -203,7 +207,7 @@ function describeServices(config: RouterConfig): string {
   ]);
   const parts = [...named].sort();
   for (const route of wildcards) parts.push(`one per subdomain of ${route.host?.slice(2)}`);
-  const anonymous = config.allowAnonymous ?? Object.keys(config.tokens).length === 0;
+  const anonymous = anonymousAllowed(config);
   const text = parts.length > 0
     ? `Services: ${parts.join(", ")}`
     : `Services: none configured${anonymous ? ", backends serve service default" : ""}`;

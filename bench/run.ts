@@ -737,6 +737,61 @@ function fmt(v: number | undefined | null): string {
 
 // ---------------------------------------------------------------- scenarios
 
+type Generator = { cpuS: number; cpuPct: number };
+
+/**
+ * Runs one scenario against one target while measuring the router's and the
+ * backends' CPU and memory, and adds its row; a failure adds a failed row.
+ * `report` turns what `run` returned into the row's metrics (it may throw
+ * when the run did not do what it should).
+ */
+async function measureRow<T>(
+  section: string,
+  scenario: string,
+  target: Target,
+  run: () => Promise<T>,
+  report: (
+    value: T,
+    router: Usage | null,
+  ) => { metrics: Record<string, number>; generator: Generator },
+): Promise<void> {
+  try {
+    const outer = await measureRouterAndBackends(
+      target.router ? [target.router] : [],
+      target.backends,
+      run,
+    );
+    const { metrics, generator } = report(outer.value, outer.usage);
+    addRow({
+      section,
+      scenario,
+      target: target.key,
+      metrics,
+      router: outer.usage,
+      backend: outer.backendUsage,
+      generator,
+      system: outer.system,
+      wallS: outer.wallS,
+    });
+  } catch (error) {
+    addRow(failed(section, scenario, target.key, error));
+  }
+}
+
+/** Runs a Deno client script of bench/; its last stdout line is its JSON result. */
+async function runDenoClient<T>(
+  script: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ result: T; generator: Generator }> {
+  const run = await runTool(Deno.execPath(), ["run", "-A", script, ...args], timeoutMs);
+  if (run.code !== 0) throw new Error(`${script} failed: ${run.stderr}`);
+  return {
+    result: JSON.parse(run.stdout.trim().split("\n").pop()!) as T,
+    generator: { cpuS: run.cpuS, cpuPct: (100 * run.cpuS) / run.wallS },
+  };
+}
+
 async function rateScenario(
   section: string,
   scenario: string,
@@ -744,35 +799,18 @@ async function rateScenario(
   load: (target: Target) => Promise<LoadResult>,
 ): Promise<void> {
   for (const target of targets) {
-    try {
-      const outer = await measureRouterAndBackends(
-        target.router ? [target.router] : [],
-        target.backends,
-        () => load(target),
-      );
-      const r = outer.value;
-      addRow({
-        section,
-        scenario,
-        target: target.key,
-        metrics: {
-          reqPerSec: r.reqPerSec,
-          p50Ms: r.p50Ms,
-          p99Ms: r.p99Ms,
-          meanMs: r.meanMs,
-          mbPerSec: r.mbPerSec,
-          requests: r.requests,
-          errors: r.errors,
-        },
-        router: outer.usage,
-        backend: outer.backendUsage,
-        generator: { cpuS: r.generatorCpuS, cpuPct: r.generatorCpuPct },
-        system: outer.system,
-        wallS: outer.wallS,
-      });
-    } catch (error) {
-      addRow(failed(section, scenario, target.key, error));
-    }
+    await measureRow(section, scenario, target, () => load(target), (r) => ({
+      metrics: {
+        reqPerSec: r.reqPerSec,
+        p50Ms: r.p50Ms,
+        p99Ms: r.p99Ms,
+        meanMs: r.meanMs,
+        mbPerSec: r.mbPerSec,
+        requests: r.requests,
+        errors: r.errors,
+      },
+      generator: { cpuS: r.generatorCpuS, cpuPct: r.generatorCpuPct },
+    }));
   }
 }
 
@@ -791,67 +829,55 @@ function failed(section: string, scenario: string, target: string, error: unknow
 }
 
 async function transferScenario(
-  scenario: "download" | "upload",
+  kind: "download" | "upload",
   targets: Target[],
   uploadFile: string,
 ): Promise<void> {
   const bytes = CONFIG.transferBytes;
+  const scenario = `${bytes / MiB >= 1024 ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`} ${kind}`;
   for (const target of targets) {
+    const base = `http://127.0.0.1:${target.port}`;
     try {
       // Warm up (JIT, buffers) with 32 MiB the same way, unmeasured; and bring the upload file
       // back into the page cache, which this machine reclaims after a while (DAMON).
       await sh(`cat '${uploadFile}' > /dev/null`);
-      const warm = `http://127.0.0.1:${target.port}`;
-      if (scenario === "download") {
-        await curl(["-o", "/dev/null", `${warm}/download?bytes=${32 * MiB}`], 60_000);
+      if (kind === "download") {
+        await curl(["-o", "/dev/null", `${base}/download?bytes=${32 * MiB}`], 60_000);
       } else {
-        await curl(["-T", `${uploadFile}.warm`, "-H", "Expect:", `${warm}/upload`], 60_000);
+        await curl(["-T", `${uploadFile}.warm`, "-H", "Expect:", `${base}/upload`], 60_000);
       }
-      const outer = await measureRouterAndBackends(
-        target.router ? [target.router] : [],
-        target.backends,
-        () =>
-          scenario === "download"
-            ? curl(
-              ["-o", "/dev/null", `http://127.0.0.1:${target.port}/download?bytes=${bytes}`],
-              120_000,
-            )
-            : curl([
-              "-T",
-              uploadFile,
-              "-H",
-              "Expect:",
-              "-H",
-              "content-type: application/octet-stream",
-              `http://127.0.0.1:${target.port}/upload`,
-            ], 120_000),
-      );
-      const r = outer.value;
-      const moved = scenario === "download" ? r.download : Number(JSON.parse(r.body).bytes);
+    } catch (error) {
+      addRow(failed("transfer", scenario, target.key, error));
+      continue;
+    }
+    await measureRow("transfer", scenario, target, () => {
+      if (kind === "download") {
+        return curl(["-o", "/dev/null", `${base}/download?bytes=${bytes}`], 120_000);
+      }
+      return curl([
+        "-T",
+        uploadFile,
+        "-H",
+        "Expect:",
+        "-H",
+        "content-type: application/octet-stream",
+        `${base}/upload`,
+      ], 120_000);
+    }, (r, router) => {
+      const moved = kind === "download" ? r.download : Number(JSON.parse(r.body).bytes);
       if (r.status !== 200 || moved !== bytes) {
         throw new Error(`status ${r.status}, ${moved} of ${bytes} bytes`);
       }
-      addRow({
-        section: "transfer",
-        scenario: `${
-          bytes / MiB >= 1024 ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`
-        } ${scenario}`,
-        target: target.key,
+      return {
         metrics: {
           mbPerSec: bytes / r.seconds / 1e6,
           seconds: r.seconds,
           ttfbMs: r.ttfbMs,
-          routerRssGrowthMiB: outer.usage ? outer.usage.peakMiB - outer.usage.rssStartMiB : NaN,
+          routerRssGrowthMiB: router ? router.peakMiB - router.rssStartMiB : NaN,
         },
-        router: outer.usage,
-        backend: outer.backendUsage,
         generator: { cpuS: r.cpuS, cpuPct: r.cpuPct },
-        system: outer.system,
-        wallS: outer.wallS,
-      });
-    } catch (error) {
-      addRow(failed("transfer", `${scenario}`, target.key, error));
-    }
+      };
+    });
   }
 }
 
@@ -870,82 +896,54 @@ async function sseScenario(targets: Target[]): Promise<void> {
   let expectedBytes = 0;
   for (let i = 0; i < floodEvents; i++) expectedBytes += eventBytes(i);
   for (const target of targets) {
-    try {
-      const outer = await measureRouterAndBackends(
-        target.router ? [target.router] : [],
-        target.backends,
-        () =>
-          h2loadRaw([
-            "--h1",
-            "-c",
-            String(streams),
-            "-n",
-            String(streams),
-            `http://127.0.0.1:${target.port}/sse?events=${floodEvents}`,
-          ], 60_000),
-      );
-      const r = outer.value;
+    await measureRow("sse", flood, target, () =>
+      h2loadRaw([
+        "--h1",
+        "-c",
+        String(streams),
+        "-n",
+        String(streams),
+        `http://127.0.0.1:${target.port}/sse?events=${floodEvents}`,
+      ], 60_000), (r) => {
       const data = Number(r.stdout.match(/\((\d+)\) data/)?.[1] ?? 0);
       const seconds = toMs(r.stdout.match(/finished in (\S+),/)?.[1] ?? "") / 1000;
       const succeeded = Number(r.stdout.match(/(\d+) succeeded/)?.[1] ?? 0);
       // Stamps are 13 digits, a dot and 3 decimals: count events from the body bytes.
       const events = Math.round((data / (streams * expectedBytes)) * streams * floodEvents);
-      addRow({
-        section: "sse",
-        scenario: flood,
-        target: target.key,
+      return {
         metrics: {
           eventsPerSec: events / seconds,
           mbPerSec: data / seconds / 1e6,
           seconds,
           errors: streams - succeeded,
         },
-        router: outer.usage,
-        backend: outer.backendUsage,
         generator: { cpuS: r.cpuS, cpuPct: (100 * r.cpuS) / r.wallS },
-        system: outer.system,
-        wallS: outer.wallS,
-      });
-    } catch (error) {
-      addRow(failed("sse", flood, target.key, error));
-    }
+      };
+    });
   }
 
   // Paced: events every `interval` ms, as SSE is used; the latency of each event.
   const paced = `SSE paced: ${streams} streams × ${pacedEvents} events, one per ${interval} ms`;
   for (const target of targets) {
-    try {
-      let clientCpu = { cpuS: 0, cpuPct: 0 };
-      const outer = await measureRouterAndBackends(
-        target.router ? [target.router] : [],
-        target.backends,
-        async () => {
-          const run = await runTool(Deno.execPath(), [
-            "run",
-            "-A",
-            "bench/sse_client.ts",
-            `http://127.0.0.1:${target.port}/sse`,
-            String(streams),
-            String(pacedEvents),
-            String(interval),
-          ], 60_000);
-          if (run.code !== 0) throw new Error(`sse client failed: ${run.stderr}`);
-          clientCpu = { cpuS: run.cpuS, cpuPct: (100 * run.cpuS) / run.wallS };
-          return JSON.parse(run.stdout.trim().split("\n").pop()!);
-        },
-      );
-      const r = outer.value as {
-        received: number;
-        failed: number;
-        wallMs: number;
-        firstEventMs: number[];
-        deliveryMs: number[];
-        aloneFirstEventMs: number[];
-      };
-      addRow({
-        section: "sse",
-        scenario: paced,
-        target: target.key,
+    await measureRow(
+      "sse",
+      paced,
+      target,
+      () =>
+        runDenoClient<{
+          received: number;
+          failed: number;
+          wallMs: number;
+          firstEventMs: number[];
+          deliveryMs: number[];
+          aloneFirstEventMs: number[];
+        }>("bench/sse_client.ts", [
+          `http://127.0.0.1:${target.port}/sse`,
+          String(streams),
+          String(pacedEvents),
+          String(interval),
+        ], 60_000),
+      ({ result: r, generator }) => ({
         metrics: {
           eventsPerSec: r.received / (r.wallMs / 1000),
           firstEventP50Ms: percentile(r.firstEventMs, 50),
@@ -955,15 +953,9 @@ async function sseScenario(targets: Target[]): Promise<void> {
           aloneFirstEventP50Ms: percentile(r.aloneFirstEventMs, 50),
           errors: r.failed,
         },
-        router: outer.usage,
-        backend: outer.backendUsage,
-        generator: clientCpu,
-        system: outer.system,
-        wallS: outer.wallS,
-      });
-    } catch (error) {
-      addRow(failed("sse", paced, target.key, error));
-    }
+        generator,
+      }),
+    );
   }
 }
 
@@ -973,38 +965,25 @@ async function wsScenario(targets: Target[]): Promise<void> {
   const scenario =
     `WebSocket echo: ${sockets} sockets ping-pong ${seconds} s, then ${bulkMiB} MiB bulk`;
   for (const target of targets) {
-    try {
-      let clientCpu = { cpuS: 0, cpuPct: 0 };
-      const outer = await measureRouterAndBackends(
-        target.router ? [target.router] : [],
-        target.backends,
-        async () => {
-          const run = await runTool(Deno.execPath(), [
-            "run",
-            "-A",
-            "bench/ws_client.ts",
-            `ws://127.0.0.1:${target.port}/ws`,
-            String(sockets),
-            String(seconds),
-            String(bulkMiB),
-          ], (seconds + 60) * 1000);
-          if (run.code !== 0) throw new Error(`ws client failed: ${run.stderr}`);
-          clientCpu = { cpuS: run.cpuS, cpuPct: (100 * run.cpuS) / run.wallS };
-          return JSON.parse(run.stdout.trim().split("\n").pop()!);
-        },
-      );
-      const r = outer.value as {
-        messagesPerSec: number;
-        rttP50Ms: number;
-        rttP99Ms: number;
-        bulkMBps: number;
-        openMs: number;
-        failed: number;
-      };
-      addRow({
-        section: "ws",
-        scenario,
-        target: target.key,
+    await measureRow(
+      "ws",
+      scenario,
+      target,
+      () =>
+        runDenoClient<{
+          messagesPerSec: number;
+          rttP50Ms: number;
+          rttP99Ms: number;
+          bulkMBps: number;
+          openMs: number;
+          failed: number;
+        }>("bench/ws_client.ts", [
+          `ws://127.0.0.1:${target.port}/ws`,
+          String(sockets),
+          String(seconds),
+          String(bulkMiB),
+        ], (seconds + 60) * 1000),
+      ({ result: r, generator }) => ({
         metrics: {
           messagesPerSec: r.messagesPerSec,
           rttP50Ms: r.rttP50Ms,
@@ -1013,15 +992,9 @@ async function wsScenario(targets: Target[]): Promise<void> {
           openMs: r.openMs,
           errors: r.failed,
         },
-        router: outer.usage,
-        backend: outer.backendUsage,
-        generator: clientCpu,
-        system: outer.system,
-        wallS: outer.wallS,
-      });
-    } catch (error) {
-      addRow(failed("ws", scenario, target.key, error));
-    }
+        generator,
+      }),
+    );
   }
 }
 

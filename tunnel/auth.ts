@@ -54,11 +54,6 @@ export class TunnelAuth {
     return this.#anonymous;
   }
 
-  /** How many services have tokens. */
-  get services(): number {
-    return this.#digests.size;
-  }
-
   /**
    * Checks a handshake; resolves when it may proceed.
    *
