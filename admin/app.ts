@@ -13,7 +13,13 @@ import type { Tunnel, TunnelList } from "../pool.ts";
 import { bearerToken } from "./bearer_token.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
 import { METRICS_CONTENT_TYPE, type MetricsRegistry } from "./metrics.ts";
-import type { RecentError, RouterStats, ServiceSeries, TunnelCounters } from "./stats.ts";
+import {
+  NO_COUNTERS,
+  type RecentError,
+  type RouterStats,
+  type ServiceSeries,
+  type TunnelCounters,
+} from "./stats.ts";
 
 /** What the admin app reads. */
 export interface AdminAppOptions {
@@ -81,16 +87,6 @@ export interface DashboardData {
   /** The latest failed requests, newest first. */
   recentErrors: RecentError[];
 }
-
-/** The counters of a tunnel the stats have not seen yet. */
-const NO_COUNTERS: TunnelCounters = {
-  requests: 0,
-  errors: 0,
-  bytesIn: 0,
-  bytesOut: 0,
-  lastRttMs: null,
-  draining: false,
-};
 
 function tunnelView(tunnel: Tunnel, stats: RouterStats): TunnelView {
   const counters = stats.tunnel(tunnel.id);

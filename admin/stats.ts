@@ -27,6 +27,25 @@ export interface TunnelCounters {
   draining: boolean;
 }
 
+/**
+ * The counters of a tunnel before its first request.
+ *
+ * @example
+ * ```ts
+ * import { NO_COUNTERS } from "./stats.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(NO_COUNTERS.requests, 0);
+ * ```
+ */
+export const NO_COUNTERS: Readonly<TunnelCounters> = {
+  requests: 0,
+  errors: 0,
+  bytesIn: 0,
+  bytesOut: 0,
+  lastRttMs: null,
+  draining: false,
+};
+
 /** One service's last minute, oldest second first. */
 export interface ServiceSeries {
   /** The service (`""`: requests that reached no service). */
@@ -153,14 +172,7 @@ export class RouterStats {
           this.#request(event.request);
           break;
         case "tunnel-open":
-          this.#tunnels.set(event.tunnel.id, {
-            requests: 0,
-            errors: 0,
-            bytesIn: 0,
-            bytesOut: 0,
-            lastRttMs: null,
-            draining: false,
-          });
+          this.#tunnels.set(event.tunnel.id, { ...NO_COUNTERS });
           this.#service(event.tunnel.service);
           break;
         case "tunnel-close":
