@@ -73,6 +73,17 @@ export class TunnelPool<T extends Tunnel = Tunnel> implements TunnelList {
   }
 
   /**
+   * Finds a connected tunnel by id.
+   *
+   * @param id The tunnel's id.
+   * @returns The tunnel, or `undefined` when none has that id.
+   */
+  get(id: string): T | undefined {
+    for (const tunnel of this.#tunnels) if (tunnel.id === id) return tunnel;
+    return undefined;
+  }
+
+  /**
    * Counts the tunnels of one service.
    *
    * @param service The service.

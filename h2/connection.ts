@@ -140,6 +140,9 @@ const SHRINK_AFTER = 64;
 const EMPTY_IDS = new Int32Array(0);
 const EMPTY_HOW = new Uint8Array(0);
 
+/** The payload of our next PING, filled in and copied out by each {@linkcode Connection.ping}. */
+const PING_PAYLOAD = new Uint8Array(8);
+
 /**
  * Recently closed streams and how each closed, in fixed typed arrays indexed
  * by id: ids only grow, so recent ids land in distinct slots and an old id
@@ -251,7 +254,7 @@ export class Connection implements StreamHost {
   #flushQueued = false;
   #drainWaiters: Array<() => void> = [];
   #windowWaiters = new Set<Http2Stream>();
-  #pings = new Map<string, { start: number; resolve: (rtt: number) => void }>();
+  #pings = new Map<number, { start: number; resolve: (rtt: number) => void }>();
   #pingCounter = 0;
   #goawaySent = false;
   #goawayReceived = false;
@@ -486,13 +489,16 @@ export class Connection implements StreamHost {
    * @returns The round-trip time in milliseconds.
    */
   ping(): Promise<number> {
-    const data = new Uint8Array(8);
-    new DataView(data.buffer).setFloat64(0, ++this.#pingCounter);
-    const key = data.join(",");
+    // Our PINGs carry a counter in their last four octets; the ACK echoes it (§6.7).
+    const id = this.#pingCounter = (this.#pingCounter + 1) >>> 0;
+    PING_PAYLOAD[4] = id >>> 24;
+    PING_PAYLOAD[5] = id >>> 16;
+    PING_PAYLOAD[6] = id >>> 8;
+    PING_PAYLOAD[7] = id;
     return new Promise((resolve, reject) => {
       if (this.#ioClosed) return reject(this.#error ?? new Error("Cannot ping: connection closed"));
-      this.#pings.set(key, { start: performance.now(), resolve });
-      this.#out.ping(false, data);
+      this.#pings.set(id, { start: performance.now(), resolve });
+      this.#out.ping(false, PING_PAYLOAD);
       this.#scheduleFlush();
     });
   }
@@ -623,8 +629,16 @@ export class Connection implements StreamHost {
           start = 0;
         }
         const room = buf.length - end;
-        const n = await this.#read(buf.subarray(end));
+        // The read is awaited here rather than in a helper: one promise per read, not two.
+        let n: number | null;
+        try {
+          n = await this.#io.read(end === 0 ? buf : buf.subarray(end));
+        } catch (error) {
+          this.#readFailed(error);
+          break;
+        }
         if (n === null) break;
+        this.#lastRead = Date.now();
         filled = n === room;
         end += n;
         if (prefaceLeft > 0) {
@@ -699,28 +713,26 @@ export class Connection implements StreamHost {
     }
   }
 
-  /** Reads into `buffer` from `offset` until it is full; `false` when the connection ended first. */
-  /**
-   * One read from the peer; `null` once the connection ended (a read error is
-   * kept as the reason). Bytes arriving count as life for keepalive.
-   */
-  async #read(into: Uint8Array): Promise<number | null> {
-    let n: number | null;
-    try {
-      n = await this.#io.read(into);
-    } catch (error) {
-      if (!this.#closing) this.#error ??= error as Error;
-      return null;
-    }
-    if (n !== null) this.#lastRead = Date.now();
-    return n;
+  /** A failed read ends the connection; the error is kept as the reason unless we were closing. */
+  #readFailed(error: unknown): void {
+    if (!this.#closing) this.#error ??= error as Error;
   }
 
-  /** Reads into `buffer` from `offset` until it is full; `false` when the connection ended first. */
+  /**
+   * Reads into `buffer` from `offset` until it is full; `false` when the
+   * connection ended first. Bytes arriving count as life for keepalive.
+   */
   async #readFully(buffer: Uint8Array, offset: number): Promise<boolean> {
     while (offset < buffer.length) {
-      const n = await this.#read(buffer.subarray(offset));
+      let n: number | null;
+      try {
+        n = await this.#io.read(buffer.subarray(offset));
+      } catch (error) {
+        this.#readFailed(error);
+        return false;
+      }
       if (n === null) return false;
+      this.#lastRead = Date.now();
       offset += n;
     }
     return true;
@@ -1080,10 +1092,12 @@ export class Connection implements StreamHost {
 
   #onPing(ack: boolean, data: Uint8Array): void {
     if (ack) {
-      const key = data.join(",");
-      const pending = this.#pings.get(key);
+      // Not one of ours unless the first four octets are zero, as we send them.
+      if ((data[0]! | data[1]! | data[2]! | data[3]!) !== 0) return;
+      const id = ((data[4]! << 24) | (data[5]! << 16) | (data[6]! << 8) | data[7]!) >>> 0;
+      const pending = this.#pings.get(id);
       if (pending) {
-        this.#pings.delete(key);
+        this.#pings.delete(id);
         pending.resolve(performance.now() - pending.start);
       }
       return;

@@ -41,7 +41,14 @@ export class PrefixedIO implements ByteIO {
   }
 
   /** Reads the prefix first, then from the connection. */
-  async read(p: Uint8Array): Promise<number | null> {
+  read(p: Uint8Array): Promise<number | null> {
+    // Once the prefix is used up every read goes straight to the connection,
+    // without a promise of our own on the way.
+    if (this.#prefix === null && this.#pending === null) return this.#io.read(p);
+    return this.#readPrefix(p);
+  }
+
+  async #readPrefix(p: Uint8Array): Promise<number | null> {
     if (this.#prefix === null && this.#pending !== null) {
       const bytes = await this.#pending;
       this.#pending = null;

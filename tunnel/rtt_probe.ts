@@ -53,7 +53,7 @@ export function probeRtt(
     if (event.type === "ping") lastPing.set(event.tunnelId, event.time);
     else if (event.type === "tunnel-close") lastPing.delete(event.tunnel.id);
     else if (event.type === "tunnel-open") {
-      const tunnel = pool.list().find((t) => t.id === event.tunnel.id);
+      const tunnel = pool.get(event.tunnel.id);
       if (tunnel) ping(tunnel);
     }
   });
