@@ -473,6 +473,7 @@ export class Connection implements StreamHost {
    * @returns How many streams were reset.
    */
   resetIdleStreams(before: number): number {
+    if (this.#streams.size === 0) return 0;
     let reset = 0;
     for (const stream of this.#streams.values()) {
       if (stream.lastActivity < before) {
@@ -1278,13 +1279,14 @@ export class Connection implements StreamHost {
         this.#spare = out;
         let bytes = out.bytes();
         this.#writeStarted = Date.now();
-        while (bytes.length > 0) {
+        for (;;) {
           const n = await this.#io.write(bytes);
+          if (n === bytes.length) break;
           bytes = bytes.subarray(n);
         }
         this.#writeStarted = 0;
         out.reset();
-        if (this.#out.length < WRITE_HIGH_WATER) {
+        if (this.#out.length < WRITE_HIGH_WATER && this.#drainWaiters.length > 0) {
           for (const wake of this.#drainWaiters.splice(0)) wake();
         }
       }
@@ -1294,7 +1296,9 @@ export class Connection implements StreamHost {
       this.#closeIo();
     } finally {
       this.#writing = false;
-      for (const wake of this.#flushWaiters.splice(0)) wake();
+      if (this.#flushWaiters.length > 0) {
+        for (const wake of this.#flushWaiters.splice(0)) wake();
+      }
     }
   }
 

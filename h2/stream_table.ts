@@ -17,12 +17,18 @@ const EMPTY = 0;
 const FIRST_CAPACITY = 16;
 /** Only a store grown past this goes back to the first size when empty (no churn at small sizes). */
 const SHRINK_ABOVE = 1024;
+/**
+ * The store of an empty table, shared: one EMPTY slot, so lookups end at once
+ * and the first `set` grows it. Nothing is ever written into it.
+ */
+const NO_KEYS = new Int32Array(1);
+const NO_VALUES: never[] = [];
 
 /**
  * A table of values by positive 31-bit integer key (HTTP/2 stream
  * identifiers, RFC 9113 §5.1.1). Linear probing with backward-shift
  * deletion: no tombstones, so churn never forces a rebuild; the store grows
- * at half full and, when it grew large, goes back to its first size once empty.
+ * at half full and, when it grew large, drops its store once empty.
  *
  * @example
  * ```ts
@@ -39,8 +45,9 @@ const SHRINK_ABOVE = 1024;
  * ```
  */
 export class StreamTable<V> {
-  #keys = new Int32Array(FIRST_CAPACITY);
-  #values: Array<V | undefined> = new Array(FIRST_CAPACITY);
+  // No store of its own until the first entry: an idle tunnel's tables cost nothing.
+  #keys = NO_KEYS;
+  #values: Array<V | undefined> = NO_VALUES;
   #size = 0;
 
   /** How many entries the table holds. */
@@ -76,7 +83,9 @@ export class StreamTable<V> {
    * @param value The value.
    */
   set(key: number, value: V): void {
-    if ((this.#size + 1) * 2 > this.#keys.length) this.#resize(this.#keys.length * 2);
+    if ((this.#size + 1) * 2 > this.#keys.length) {
+      this.#resize(Math.max(FIRST_CAPACITY, this.#keys.length * 2));
+    }
     const keys = this.#keys;
     const mask = keys.length - 1;
     let i = key & mask;
@@ -97,10 +106,10 @@ export class StreamTable<V> {
     if (i < 0) return false;
     this.#size--;
     if (this.#size === 0 && this.#keys.length > SHRINK_ABOVE) {
-      // Empty after a large burst: back to the first size.
+      // Empty after a large burst: back to no store.
       this.#values.fill(undefined);
-      this.#keys = new Int32Array(FIRST_CAPACITY);
-      this.#values = new Array(FIRST_CAPACITY);
+      this.#keys = NO_KEYS;
+      this.#values = NO_VALUES;
       return true;
     }
     const keys = this.#keys;
