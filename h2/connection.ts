@@ -609,6 +609,10 @@ export class Connection implements StreamHost {
     try {
       let filled = false;
       let smallReads = 0;
+      // Large DATA frames are arriving (a bulk transfer): between frames, read only the
+      // next frame header, so that a large payload after it is read straight into a
+      // buffer of its own. A read that took the whole frame would have to copy it out.
+      let bulk = false;
       reading: while (!this.#ioClosed) {
         if (filled && buf.length < READ_BUFFER_MAX) {
           // The last read filled the buffer: more is coming, read more at once.
@@ -629,18 +633,22 @@ export class Connection implements StreamHost {
           end -= start;
           start = 0;
         }
-        const room = buf.length - end;
+        const headerOnly = bulk && end - start < FRAME_HEADER_LENGTH &&
+          start + FRAME_HEADER_LENGTH <= buf.length;
+        const room = headerOnly ? start + FRAME_HEADER_LENGTH - end : buf.length - end;
         // The read is awaited here rather than in a helper: one promise per read, not two.
         let n: number | null;
         try {
-          n = await this.#io.read(end === 0 ? buf : buf.subarray(end));
+          n = await this.#io.read(
+            end === 0 && !headerOnly ? buf : buf.subarray(end, end + room),
+          );
         } catch (error) {
           this.#readFailed(error);
           break;
         }
         if (n === null) break;
         this.#lastRead = Date.now();
-        filled = n === room;
+        filled = !headerOnly && n === room;
         end += n;
         if (prefaceLeft > 0) {
           // §3.4: the server first reads the 24-octet client preface.
@@ -675,6 +683,7 @@ export class Connection implements StreamHost {
             payload.set(buf.subarray(start + FRAME_HEADER_LENGTH, end));
             if (!await this.#readFully(payload, end - start - FRAME_HEADER_LENGTH)) break reading;
             start = end = 0;
+            bulk = true;
             this.#onFrame(header, payload, true);
             if (this.#ioClosed || this.#closing) return;
             continue;
@@ -689,6 +698,7 @@ export class Connection implements StreamHost {
             }
             break;
           }
+          bulk = header.type === FrameType.DATA && header.length >= DIRECT_READ_MIN;
           this.#onFrame(header, buf.subarray(start + FRAME_HEADER_LENGTH, frameEnd));
           start = frameEnd;
           if (this.#ioClosed || this.#closing) return;

@@ -424,6 +424,77 @@ serverTest(
 );
 
 serverTest(
+  "server takes a run of large DATA frames on two streams, with small frames between them and headers split across reads, byte for byte (RFC 9113 §4.1, §6.1)",
+  async (h) => {
+    // After a large DATA frame the reader takes each frame header on its own, so that
+    // the payload after it goes straight into a buffer of its own: frames of every size,
+    // interleaved streams and a header cut in two must all still land where they belong.
+    h.peer.out.windowUpdate(0, 1 << 20);
+    await sendHeaders(h, 1, req("/echo", { method: "POST" }), false);
+    await sendHeaders(h, 3, req("/echo", { method: "POST" }), false);
+    const piece = (length: number, seed: number) =>
+      new Uint8Array(length).map((_, i) => (i * seed + seed) % 251);
+    const one = [piece(40_000, 3), piece(33_000, 5), piece(60_000, 7)];
+    const three = [piece(50_000, 11), piece(100, 13), piece(45_000, 17)];
+    // Cut the bytes inside every frame header and inside every payload.
+    const cuts: number[] = [];
+    const frame = (write: () => void) => {
+      const start = h.peer.out.length;
+      write();
+      cuts.push(start + 4, start + 9 + 1_000);
+    };
+    frame(() => h.peer.out.data(1, one[0]!, false));
+    frame(() => h.peer.out.data(3, three[0]!, false));
+    frame(() => h.peer.out.ping(false, new Uint8Array(8).fill(0x42)));
+    frame(() => h.peer.out.data(1, one[1]!, false, 10));
+    frame(() => h.peer.out.data(3, three[1]!, false));
+    frame(() => h.peer.out.data(1, one[2]!, true));
+    frame(() => h.peer.out.data(3, three[2]!, true));
+    const bytes = h.peer.out.bytes().slice();
+    h.peer.out.reset();
+    cuts.push(bytes.length);
+    let offset = 0;
+    for (const cut of cuts.filter((c) => c < bytes.length).concat(bytes.length)) {
+      if (cut <= offset) continue;
+      await h.peer.writeRaw(bytes.subarray(offset, cut));
+      offset = cut;
+      await delay(2);
+    }
+    const joined = (parts: Uint8Array[]) => {
+      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      let offset = 0;
+      for (const p of parts) {
+        out.set(p, offset);
+        offset += p.length;
+      }
+      return out;
+    };
+    for (const [id, parts] of [[1, one], [3, three]] as const) {
+      const response = await h.peer.expectResponse(id);
+      equal(response.status, 200);
+      const expected = joined(parts);
+      ok(
+        response.body.length === expected.length &&
+          response.body.every((b, i) => b === expected[i]),
+        `stream ${id}: echo of ${response.body.length} bytes differs from the ${expected.length} sent`,
+      );
+    }
+    ok(
+      h.peer.log.some((r) =>
+        r.header.type === FrameType.PING && (r.header.flags & Flag.ACK) !== 0 &&
+        r.payload.every((b) => b === 0x42)
+      ),
+      "the PING between the DATA frames was not answered",
+    );
+    await expectServes(h, 5);
+  },
+  {
+    server: { settings: { maxFrameSize: 262_144, initialWindowSize: 1 << 20 } },
+    handshake: [[SettingId.INITIAL_WINDOW_SIZE, 1 << 20]],
+  },
+);
+
+serverTest(
   "server never sends DATA larger than the client's SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2)",
   async (h) => {
     h.peer.out.windowUpdate(0, 1 << 20);
