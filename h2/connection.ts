@@ -1,9 +1,9 @@
 /**
  * What both HTTP/2 roles share: the read loop that parses every complete frame
  * in its buffer before awaiting again, the write queue that sends everything
- * queued in one turn as one write, SETTINGS, PING, GOAWAY, flow control and the
- * stream table. The client and server roles sit on top through
- * {@linkcode ConnectionHooks}.
+ * queued in one turn as one write (sooner once 512 bytes wait), SETTINGS,
+ * PING, GOAWAY, flow control and the stream table. The client and server
+ * roles sit on top through {@linkcode ConnectionHooks}.
  *
  * @module
  */
@@ -136,6 +136,16 @@ const READ_BUFFER_MAX = 64 * 1024;
  */
 const DIRECT_READ_MIN = 32 * 1024;
 const SHRINK_AFTER = 64;
+/**
+ * Frames queued in one turn of the event loop leave in one write, but once
+ * this many bytes wait they leave without waiting for the turn to end. Else
+ * a batch travels as a convoy: the peer idles until we have prepared all of
+ * it, and we idle while it answers all of it. Writing the first part early
+ * lets both ends work at once: through a tunnel at 50 connections this took
+ * the router from ~75% to ~92% of a core and requests per second up by 20-50%
+ * (alternated runs); about ten small requests or responses fill it.
+ */
+const EARLY_WRITE_BYTES = 512;
 
 const EMPTY_IDS = new Int32Array(0);
 const EMPTY_HOW = new Uint8Array(0);
@@ -247,7 +257,8 @@ export class Connection implements StreamHost {
   // Made on first use: most header blocks fit one frame and are decoded in place.
   #block = new Uint8Array(0);
   #blockLength = 0;
-  // Output: frames queued in one turn go out in one write; two buffers alternate.
+  // Output: frames queued in one turn go out in one write (sooner once
+  // EARLY_WRITE_BYTES wait); two buffers alternate.
   #out = new FrameWriter(256);
   #spare = new FrameWriter(256);
   #writing = false;
@@ -1272,7 +1283,17 @@ export class Connection implements StreamHost {
   // ---- write side ------------------------------------------------------------
 
   #scheduleFlush(): void {
-    if (this.#flushQueued || this.#writing) return;
+    // A write in flight takes everything queued meanwhile when it completes.
+    if (this.#writing) return;
+    if (this.#out.length >= EARLY_WRITE_BYTES) {
+      // Enough for the peer to start on: out as soon as the current job ends.
+      if (!this.#earlyQueued) {
+        this.#earlyQueued = true;
+        queueMicrotask(this.#flushEarly);
+      }
+      return;
+    }
+    if (this.#flushQueued) return;
     this.#flushQueued = true;
     this.#schedule(this.#flushNow);
   }
@@ -1314,6 +1335,11 @@ export class Connection implements StreamHost {
 
   #flushWaiters: Array<() => void> = [];
   #flushNow = () => this.#flush();
+  #earlyQueued = false;
+  #flushEarly = () => {
+    this.#earlyQueued = false;
+    this.#flush();
+  };
 
   /** Resolves once everything queued so far has been written (or the socket failed). */
   #afterFlush(): Promise<void> {

@@ -143,6 +143,31 @@ Deno.test("client answers PING with a PING ACK echoing the payload and ignores P
   deepEqual(before.filter((r) => r.header.type === FrameType.PING).map(describeFrame), []);
 });
 
+Deno.test("frames queued in one job wait for the scheduled flush, but leave at once when 512 bytes wait", async () => {
+  // The scheduled flush (setImmediate in the router and backend) is held back here:
+  // whatever reaches the peer meanwhile left early.
+  const held: Array<() => void> = [];
+  let hold = false;
+  await using h = await startClient([], {
+    schedule: (task) => hold ? held.push(task) : setTimeout(task, 0),
+  });
+  hold = true;
+  const pings = () => h.peer.log.filter((r) => r.header.type === FrameType.PING).length;
+  const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  // 20 PINGs of 17 bytes: 340 bytes, below the mark.
+  for (let i = 0; i < 20; i++) h.client.ping().catch(() => {});
+  await wait(50);
+  equal(pings(), 0, "PINGs left before the scheduled flush ran");
+  ok(held.length > 0, "no flush was scheduled");
+  // 12 more: 544 bytes, past it. All of them leave without the scheduled flush.
+  for (let i = 0; i < 12; i++) h.client.ping().catch(() => {});
+  const deadline = Date.now() + TIMEOUT_MS;
+  while (pings() < 32 && Date.now() < deadline) await wait(5);
+  equal(pings(), 32);
+  hold = false;
+  for (const task of held.splice(0)) task();
+});
+
 Deno.test("client treats PUSH_PROMISE as a connection error PROTOCOL_ERROR (RFC 9113 §8.4)", async () => {
   await using h = await startClient();
   const failed = rejects(h.client.request(get("/")), (error) => {
