@@ -105,7 +105,9 @@ export class HpackEncoder {
   #pendingMin = -1;
   /** Last size set since the last block. */
   #pendingFinal = -1;
-  #buffer: Uint8Array = new Uint8Array(1024);
+  // Grows (doubling) to the largest block encoded; small to start with, since
+  // once the dynamic table holds a peer's usual fields its blocks are short.
+  #buffer: Uint8Array = new Uint8Array(256);
   /** Set when encode() threw midway: the table may hold fields the peer never saw. */
   #failed = false;
 
