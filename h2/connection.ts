@@ -1343,7 +1343,7 @@ export class Connection implements StreamHost {
 
   /** Resolves once everything queued so far has been written (or the socket failed). */
   #afterFlush(): Promise<void> {
-    if (!this.#writing && !this.#flushQueued) return Promise.resolve();
+    if (!this.#writing && !this.#flushQueued && !this.#earlyQueued) return Promise.resolve();
     return new Promise((resolve) => this.#flushWaiters.push(resolve));
   }
 }

@@ -6,6 +6,7 @@
 
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { ClientSession, type ClientSessionOptions, isUnprocessed } from "../h2/client.ts";
+import type { ByteIO } from "../h2/connection.ts";
 import { DEFAULT_MAX_FRAME_SIZE, ErrorCode, Flag, FrameType, SettingId } from "../h2/constants.ts";
 import { ConnectionError, Http2Error, StreamError } from "../h2/errors.ts";
 import type { SettingsFrame } from "../h2/frame.ts";
@@ -166,6 +167,45 @@ Deno.test("frames queued in one job wait for the scheduled flush, but leave at o
   equal(pings(), 32);
   hold = false;
   for (const task of held.splice(0)) task();
+});
+
+Deno.test("close() waits for a batch that is leaving early before it closes the socket (RFC 9113 §6.8)", async () => {
+  const [conn, accepted] = await loopbackPair();
+  // Writes that take a while to complete, like those to a socket whose send buffer is full.
+  const slow: ByteIO = {
+    read: (p) => conn.read(p),
+    write: (p) => new Promise((resolve) => setTimeout(resolve, 20)).then(() => conn.write(p)),
+    close: () => conn.close(),
+  };
+  const held: Array<() => void> = [];
+  let hold = false;
+  const client = new ClientSession(slow, {
+    schedule: (task) => hold ? held.push(task) : setTimeout(task, 0),
+  });
+  const peer = new RawPeer(accepted, { readPreface: true });
+  try {
+    peer.out.settings([]);
+    await peer.flush();
+    await peer.expectFrame("the client's SETTINGS", (r) => r.header.type === FrameType.SETTINGS);
+    await ackSettings(peer);
+    await settle(client.connection.acknowledged, TIMEOUT_MS);
+    hold = true;
+    // A header block past the early-write mark, then close() in the same job.
+    const exchange = client.send({
+      ...get("/"),
+      headers: ["x-big", "v".repeat(600)],
+    });
+    exchange.response.catch(() => {});
+    client.close();
+    await peer.expectFrame("the request", (r) => r.header.type === FrameType.HEADERS);
+    await peer.expectFrame("GOAWAY", (r) => r.header.type === FrameType.GOAWAY);
+    equal(await settle(client.closed, TIMEOUT_MS), undefined);
+  } finally {
+    hold = false;
+    for (const task of held.splice(0)) task();
+    client.close();
+    await peer.close();
+  }
 });
 
 Deno.test("client treats PUSH_PROMISE as a connection error PROTOCOL_ERROR (RFC 9113 §8.4)", async () => {
