@@ -265,7 +265,10 @@ export class Connection implements StreamHost {
   #flushQueued = false;
   #drainWaiters: Array<() => void> = [];
   #windowWaiters = new Set<Http2Stream>();
-  #pings = new Map<number, { start: number; resolve: (rtt: number) => void }>();
+  #pings = new Map<
+    number,
+    { start: number; resolve: (rtt: number) => void; reject: (error: Error) => void }
+  >();
   #pingCounter = 0;
   #goawaySent = false;
   #goawayReceived = false;
@@ -509,7 +512,7 @@ export class Connection implements StreamHost {
     PING_PAYLOAD[7] = id;
     return new Promise((resolve, reject) => {
       if (this.#ioClosed) return reject(this.#error ?? new Error("Cannot ping: connection closed"));
-      this.#pings.set(id, { start: performance.now(), resolve });
+      this.#pings.set(id, { start: performance.now(), resolve, reject });
       this.#out.ping(false, PING_PAYLOAD);
       this.#scheduleFlush();
     });
@@ -594,6 +597,11 @@ export class Connection implements StreamHost {
       // Already closed by the peer.
     }
     this.#failStreams(this.#error ?? new ConnectionError(ErrorCode.CANCEL, "Connection closed"));
+    // PINGs still waiting for their ACK will not get one.
+    for (const ping of this.#pings.values()) {
+      ping.reject(this.#error ?? new Error("Cannot ping: connection closed"));
+    }
+    this.#pings.clear();
     for (const wake of this.#drainWaiters.splice(0)) wake();
     // Whoever waits for the peer's SETTINGS or ACK must not wait forever.
     this.#resolveReady();

@@ -83,6 +83,10 @@ export class StreamTable<V> {
    * @param value The value.
    */
   set(key: number, value: V): void {
+    // 0 marks a free slot; the shared empty store must never be written.
+    if (!(key > 0 && key <= 0x7fff_ffff)) {
+      throw new RangeError(`Cannot add key ${key}: keys are integers in 1..2^31-1`);
+    }
     if ((this.#size + 1) * 2 > this.#keys.length) {
       this.#resize(Math.max(FIRST_CAPACITY, this.#keys.length * 2));
     }
@@ -155,8 +159,9 @@ export class StreamTable<V> {
     let i = key & mask;
     while (true) {
       const k = keys[i]!;
-      if (k === key) return i;
+      // EMPTY first: a key of 0 (not a valid one) must never match a free slot.
       if (k === EMPTY) return -1;
+      if (k === key) return i;
       i = (i + 1) & mask;
     }
   }

@@ -208,6 +208,15 @@ Deno.test("close() waits for a batch that is leaving early before it closes the 
   }
 });
 
+Deno.test("a PING still waiting for its ACK fails when the connection closes (RFC 9113 §6.7)", async () => {
+  await using h = await startClient();
+  const ping = h.client.ping();
+  await h.peer.expectFrame("the PING", (r) => r.header.type === FrameType.PING);
+  h.client.close();
+  const outcome = ping.then(() => "answered", () => "failed");
+  equal(await settle(outcome, TIMEOUT_MS), "failed");
+});
+
 Deno.test("client treats PUSH_PROMISE as a connection error PROTOCOL_ERROR (RFC 9113 §8.4)", async () => {
   await using h = await startClient();
   const failed = rejects(h.client.request(get("/")), (error) => {

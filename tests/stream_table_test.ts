@@ -1,4 +1,4 @@
-import { deepEqual, equal } from "node:assert/strict";
+import { deepEqual, equal, throws } from "node:assert/strict";
 import { StreamTable } from "../h2/stream_table.ts";
 
 /** A small deterministic generator, so a failure can be replayed. */
@@ -52,4 +52,20 @@ Deno.test("StreamTable empties after a large burst and works on", () => {
   table.set(5, 5);
   equal(table.get(5), 5);
   deepEqual(table.values(), [5]);
+});
+
+Deno.test("StreamTable never takes key 0 for a free slot, so empty tables stay empty", () => {
+  const a = new StreamTable<string>();
+  const b = new StreamTable<string>();
+  // Empty tables share one store: nothing done to one may show in another.
+  equal(a.has(0), false);
+  equal(a.delete(0), false);
+  equal(a.size, 0);
+  throws(() => a.set(0, "zero"), RangeError);
+  throws(() => a.set(2 ** 31, "too large"), RangeError);
+  a.set(7, "seven");
+  equal(a.get(7), "seven");
+  equal(b.get(7), undefined);
+  equal(b.has(7), false);
+  equal(new StreamTable<string>().get(7), undefined);
 });
