@@ -560,3 +560,14 @@ export async function ackSettings(peer: RawPeer): Promise<void> {
   await peer.flush();
   await peer.expectFrame("SETTINGS ACK", isSettingsAck, rejectErrors);
 }
+
+/** The bytes of `parts`, one after another, in one new array. */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}

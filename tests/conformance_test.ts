@@ -22,6 +22,7 @@ import type { GoawayFrame, SettingsFrame } from "../h2/frame.ts";
 import { type Http2Handler, serveConnection, type ServeConnectionOptions } from "../h2/server.ts";
 import {
   ackSettings,
+  concat,
   describeFrame,
   field,
   isSettingsAck,
@@ -460,19 +461,10 @@ serverTest(
       offset = cut;
       await delay(2);
     }
-    const joined = (parts: Uint8Array[]) => {
-      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-      let offset = 0;
-      for (const p of parts) {
-        out.set(p, offset);
-        offset += p.length;
-      }
-      return out;
-    };
     for (const [id, parts] of [[1, one], [3, three]] as const) {
       const response = await h.peer.expectResponse(id);
       equal(response.status, 200);
-      const expected = joined(parts);
+      const expected = concat(parts);
       ok(
         response.body.length === expected.length &&
           response.body.every((b, i) => b === expected[i]),

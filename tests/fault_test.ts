@@ -23,7 +23,7 @@ import { type FrameHeader, FrameWriter, type GoawayFrame, readFrameHeader } from
 import type { ReverseServer } from "../backend.ts";
 import { serveReverse } from "../backend.ts";
 import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
-import { RawPeer } from "./_raw_peer.ts";
+import { concat, RawPeer } from "./_raw_peer.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const BACKEND_PROCESS = new URL("./fixtures/backend_process.ts", import.meta.url).pathname;
@@ -262,16 +262,6 @@ function frames(bytes: Uint8Array): Array<FrameHeader> {
     offset += FRAME_HEADER_LENGTH + header.length;
   }
   return out;
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return all;
 }
 
 /** The largest TCP send and receive buffers the kernel may give a socket (Linux), or 8 MiB each. */

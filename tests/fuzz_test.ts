@@ -37,7 +37,7 @@ import { FrameWriter, type GoawayFrame } from "../h2/frame.ts";
 import { HpackEncoder } from "../h2/hpack/mod.ts";
 import { type Http2Handler, serveConnection } from "../h2/server.ts";
 import { baseUrl, startBackend, startRouter, waitUntil } from "./_helpers.ts";
-import { describeFrame, RawPeer, type ReceivedFrame } from "./_raw_peer.ts";
+import { concat, describeFrame, RawPeer, type ReceivedFrame } from "./_raw_peer.ts";
 
 const encoder = new TextEncoder();
 const MAX_FRAME = DEFAULT_MAX_FRAME_SIZE;
@@ -150,16 +150,6 @@ function frameBytes(
 function uint32(value: number): Uint8Array {
   const out = new Uint8Array(4);
   new DataView(out.buffer).setUint32(0, value >>> 0);
-  return out;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
   return out;
 }
 
