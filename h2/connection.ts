@@ -142,7 +142,7 @@ const SHRINK_AFTER = 64;
  * a batch travels as a convoy: the peer idles until we have prepared all of
  * it, and we idle while it answers all of it. Writing the first part early
  * lets both ends work at once: through a tunnel at 50 connections this took
- * the router from ~75% to ~92% of a core and requests per second up by 20-50%
+ * the router from ~75% to ~90% of a core and requests per second up by 10-50%
  * (alternated runs); about ten small requests or responses fill it.
  */
 const EARLY_WRITE_BYTES = 512;
