@@ -1371,6 +1371,8 @@ const backendPeak: Column = {
   title: "backend peak RSS MiB",
   value: (r) => r.backend?.peakMiB,
 };
+/** What each process took: the last columns of most tables. */
+const USAGE_COLUMNS: Column[] = [routerCpu, backendCpu, routerPeak, backendPeak];
 
 function cell(row: Row, column: Column, direct: Row | undefined): string {
   const v = column.value(row);
@@ -1527,10 +1529,7 @@ function report(): string {
       { title: "delivery p50 ms", value: (r) => r.metrics.deliveryP50Ms },
       { title: "delivery p99 ms", value: (r) => r.metrics.deliveryP99Ms },
       { title: "first event alone p50 ms", value: (r) => r.metrics.aloneFirstEventP50Ms },
-      routerCpu,
-      backendCpu,
-      routerPeak,
-      backendPeak,
+      ...USAGE_COLUMNS,
     ]),
     "",
   );
@@ -1549,10 +1548,7 @@ function report(): string {
       { title: "RTT p99 ms", value: (r) => r.metrics.rttP99Ms },
       { title: "bulk MB/s", value: (r) => r.metrics.bulkMBps },
       { title: "open all ms", value: (r) => r.metrics.openMs },
-      routerCpu,
-      backendCpu,
-      routerPeak,
-      backendPeak,
+      ...USAGE_COLUMNS,
     ]),
     "",
   );

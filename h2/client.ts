@@ -11,7 +11,6 @@ import { ErrorCode } from "./constants.ts";
 import { ConnectionError, type Http2Error, StreamError } from "./errors.ts";
 import { type FieldPairs, NULL_BODY_STATUS, parseResponseHead, parseTrailers } from "./message.ts";
 import type { Http2Stream } from "./stream.ts";
-import { StreamTable } from "./stream_table.ts";
 
 /** One request to send. */
 export interface ClientRequest {
@@ -87,17 +86,20 @@ export interface ClientExchange {
   cancel(reason?: Error): void;
 }
 
-interface Pending {
-  method: string;
-  resolve: (response: ClientResponse) => void;
-  reject: (error: Error) => void;
-  settled: boolean;
-}
+const noop = (): void => {};
 
-/** A {@linkcode ClientExchange}: the stream, once open, and a cancel that reaches it. */
+/**
+ * A {@linkcode ClientExchange}: the stream, once open, and a cancel that
+ * reaches it; kept on the stream (`owner`) until its response head settles it.
+ */
 class Exchange implements ClientExchange {
   response!: Promise<ClientResponse>;
   stream: Http2Stream | null = null;
+  method = "";
+  resolve: (response: ClientResponse) => void = noop;
+  reject: (error: Error) => void = noop;
+  /** Whether `response` has resolved or failed. */
+  settled = false;
   cancelled: Error | null = null;
   /** Set while the request waits for a stream slot: takes it out of the queue. */
   leaveQueue: (() => void) | null = null;
@@ -161,8 +163,6 @@ export function isUnprocessed(error: unknown): boolean {
 export class ClientSession {
   /** The underlying connection. */
   readonly connection: Connection;
-  // Not a Map: see stream_table.ts for why churn in a Map costs the garbage collector.
-  #pending = new StreamTable<Pending>();
   #slotWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   #ready = false;
   #maxConcurrentStreams: number;
@@ -334,13 +334,14 @@ export class ClientSession {
     exchange.stream = stream;
     const onClose = request.onClose;
     if (onClose) stream.onClose = () => onClose(stream.bytesSent, stream.bytesReceived);
-    const pending: Pending = { method: request.method, resolve, reject, settled: false };
-    this.#pending.set(stream.id, pending);
+    exchange.method = request.method;
+    exchange.resolve = resolve;
+    exchange.reject = reject;
+    stream.owner = exchange;
     // A callback, not an abort listener: no AbortController per request.
     stream.onFail = (error) => {
-      this.#pending.delete(stream.id);
-      if (!pending.settled) {
-        pending.settled = true;
+      if (!exchange.settled) {
+        exchange.settled = true;
         reject(error);
       }
     };
@@ -348,8 +349,9 @@ export class ClientSession {
   }
 
   #onHeaders(stream: Http2Stream, fields: string[], endStream: boolean): boolean {
-    const pending = this.#pending.get(stream.id);
-    if (pending === undefined || pending.settled) {
+    // Streams are ours (no push): each has its exchange.
+    const exchange = stream.owner as Exchange;
+    if (exchange.settled) {
       // A second block is the trailers (RFC 9113 §8.1); the connection made sure they end
       // the stream.
       stream.trailers = parseTrailers(stream.id, fields);
@@ -367,21 +369,20 @@ export class ClientSession {
       }
       return false; // Interim response (§8.1): wait for the final one.
     }
-    pending.settled = true;
-    this.#pending.delete(stream.id);
-    const noBody = endStream || pending.method === "HEAD" || NULL_BODY_STATUS.has(head.status);
+    exchange.settled = true;
+    const noBody = endStream || exchange.method === "HEAD" || NULL_BODY_STATUS.has(head.status);
     // A HEAD response's content-length describes the body it did not send.
-    if (pending.method !== "HEAD") stream.expectedLength = head.contentLength;
+    if (exchange.method !== "HEAD") stream.expectedLength = head.contentLength;
     if (noBody) {
       if (!endStream) stream.discardBody(false);
-      pending.resolve({ status: head.status, headers: head.headers, body: null });
+      exchange.resolve({ status: head.status, headers: head.headers, body: null });
       return true;
     }
     // Let the read loop finish its buffer first: a small body that came with the
     // headers is then complete and goes out as bytes, not as a ReadableStream.
     queueMicrotask(() => {
       const body = stream.takeCompleteBody() ?? stream.body;
-      pending.resolve({ status: head.status, headers: head.headers, body });
+      exchange.resolve({ status: head.status, headers: head.headers, body });
     });
     return true;
   }

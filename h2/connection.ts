@@ -487,7 +487,6 @@ export class Connection implements StreamHost {
    * @returns How many streams were reset.
    */
   resetIdleStreams(before: number): number {
-    if (this.#streams.size === 0) return 0;
     let reset = 0;
     for (const stream of this.#streams.values()) {
       if (stream.lastActivity < before) {

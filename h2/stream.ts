@@ -78,6 +78,8 @@ export class Http2Stream {
   headReceived = false;
   /** The trailers the peer sent, if any. */
   trailers: Headers | null = null;
+  /** What the role that opened the stream keeps with it (the client: the request waiting for its response). */
+  owner: unknown = null;
   /** When body bytes last moved either way (ms since the epoch), for idle timeouts. */
   lastActivity: number = Date.now();
 

@@ -142,9 +142,11 @@ export class StreamTable<V> {
   /**
    * The values, in no particular order.
    *
-   * @returns A snapshot array: safe to change the table while walking it.
+   * @returns A snapshot array: safe to change the table while walking it
+   * (one shared empty array when the table is empty).
    */
-  values(): V[] {
+  values(): readonly V[] {
+    if (this.#size === 0) return NO_VALUES;
     const out: V[] = [];
     const keys = this.#keys;
     for (let i = 0; i < keys.length; i++) {

@@ -27,7 +27,7 @@ Deno.test("StreamTable agrees with a Map over 250,000 random sets, deletes and g
       equal(table.size, map.size);
     }
     for (const [key, value] of map) equal(table.get(key), value);
-    deepEqual(table.values().sort((a, b) => a - b), [...map.values()].sort((a, b) => a - b));
+    deepEqual([...table.values()].sort((a, b) => a - b), [...map.values()].sort((a, b) => a - b));
   }
 });
 
