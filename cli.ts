@@ -165,7 +165,6 @@ function describeSetup(config: RouterConfig, options: RouterOptions): string[] {
   ];
 }
 
-/** An address as a URL shows it. */
 /** The start-up banner: version, ports, admin URL, auth, TLS, services, routes. */
 function banner(
   config: RouterConfig,

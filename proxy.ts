@@ -141,6 +141,9 @@ async function proxy(
   const started = performance.now();
   const request = c.req.raw;
   const url = new URL(request.url);
+  // URL getters build a new string on each call: read each once.
+  const host = url.host;
+  const path = url.pathname + url.search;
   const incoming = request.headers.get("x-request-id");
   const outcome: Outcome = {
     requestId: incoming !== null && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID(),
@@ -164,8 +167,8 @@ async function proxy(
       request: {
         requestId: outcome.requestId,
         method: request.method,
-        host: url.host,
-        path: url.pathname + url.search,
+        host,
+        path,
         service: outcome.service,
         tunnelId: outcome.tunnelId,
         status: outcome.status,
@@ -182,8 +185,9 @@ async function proxy(
     outcome.bytesOut = received;
     report();
   };
-  const response = await forward(c, request, url, pool, options, outcome, onClose);
-  // Responses made here carry it already; a WebSocket's answer may not.
+  const response = await forward(c, request, url, host, path, pool, options, outcome, onClose);
+  // The router's own answers (and a WebSocket's) get the request's id here; a
+  // backend's response was built with it.
   if (outcome.status === 0 && !response.headers.has("x-request-id")) {
     response.headers.set("x-request-id", outcome.requestId);
   }
@@ -200,6 +204,8 @@ async function forward(
   c: Context<ProxyEnv>,
   request: Request,
   url: URL,
+  host: string,
+  path: string,
   pool: TunnelPool<RouterTunnel>,
   options: ProxyOptions,
   outcome: Outcome,
@@ -213,16 +219,12 @@ async function forward(
     remote !== undefined && options.trusted(remote),
     outcome.requestId,
   );
-  // URL getters build a new string on each call: read each once.
-  const host = url.host;
-  const path = url.pathname + url.search;
   // The request line counts too: method, scheme, authority and path pseudo-headers.
   const head = headerBytes + path.length + host.length + 96;
   if (head > options.maxHeaderBytes) {
     return text(
       431,
       `Request Header Fields Too Large: the limit is ${options.maxHeaderBytes} bytes`,
-      { "x-request-id": outcome.requestId },
     );
   }
   const length = request.headers.get("content-length");
@@ -231,7 +233,6 @@ async function forward(
     return text(
       413,
       `Content Too Large: the limit is ${options.maxBodyBytes} bytes`,
-      { "x-request-id": outcome.requestId },
     );
   }
 
@@ -244,9 +245,7 @@ async function forward(
     const claimed = pool.serviceForHost(name);
     if (claimed !== undefined) service = claimed;
     else if (!options.routes.isEmpty) {
-      return text(404, `Not Found: no route for host ${name}`, {
-        "x-request-id": outcome.requestId,
-      });
+      return text(404, `Not Found: no route for host ${name}`);
     }
   }
 
@@ -297,7 +296,6 @@ async function forward(
     return text(
       504,
       `Gateway Timeout: the backend sent no response headers within ${options.responseHeaderTimeout} ms`,
-      { "x-request-id": outcome.requestId },
     );
   };
   try {
@@ -335,7 +333,6 @@ async function forward(
           return text(
             413,
             `Content Too Large: the limit is ${options.maxBodyBytes} bytes`,
-            { "x-request-id": outcome.requestId },
           );
         }
         const reason = describe(error);
@@ -359,12 +356,11 @@ async function forward(
         return text(
           502,
           `Bad Gateway: the tunnel failed before the response headers (${reason})`,
-          { "x-request-id": outcome.requestId },
         );
       }
     }
     if (early.why === "client") return new Response(null, { status: 499 });
-    return noTunnel(service, { "x-request-id": outcome.requestId });
+    return noTunnel(service);
   } finally {
     early.done();
   }

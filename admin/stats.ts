@@ -260,11 +260,6 @@ export class RouterStats {
     }
   }
 
-  /** How many seconds each series covers. */
-  get seconds(): number {
-    return this.#seconds;
-  }
-
   /**
    * A tunnel's counters.
    *
