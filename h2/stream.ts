@@ -105,12 +105,19 @@ export class Http2Stream {
    * @param host The owning connection.
    * @param sendWindow The peer's SETTINGS_INITIAL_WINDOW_SIZE.
    * @param receiveWindow Our SETTINGS_INITIAL_WINDOW_SIZE.
+   * @param receiveLimit How far the receive window may grow (auto-tuning).
    */
-  constructor(id: number, host: StreamHost, sendWindow: number, receiveWindow: number) {
+  constructor(
+    id: number,
+    host: StreamHost,
+    sendWindow: number,
+    receiveWindow: number,
+    receiveLimit = receiveWindow,
+  ) {
     this.id = id;
     this.#host = host;
     this.sendWindow = new SendWindow(sendWindow);
-    this.receiveWindow = new ReceiveWindow(receiveWindow);
+    this.receiveWindow = new ReceiveWindow(receiveWindow, receiveLimit);
   }
 
   /**
