@@ -68,7 +68,7 @@ export interface ConnectionOptions {
   /**
    * How far a stream's receive window may grow, from `settings.initialWindowSize`,
    * while its reader keeps up (see `ReceiveWindow`). On loopback, 1 GiB through a
-   * tunnel moved 20-40% faster each way with a few megabytes in flight instead of
+   * tunnel moved 10-25% faster each way with a few megabytes in flight instead of
    * one: three processes share the CPUs, and a 1 MiB window ran dry whenever one
    * of them waited for its turn. 4 MiB and 8 MiB measured alike; 4 MiB is also
    * Go's transport default. @default {4194304}
