@@ -31,7 +31,7 @@ export class ExtendedConnect {
   /** The protocol asked for (`:protocol`). */
   readonly protocol: string;
   #stream: Http2Stream;
-  #tunnel: ExtendedConnectTunnel | null = null;
+  // Made by take(): our side's DATA. Set once, so it also says the stream was taken.
   #pipe: TransformStream<Uint8Array, Uint8Array> | null = null;
   #resolve: () => void = () => {};
   #reject: (error: Error) => void = () => {};
@@ -47,7 +47,7 @@ export class ExtendedConnect {
 
   /** Whether a handler took the stream over. */
   get taken(): boolean {
-    return this.#tunnel !== null;
+    return this.#pipe !== null;
   }
 
   /** What the server sends as its DATA once the tunnel is open; `null` until taken. */
@@ -62,7 +62,7 @@ export class ExtendedConnect {
    * @throws {TypeError} When it was taken already.
    */
   take(): ExtendedConnectTunnel {
-    if (this.#tunnel !== null) {
+    if (this.#pipe !== null) {
       throw new TypeError("Cannot take over the stream: it was taken already");
     }
     // Our side's DATA: whatever is written goes out under flow control, a chunk at a time.
@@ -73,13 +73,12 @@ export class ExtendedConnect {
       this.#reject = reject;
     });
     opened.catch(() => {});
-    this.#tunnel = {
+    return {
       protocol: this.protocol,
       readable: this.#stream.body,
       writable: pipe.writable,
       opened,
     };
-    return this.#tunnel;
   }
 
   /** The 2xx head went out: the tunnel is open. */
@@ -99,7 +98,6 @@ export class ExtendedConnect {
 }
 
 const links = new WeakMap<Request, ExtendedConnect>();
-const markers = new WeakSet<Response>();
 
 /**
  * Records that `request` came from an extended CONNECT stream (server role).
@@ -155,15 +153,13 @@ export function takeExtendedConnect(
     throw new TypeError("Cannot take over the stream: the request is not an extended CONNECT");
   }
   const tunnel = link.take();
-  const response = new Response(null, { status: 101, headers });
-  markers.add(response);
-  return { tunnel, response };
+  return { tunnel, response: new Response(null, { status: 101, headers }) };
 }
 
 /**
- * Whether a response accepts an extended CONNECT: the marker of
- * {@linkcode takeExtendedConnect}, any 101 (a framework may copy the marker
- * into a new Response), or any 2xx (RFC 8441 §5).
+ * Whether a response accepts an extended CONNECT: any 101, like the one of
+ * {@linkcode takeExtendedConnect} (or a framework's copy of it in a new
+ * Response), or any 2xx (RFC 8441 §5).
  *
  * @param response What the handler returned.
  * @returns Whether the tunnel opens.
@@ -176,6 +172,5 @@ export function takeExtendedConnect(
  * ```
  */
 export function acceptsExtendedConnect(response: Response): boolean {
-  return markers.has(response) || response.status === 101 ||
-    (response.status >= 200 && response.status < 300);
+  return response.status === 101 || (response.status >= 200 && response.status < 300);
 }

@@ -350,9 +350,17 @@ export class Http2Stream {
       return;
     }
     const reader = source.getReader();
-    // A reset must not wait for the source's next chunk to be noticed: #fail stops it at once.
-    this.#stopSource = () => reader.cancel(this.#error).catch(() => {});
-    if (this.#error !== null) this.#stopSource();
+    // The source is cancelled once, unless it ran to its end: by #fail at once (a
+    // reset must not wait for the source's next chunk to be noticed), or below
+    // when we stop sending early.
+    let drained = false;
+    const stop = () => {
+      if (drained) return;
+      drained = true;
+      reader.cancel(this.#error).catch(() => {});
+    };
+    this.#stopSource = stop;
+    if (this.#error !== null) stop();
     let pendingHead = head ?? null;
     let sent = 0;
     try {
@@ -366,6 +374,7 @@ export class Http2Stream {
       }
       while (true) {
         if (result.done) {
+          drained = true;
           if (pendingHead) this.sendHeaders(pendingHead, true);
           else if (sent !== knownLength) await this.#sendChunk(EMPTY, true);
           return;
@@ -379,6 +388,8 @@ export class Http2Stream {
           after = await settledOrPending(next);
         }
         const last = after !== PENDING && after.done;
+        // At the known length `after` only stands for the end: the source may go on.
+        if (last && after !== END_OF_BODY) drained = true;
         if (pendingHead) this.sendHeaders(pendingHead, false);
         pendingHead = null;
         await this.#sendChunk(chunk, last);
@@ -393,7 +404,7 @@ export class Http2Stream {
       this.#stopSource = null;
       // No releaseLock(): nobody reads the source after us, and releasing builds
       // a TypeError with a stack trace for every response.
-      if (this.#error !== null || !this.localOpen) reader.cancel(this.#error).catch(() => {});
+      if (this.#error !== null || !this.localOpen) stop();
     }
   }
 
