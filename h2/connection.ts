@@ -21,7 +21,14 @@ import {
   SettingId,
 } from "./constants.ts";
 import { ConnectionError, Http2Error, StreamError } from "./errors.ts";
-import { type Frame, type FrameHeader, FrameWriter, parseFrame, readFrameHeader } from "./frame.ts";
+import {
+  type Frame,
+  type FrameHeader,
+  FrameWriter,
+  parseFrame,
+  readFrameHeader,
+  SHRINK_AFTER,
+} from "./frame.ts";
 import { ReceiveWindow, SendWindow } from "./flow.ts";
 import { HeaderListSizeError, HpackDecoder, HpackEncoder, HpackError } from "./hpack/mod.ts";
 import { StreamTable } from "./stream_table.ts";
@@ -144,7 +151,6 @@ const READ_BUFFER_MAX = 64 * 1024;
  * on its own.
  */
 const DIRECT_READ_MIN = 32 * 1024;
-const SHRINK_AFTER = 64;
 /**
  * Frames queued in one turn of the event loop leave in one write, but once
  * this many bytes wait they leave without waiting for the turn to end. Else
@@ -649,20 +655,13 @@ export class Connection implements StreamHost {
       reading: while (!this.#ioClosed) {
         if (filled && buf.length < READ_BUFFER_MAX) {
           // The last read filled the buffer: more is coming, read more at once.
-          const next = new Uint8Array(buf.length * 2);
-          next.set(buf.subarray(start, end));
-          buf = next;
+          buf = regrow(buf, start, end, buf.length * 2);
           end -= start;
           start = 0;
         } else if (end === buf.length) {
           // Make room: move the partial frame to the front, or grow for a large frame.
-          if (start > 0) {
-            buf.copyWithin(0, start, end);
-          } else {
-            const next = new Uint8Array(buf.length * 2);
-            next.set(buf);
-            buf = next;
-          }
+          if (start > 0) buf.copyWithin(0, start, end);
+          else buf = regrow(buf, 0, end, buf.length * 2);
           end -= start;
           start = 0;
         }
@@ -723,9 +722,7 @@ export class Connection implements StreamHost {
           }
           if (frameEnd > end) {
             if (frameEnd - start > buf.length) {
-              const next = new Uint8Array(Math.max(buf.length * 2, frameEnd - start));
-              next.set(buf.subarray(start, end));
-              buf = next;
+              buf = regrow(buf, start, end, Math.max(buf.length * 2, frameEnd - start));
               end -= start;
               start = 0;
             }
@@ -1369,4 +1366,16 @@ export class Connection implements StreamHost {
     if (!this.#writing && !this.#flushQueued && !this.#earlyQueued) return Promise.resolve();
     return new Promise((resolve) => this.#flushWaiters.push(resolve));
   }
+}
+
+/** A new read buffer of `size` octets that starts with `buf[start, end)`: a partial frame. */
+function regrow(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  size: number,
+): Uint8Array<ArrayBuffer> {
+  const next = new Uint8Array(size);
+  next.set(buf.subarray(start, end));
+  return next;
 }

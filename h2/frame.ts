@@ -342,8 +342,19 @@ function parseSettings(header: FrameHeader, payload: Uint8Array): SettingsFrame 
   return { type: FrameType.SETTINGS, ack, settings };
 }
 
-/** How many small uses in a row shrink a grown {@linkcode FrameWriter} back. */
-const SHRINK_AFTER = 64;
+/**
+ * How many small uses in a row shrink a grown buffer back to its first size:
+ * a {@linkcode FrameWriter}'s, and the connection's read buffer. A burst then
+ * does not keep its memory for good, and steady traffic does not reallocate.
+ *
+ * @example
+ * ```ts
+ * import { SHRINK_AFTER } from "./frame.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(SHRINK_AFTER, 64);
+ * ```
+ */
+export const SHRINK_AFTER = 64;
 
 /**
  * A growable output buffer that frames are encoded into; the connection hands
