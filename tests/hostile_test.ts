@@ -34,10 +34,16 @@ import {
   SettingId,
 } from "../h2/constants.ts";
 import { ConnectionError, type Http2Error } from "../h2/errors.ts";
-import { FrameWriter, type GoawayFrame, type SettingsFrame } from "../h2/frame.ts";
+import {
+  FrameWriter,
+  type GoawayFrame,
+  type RstStreamFrame,
+  type SettingsFrame,
+} from "../h2/frame.ts";
 import { type Http2Handler, serveConnection } from "../h2/server.ts";
 import type { Router } from "../router.ts";
 import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
+import { upgradeWebSocket } from "../ws/upgrade.ts";
 import {
   ackSettings,
   isPingAck,
@@ -758,12 +764,15 @@ async function publicGet(router: Router, path: string): Promise<{ status: number
 
 /** Starts a public request whose result is awaited later: a failure must not go unhandled. */
 /** A raw HTTP/2 backend (as the Go original speaks) with a tunnel in the router's pool. */
-async function rawTunnel(router: Router): Promise<RawPeer> {
+async function rawTunnel(
+  router: Router,
+  settings: Array<[number, number]> = [],
+): Promise<RawPeer> {
   const before = router.pool.size;
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.tunnelAddr.port });
   const peer = new RawPeer(conn, { readPreface: true });
   // It speaks first, with its SETTINGS.
-  peer.out.settings([[SettingId.MAX_CONCURRENT_STREAMS, 100]]);
+  peer.out.settings([[SettingId.MAX_CONCURRENT_STREAMS, 100], ...settings]);
   await peer.flush();
   const first = await peer.nextFrame();
   ok(first !== null && first.header.type === FrameType.SETTINGS, "router preface");
@@ -1125,6 +1134,111 @@ Deno.test("the header timeout during the wait for a tunnel to retry on answers 5
     await peer.flush();
     const { status } = await withTimeout(pending, TIMEOUT_MS, "the answer");
     equal(status, 504);
+  } finally {
+    await peer.close();
+  }
+});
+
+// ---- WebSocket upgrades that do not go through at once ------------------------------------------
+
+/** A backend that accepts extended CONNECT (RFC 8441 §3), for WebSockets. */
+const CONNECT_PROTOCOL: Array<[number, number]> = [[SettingId.ENABLE_CONNECT_PROTOCOL, 1]];
+
+/**
+ * Sends a WebSocket upgrade (RFC 6455 §4.1) over TCP; `status` resolves with the
+ * status code of the router's answer.
+ */
+async function rawUpgrade(router: Router): Promise<{ conn: Deno.Conn; status: Promise<number> }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.addr.port });
+  await conn.write(
+    encoder.encode(
+      `GET /chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    ),
+  );
+  const status = (async () => {
+    const buf = new Uint8Array(1024);
+    const n = await conn.read(buf);
+    if (n === null) throw new Error("closed before the answer");
+    return Number(new TextDecoder().decode(buf.subarray(0, n)).split(" ")[1]);
+  })();
+  status.catch(() => {}); // Awaited by the caller.
+  return { conn, status };
+}
+
+/** Waits for RST_STREAM on `streamId`; returns its error code. */
+async function resetOf(peer: RawPeer, streamId: number): Promise<number> {
+  const reset = await peer.expectFrame(
+    `RST_STREAM on stream ${streamId}`,
+    (r) => r.header.type === FrameType.RST_STREAM && r.header.streamId === streamId,
+  );
+  return (reset.frame as RstStreamFrame).errorCode;
+}
+
+Deno.test("a WebSocket upgrade refused by one backend (REFUSED_STREAM) opens on another", async () => {
+  await using router = startRouter({ allowAnonymous: true, quiet: true });
+  const records: Array<{ status: number; retries: number }> = [];
+  router.events.on((event) => {
+    if (event.type === "request") records.push(event.request);
+  });
+  const peer = await rawTunnel(router, CONNECT_PROTOCOL);
+  try {
+    const client = new WebSocket(`ws://127.0.0.1:${router.addr.port}/chat`);
+    const opened = new Promise<void>((resolve, reject) => {
+      client.onopen = () => resolve();
+      client.onclose = (event) => reject(new Error(`closed ${event.code}`));
+    });
+    const id = await nextRequest(peer);
+    await using _echo = await startBackend(router, (request) => {
+      const { socket, response } = upgradeWebSocket(request);
+      socket.onmessage = (event) => socket.send(`echo ${event.data}`);
+      return response;
+    });
+    peer.out.rstStream(id, ErrorCode.REFUSED_STREAM);
+    await peer.flush();
+    await withTimeout(opened, TIMEOUT_MS, "the WebSocket on the second backend");
+    const echoed = new Promise<string>((resolve) => client.onmessage = (e) => resolve(e.data));
+    client.send("hello");
+    equal(await withTimeout(echoed, TIMEOUT_MS, "the echo"), "echo hello");
+    const closed = new Promise<void>((resolve) => client.onclose = () => resolve());
+    client.close();
+    await withTimeout(closed, TIMEOUT_MS, "the close");
+    await waitUntil(() => records.length === 1, TIMEOUT_MS, "the session's record");
+    equal(records[0]!.retries, 1);
+    equal(records[0]!.status, 101);
+  } finally {
+    await peer.close();
+  }
+});
+
+Deno.test("a backend that does not answer a WebSocket upgrade within the header timeout: 504, and the stream is cancelled", async () => {
+  await using router = startRouter({
+    allowAnonymous: true,
+    quiet: true,
+    responseHeaderTimeout: 300,
+  });
+  const peer = await rawTunnel(router, CONNECT_PROTOCOL);
+  let client: Deno.Conn | undefined;
+  try {
+    const upgrade = await rawUpgrade(router);
+    client = upgrade.conn;
+    const id = await nextRequest(peer);
+    equal(await withTimeout(upgrade.status, TIMEOUT_MS, "the answer"), 504);
+    equal(await resetOf(peer, id), ErrorCode.CANCEL);
+  } finally {
+    client?.close();
+    await peer.close();
+  }
+});
+
+Deno.test("a client that leaves before the backend accepts its WebSocket cancels the stream", async () => {
+  await using router = startRouter({ allowAnonymous: true, quiet: true });
+  const peer = await rawTunnel(router, CONNECT_PROTOCOL);
+  try {
+    const { conn } = await rawUpgrade(router);
+    const id = await nextRequest(peer);
+    conn.close();
+    equal(await resetOf(peer, id), ErrorCode.CANCEL);
   } finally {
     await peer.close();
   }
