@@ -9,14 +9,15 @@
 import { Hono } from "hono";
 import { describe, noTunnel, text } from "./answers.ts";
 import type { Context } from "hono";
-import { type ClientExchange, isUnprocessed } from "./h2/client.ts";
+import { isUnprocessed } from "./h2/client.ts";
 import type { FieldPairs } from "./h2/message.ts";
 import { forwardedFields } from "./forwarded.ts";
 import type { TunnelPool } from "./pool.ts";
 import { normalizeHost, type RouteTable } from "./routes.ts";
 import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
 import type { RouterEvents } from "./events.ts";
-import type { Deadline, Deadlines } from "./deadlines.ts";
+import type { Deadlines } from "./deadlines.ts";
+import { EarlyStop } from "./early_stop.ts";
 import { isWebSocketUpgrade, proxyWebSocket } from "./websocket_proxy.ts";
 
 /** Bindings the public server passes to the proxy app: the client's address. */
@@ -86,8 +87,6 @@ const VIA: [string, string] = ["via", "2 ptth"];
 
 /** Bodies up to this size (with a known length) are buffered so a retry can resend them. */
 const REPLAY_LIMIT = 64 * 1024;
-/** A request still waiting for its response head this long (ms) is watched for its client leaving. */
-const CLIENT_WATCH_DELAY = 100;
 /** Methods whose repetition has the effect of one request (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
@@ -257,6 +256,7 @@ async function forward(
       service,
       fields,
       responseHeaderTimeout: options.responseHeaderTimeout,
+      deadlines: options.deadlines,
       tunnelWait: options.tunnelWait,
       maxRetries: options.maxRetries,
       ...(options.webSocketPingInterval === undefined
@@ -363,81 +363,6 @@ async function forward(
     return noTunnel(service);
   } finally {
     early.done();
-  }
-}
-
-/**
- * What ends a request before its response head: the client going away, or
- * the response header timeout. Either cancels the stream in flight, or the
- * wait for a tunnel.
- *
- * Watching `request.signal` costs Deno.serve an async op per request, about a
- * third of the router's work for a small request. Most answers come long
- * before a client could notice, so only a request still waiting after
- * CLIENT_WATCH_DELAY is watched (Deno reports a client that left earlier as
- * soon as it is); a body streaming either way fails on its own.
- */
-class EarlyStop {
-  /** Why the request was stopped, once it was. */
-  why: "client" | "timeout" | null = null;
-  #exchange: ClientExchange | null = null;
-  #waiting: AbortController | null = null;
-  #request: Request;
-  #deadlines: Deadlines;
-  #deadlineAt: number;
-  #timer: Deadline;
-  #onClientGone: (() => void) | null = null;
-
-  constructor(request: Request, deadlines: Deadlines, timeout: number) {
-    this.#request = request;
-    this.#deadlines = deadlines;
-    this.#deadlineAt = Date.now() + timeout;
-    this.#timer = deadlines.add(Math.min(CLIENT_WATCH_DELAY, timeout), () => this.#watch());
-  }
-
-  /** The stream in flight now: cancelled at once if the request was stopped already. */
-  set exchange(exchange: ClientExchange) {
-    this.#exchange = exchange;
-    if (this.why !== null) exchange.cancel(new Error("Request stopped"));
-  }
-
-  #watch(): void {
-    const request = this.#request;
-    this.#onClientGone = () => this.#stop("client", request.signal.reason as Error);
-    request.signal.addEventListener("abort", this.#onClientGone, { once: true });
-    const timedOut = () => this.#stop("timeout", new Error("Response header timeout"));
-    // Counted from the request, not from this watch (which may have come a tick late).
-    const left = this.#deadlineAt - Date.now();
-    if (left > 0) this.#timer = this.#deadlines.add(left, timedOut);
-    else timedOut();
-  }
-
-  #stop(why: "client" | "timeout", reason: Error): void {
-    this.why ??= why;
-    this.#exchange?.cancel(reason);
-    this.#waiting?.abort(reason);
-  }
-
-  /** Waits (at most `ms`) for a tunnel of `service`; none once the request was stopped. */
-  async waitForTunnel(
-    pool: TunnelPool<RouterTunnel>,
-    service: string | null,
-    ms: number,
-    failed?: RouterTunnel,
-  ): Promise<RouterTunnel | undefined> {
-    if (this.why !== null) return undefined;
-    this.#waiting = new AbortController();
-    try {
-      return await pool.waitFor(service, ms, this.#waiting.signal, failed);
-    } finally {
-      this.#waiting = null;
-    }
-  }
-
-  /** The request is answered: no more watching. */
-  done(): void {
-    this.#deadlines.cancel(this.#timer);
-    if (this.#onClientGone) this.#request.signal.removeEventListener("abort", this.#onClientGone);
   }
 }
 

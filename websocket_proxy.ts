@@ -11,6 +11,8 @@
  */
 
 import { describe, noTunnel, text } from "./answers.ts";
+import type { Deadlines } from "./deadlines.ts";
+import { EarlyStop } from "./early_stop.ts";
 import { isUnprocessed } from "./h2/client.ts";
 import type { TunnelPool } from "./pool.ts";
 import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
@@ -33,6 +35,8 @@ export interface WebSocketProxyOptions {
   fields: string[];
   /** How long to wait for the backend's answer (ms). */
   responseHeaderTimeout: number;
+  /** Where the header timeout and the watch for the client leaving are armed. */
+  deadlines: Deadlines;
   /** How long to wait for a tunnel of the service (ms). */
   tunnelWait: number;
   /** How many times an unprocessed CONNECT is sent again elsewhere. */
@@ -91,6 +95,7 @@ const BACKEND_BUFFER_LIMIT = 80 * 1024 * 1024;
  * @example No tunnel gives 503
  * ```ts
  * import { proxyWebSocket } from "./websocket_proxy.ts";
+ * import { Deadlines } from "./deadlines.ts";
  * import { TunnelPool } from "./pool.ts";
  * import { equal } from "node:assert/strict";
  * const request = new Request("http://example.com/chat", {
@@ -98,7 +103,7 @@ const BACKEND_BUFFER_LIMIT = 80 * 1024 * 1024;
  * });
  * const response = await proxyWebSocket(request, {
  *   pool: new TunnelPool(), service: null, fields: [], responseHeaderTimeout: 1000,
- *   tunnelWait: 0, maxRetries: 0, log: () => {},
+ *   deadlines: new Deadlines(100), tunnelWait: 0, maxRetries: 0, log: () => {},
  * });
  * equal(response.status, 503);
  * ```
@@ -125,19 +130,13 @@ export async function proxyWebSocket(
   }
   const { pool, service } = options;
 
-  const cancel = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    cancel.abort(new Error("Response header timeout"));
-  }, options.responseHeaderTimeout);
-  const onClientGone = () => cancel.abort(request.signal.reason);
-  request.signal.addEventListener("abort", onClientGone, { once: true });
+  // The same stops as a plain request's: the client leaving, the header timeout.
+  const early = new EarlyStop(request, options.deadlines, options.responseHeaderTimeout);
   let response: Response | null = null;
   let up: TransformStream<Uint8Array, Uint8Array> | null = null;
   try {
     let tunnel = pool.pick(service) ??
-      await pool.waitFor(service, options.tunnelWait, cancel.signal);
+      await early.waitForTunnel(pool, service, options.tunnelWait);
     for (let attempt = 0; tunnel !== undefined; attempt++) {
       options.onTunnel?.(tunnel, attempt);
       // RFC 8441 §3: extended CONNECT only to a peer that sent SETTINGS_ENABLE_CONNECT_PROTOCOL.
@@ -149,7 +148,7 @@ export async function proxyWebSocket(
       }
       up = new TransformStream<Uint8Array, Uint8Array>();
       try {
-        response = await tunnel.request({
+        const exchange = tunnel.send({
           method: "CONNECT",
           protocol: "websocket",
           scheme: url.protocol.slice(0, -1),
@@ -157,23 +156,20 @@ export async function proxyWebSocket(
           path: url.pathname + url.search,
           headers: fields,
           body: up.readable,
-          signal: cancel.signal,
           ...(options.onClose === undefined ? {} : { onClose: options.onClose }),
         });
+        early.exchange = exchange;
+        const head = await exchange.response;
+        response = new Response(head.body, { status: head.status, headers: head.headers });
         break;
       } catch (error) {
-        if (request.signal.aborted) return new Response(null, { status: 499 });
-        if (timedOut) {
-          return text(
-            504,
-            `Gateway Timeout: the backend did not accept the WebSocket within ${options.responseHeaderTimeout} ms`,
-          );
-        }
+        if (early.why !== null) return stopped(early.why, options.responseHeaderTimeout);
         const reason = describe(error);
         if (attempt < options.maxRetries && isUnprocessed(error)) {
           const failed = tunnel;
           tunnel = pool.pick(service, failed) ??
-            await pool.waitFor(service, options.tunnelWait, cancel.signal, failed);
+            await early.waitForTunnel(pool, service, options.tunnelWait, failed);
+          if (early.why !== null) return stopped(early.why, options.responseHeaderTimeout);
           if (tunnel !== undefined) continue;
         }
         options.log(`WebSocket ${url.pathname}: tunnel failed: ${reason}`);
@@ -181,10 +177,10 @@ export async function proxyWebSocket(
       }
     }
   } finally {
-    clearTimeout(timer);
-    request.signal.removeEventListener("abort", onClientGone);
+    early.done();
   }
   if (response === null || up === null) {
+    if (early.why === "client") return new Response(null, { status: 499 });
     return noTunnel(service);
   }
   options.onResponse?.(response.status);
@@ -210,6 +206,16 @@ export async function proxyWebSocket(
   relay(upgraded.socket, { readable: inbound, writable: up.writable }, url, chosen ?? "", options);
   upgraded.response.headers.append("via", "1.1 ptth");
   return upgraded.response;
+}
+
+/** The answer to an upgrade stopped before the backend accepted it. */
+function stopped(why: "client" | "timeout", timeout: number): Response {
+  // Nobody reads it if the client left (499, as nginx logs it).
+  if (why === "client") return new Response(null, { status: 499 });
+  return text(
+    504,
+    `Gateway Timeout: the backend did not accept the WebSocket within ${timeout} ms`,
+  );
 }
 
 /** Copies messages and closes between the client's socket and the backend's stream. */

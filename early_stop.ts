@@ -1,0 +1,106 @@
+/**
+ * The early stop of a proxied request, shared by plain requests and WebSocket
+ * upgrades.
+ *
+ * @module
+ */
+
+import type { ClientExchange } from "./h2/client.ts";
+import type { Deadline, Deadlines } from "./deadlines.ts";
+import type { TunnelPool } from "./pool.ts";
+import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
+
+/** A request still waiting for its response head this long (ms) is watched for its client leaving. */
+const CLIENT_WATCH_DELAY = 100;
+
+/**
+ * What ends a request before its response head: the client going away, or
+ * the response header timeout. Either cancels the stream in flight, or the
+ * wait for a tunnel.
+ *
+ * Watching `request.signal` costs Deno.serve an async op per request, about a
+ * third of the router's work for a small request. Most answers come long
+ * before a client could notice, so only a request still waiting after
+ * CLIENT_WATCH_DELAY is watched (Deno reports a client that left earlier as
+ * soon as it is); a body streaming either way fails on its own.
+ *
+ * @example The header timeout stops a request that waits for a tunnel
+ * ```ts
+ * import { EarlyStop } from "./early_stop.ts";
+ * import { Deadlines } from "./deadlines.ts";
+ * import { TunnelPool } from "./pool.ts";
+ * import { equal } from "node:assert/strict";
+ * const early = new EarlyStop(new Request("http://localhost/"), new Deadlines(10), 50);
+ * equal(await early.waitForTunnel(new TunnelPool(), null, 5_000), undefined);
+ * equal(early.why, "timeout");
+ * early.done();
+ * ```
+ */
+export class EarlyStop {
+  /** Why the request was stopped, once it was. */
+  why: "client" | "timeout" | null = null;
+  #exchange: ClientExchange | null = null;
+  #waiting: AbortController | null = null;
+  #request: Request;
+  #deadlines: Deadlines;
+  #deadlineAt: number;
+  #timer: Deadline;
+  #onClientGone: (() => void) | null = null;
+
+  /**
+   * @param request The public request.
+   * @param deadlines Where the watch and the timeout are armed.
+   * @param timeout The response header timeout (ms), counted from now.
+   */
+  constructor(request: Request, deadlines: Deadlines, timeout: number) {
+    this.#request = request;
+    this.#deadlines = deadlines;
+    this.#deadlineAt = Date.now() + timeout;
+    this.#timer = deadlines.add(Math.min(CLIENT_WATCH_DELAY, timeout), () => this.#watch());
+  }
+
+  /** The stream in flight now: cancelled at once if the request was stopped already. */
+  set exchange(exchange: ClientExchange) {
+    this.#exchange = exchange;
+    if (this.why !== null) exchange.cancel(new Error("Request stopped"));
+  }
+
+  #watch(): void {
+    const request = this.#request;
+    this.#onClientGone = () => this.#stop("client", request.signal.reason as Error);
+    request.signal.addEventListener("abort", this.#onClientGone, { once: true });
+    const timedOut = () => this.#stop("timeout", new Error("Response header timeout"));
+    // Counted from the request, not from this watch (which may have come a tick late).
+    const left = this.#deadlineAt - Date.now();
+    if (left > 0) this.#timer = this.#deadlines.add(left, timedOut);
+    else timedOut();
+  }
+
+  #stop(why: "client" | "timeout", reason: Error): void {
+    this.why ??= why;
+    this.#exchange?.cancel(reason);
+    this.#waiting?.abort(reason);
+  }
+
+  /** Waits (at most `ms`) for a tunnel of `service`; none once the request was stopped. */
+  async waitForTunnel(
+    pool: TunnelPool<RouterTunnel>,
+    service: string | null,
+    ms: number,
+    failed?: RouterTunnel,
+  ): Promise<RouterTunnel | undefined> {
+    if (this.why !== null) return undefined;
+    this.#waiting = new AbortController();
+    try {
+      return await pool.waitFor(service, ms, this.#waiting.signal, failed);
+    } finally {
+      this.#waiting = null;
+    }
+  }
+
+  /** The request is answered: no more watching. */
+  done(): void {
+    this.#deadlines.cancel(this.#timer);
+    if (this.#onClientGone) this.#request.signal.removeEventListener("abort", this.#onClientGone);
+  }
+}
