@@ -25,7 +25,11 @@ import { setImmediate } from "node:timers";
 import type { ByteIO, LocalSettings } from "./h2/connection.ts";
 import { serveConnection, type StreamInfo } from "./h2/server.ts";
 import type { Http2Error } from "./h2/errors.ts";
-import { TUNNEL_MAX_FRAME_SIZE } from "./tunnel/settings.ts";
+import {
+  TUNNEL_CONNECTION_WINDOW,
+  TUNNEL_MAX_FRAME_SIZE,
+  TUNNEL_STREAM_WINDOW,
+} from "./tunnel/settings.ts";
 import { dialTunnel, type TunnelRefusedError } from "./tunnel/dial.ts";
 import { type Backoff, type LinkStatus, TunnelLink } from "./tunnel/link.ts";
 import { dialWebSocketTunnel } from "./tunnel/websocket_dial.ts";
@@ -456,8 +460,10 @@ class Backend implements ReverseServer {
           settings: {
             enableConnectProtocol: true,
             maxFrameSize: TUNNEL_MAX_FRAME_SIZE,
+            initialWindowSize: TUNNEL_STREAM_WINDOW,
             ...o.http2,
           },
+          connectionWindowSize: TUNNEL_CONNECTION_WINDOW,
           // Frames of every response ready in one turn of the event loop leave in one write.
           schedule: setImmediate,
           keepalive: {

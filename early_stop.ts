@@ -37,8 +37,7 @@ const CLIENT_WATCH_DELAY = 100;
  * ```
  */
 export class EarlyStop {
-  /** Why the request was stopped, once it was. */
-  why: "client" | "timeout" | null = null;
+  #why: "client" | "timeout" | null = null;
   #exchange: ClientExchange | null = null;
   #waiting: AbortController | null = null;
   #request: Request;
@@ -59,10 +58,15 @@ export class EarlyStop {
     this.#timer = deadlines.add(Math.min(CLIENT_WATCH_DELAY, timeout), () => this.#watch());
   }
 
+  /** Why the request was stopped, once it was. */
+  get why(): "client" | "timeout" | null {
+    return this.#why;
+  }
+
   /** The stream in flight now: cancelled at once if the request was stopped already. */
   set exchange(exchange: ClientExchange) {
     this.#exchange = exchange;
-    if (this.why !== null) exchange.cancel(new Error("Request stopped"));
+    if (this.#why !== null) exchange.cancel(new Error("Request stopped"));
   }
 
   #watch(): void {
@@ -77,7 +81,7 @@ export class EarlyStop {
   }
 
   #stop(why: "client" | "timeout", reason: Error): void {
-    this.why ??= why;
+    this.#why ??= why;
     this.#exchange?.cancel(reason);
     this.#waiting?.abort(reason);
   }
@@ -89,7 +93,7 @@ export class EarlyStop {
     ms: number,
     failed?: RouterTunnel,
   ): Promise<RouterTunnel | undefined> {
-    if (this.why !== null) return undefined;
+    if (this.#why !== null) return undefined;
     this.#waiting = new AbortController();
     try {
       return await pool.waitFor(service, ms, this.#waiting.signal, failed);

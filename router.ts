@@ -28,7 +28,11 @@ import { trustedProxyMatcher } from "./forwarded.ts";
 import { type TunnelList, TunnelPool } from "./pool.ts";
 import { createProxyApp, type ProxyEnv } from "./proxy.ts";
 import { RouteTable } from "./routes.ts";
-import { TUNNEL_MAX_FRAME_SIZE } from "./tunnel/settings.ts";
+import {
+  TUNNEL_CONNECTION_WINDOW,
+  TUNNEL_MAX_FRAME_SIZE,
+  TUNNEL_STREAM_WINDOW,
+} from "./tunnel/settings.ts";
 import { within } from "./tunnel/within.ts";
 import { acceptTunnel } from "./tunnel/accept.ts";
 import { acceptWebSocketTunnel, DEFAULT_TUNNEL_PATH } from "./tunnel/websocket_accept.ts";
@@ -522,7 +526,12 @@ async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext)
     legacy,
   };
   const session = new ClientSession(io, {
-    settings: { maxFrameSize: TUNNEL_MAX_FRAME_SIZE, ...options.http2 },
+    settings: {
+      maxFrameSize: TUNNEL_MAX_FRAME_SIZE,
+      initialWindowSize: TUNNEL_STREAM_WINDOW,
+      ...options.http2,
+    },
+    connectionWindowSize: TUNNEL_CONNECTION_WINDOW,
     ...(reply ? { prelude: reply } : {}),
     // Frames of every request handled in one turn of the event loop leave in one write.
     schedule: setImmediate,

@@ -73,15 +73,6 @@ export interface ConnectionOptions {
   /** The connection-level receive window. @default {16777216} */
   connectionWindowSize?: number;
   /**
-   * How far a stream's receive window may grow, from `settings.initialWindowSize`,
-   * while its reader keeps up (see `ReceiveWindow`). On loopback, 1 GiB through a
-   * tunnel moved 10-25% faster each way with a few megabytes in flight instead of
-   * one: three processes share the CPUs, and a 1 MiB window ran dry whenever one
-   * of them waited for its turn. 4 MiB and 8 MiB measured alike; 4 MiB is also
-   * Go's transport default. @default {4194304}
-   */
-  streamWindowLimit?: number;
-  /**
    * Liveness: PING a connection that has been silent (or unable to write) for
    * `interval` ms, and close it when no PING ACK arrives within `timeout` ms,
    * even if TCP has not noticed. Off when omitted.
@@ -261,7 +252,6 @@ export class Connection implements StreamHost {
   #sendWindow = new SendWindow(DEFAULT_INITIAL_WINDOW_SIZE);
   #receiveWindow = new ReceiveWindow(DEFAULT_INITIAL_WINDOW_SIZE);
   #connectionWindowSize: number;
-  #streamWindowLimit: number;
   #sawSettings = false;
   #resolveReady!: () => void;
   #resolveAcknowledged!: () => void;
@@ -331,10 +321,6 @@ export class Connection implements StreamHost {
       enableConnectProtocol: s.enableConnectProtocol ?? false,
     };
     this.#connectionWindowSize = options.connectionWindowSize ?? 16 * 1024 * 1024;
-    this.#streamWindowLimit = Math.max(
-      options.streamWindowLimit ?? 4 * 1024 * 1024,
-      this.#local.initialWindowSize,
-    );
     this.#keepalive = options.keepalive ?? null;
     this.#prelude = options.prelude ?? null;
     this.#schedule = options.schedule ?? queueMicrotask;
@@ -492,7 +478,6 @@ export class Connection implements StreamHost {
       this,
       this.#peerInitialWindow,
       this.#local.initialWindowSize,
-      this.#streamWindowLimit,
     );
     this.#streams.set(id, stream);
     this.#activeLocalStreams++;
@@ -1039,7 +1024,6 @@ export class Connection implements StreamHost {
       this,
       this.#peerInitialWindow,
       this.#local.initialWindowSize,
-      this.#streamWindowLimit,
     );
     this.#streams.set(id, stream);
     this.#activePeerStreams++;
@@ -1256,7 +1240,7 @@ export class Connection implements StreamHost {
   release(stream: Http2Stream, n: number): void {
     this.#releaseConnection(n);
     if (!stream.remoteOpen) return; // No more DATA will come: no point in granting more.
-    const increment = stream.receiveWindow.release(n, Date.now());
+    const increment = stream.receiveWindow.release(n);
     if (increment > 0 && !this.#ioClosed) {
       this.#out.windowUpdate(stream.id, increment);
       this.#scheduleFlush();

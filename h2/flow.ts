@@ -51,21 +51,9 @@ export class SendWindow {
 }
 
 /**
- * A window half used up within this many milliseconds of the last update
- * moves fast enough that the window itself may be what limits it: the sender
- * stalls once it has sent a whole window and waits for our update. Such a
- * window doubles at each update, up to its limit (auto-tuning, as quic-go and
- * Chromium do for QUIC; RFC 9113 §5.2.2 leaves the policy to the receiver). A
- * slow reader never grows its window, so it cannot hold more than the initial
- * window of the connection's shared window hostage (§5.2.1).
- */
-const GROW_WITHIN_MS = 50;
-
-/**
  * The window we granted the peer: shrunk by DATA received, restored as the
  * application consumes it. Updates are batched so that one WINDOW_UPDATE covers
- * at least half the window, instead of one per DATA frame. A window whose reader
- * keeps up doubles, up to `limit` (see GROW_WITHIN_MS).
+ * at least half the window, instead of one per DATA frame.
  *
  * @example Grant the peer more room once half is consumed
  * ```ts
@@ -77,34 +65,15 @@ const GROW_WITHIN_MS = 50;
  * equal(window.release(30), 60); // send WINDOW_UPDATE of 60
  * equal(window.size, 80);
  * ```
- *
- * @example A window consumed quickly grows
- * ```ts
- * import { ReceiveWindow } from "./flow.ts";
- * import { equal } from "node:assert/strict";
- * const window = new ReceiveWindow(100, 400);
- * window.receive(50);
- * equal(window.release(50, 1_000), 50); // the first update starts the clock
- * window.receive(50);
- * equal(window.release(50, 1_010), 150); // half a window in 10 ms: doubled to 200
- * equal(window.size, 200);
- * ```
  */
 export class ReceiveWindow {
   #size: number;
   #target: number;
-  #limit: number;
   #unsent = 0;
-  #lastUpdate = NaN;
-  /**
-   * @param initial The window advertised to the peer.
-   * @param limit How far the window may grow while its reader keeps up
-   *   (never below `initial`).
-   */
-  constructor(initial: number, limit = initial) {
+  /** @param initial The window advertised to the peer. */
+  constructor(initial: number) {
     this.#size = initial;
     this.#target = initial;
-    this.#limit = limit;
   }
   /** The bytes the peer may still send before it must wait. */
   get size(): number {
@@ -125,22 +94,13 @@ export class ReceiveWindow {
    * Marks bytes as consumed by the application.
    *
    * @param n The bytes consumed.
-   * @param now The time in milliseconds, for auto-tuning (omit for none).
    * @returns The WINDOW_UPDATE increment to send now, or 0 to wait for more.
    */
-  release(n: number, now = NaN): number {
+  release(n: number): number {
     this.#unsent += n;
     if (this.#unsent < this.#target / 2 && this.#size > 0) return 0;
-    let increment = this.#unsent;
+    const increment = this.#unsent;
     this.#unsent = 0;
-    if (this.#target < this.#limit) {
-      if (now - this.#lastUpdate < GROW_WITHIN_MS) {
-        const grown = Math.min(this.#target * 2, this.#limit);
-        increment += grown - this.#target;
-        this.#target = grown;
-      }
-      this.#lastUpdate = now;
-    }
     this.#size += increment;
     return increment;
   }

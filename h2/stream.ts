@@ -105,19 +105,12 @@ export class Http2Stream {
    * @param host The owning connection.
    * @param sendWindow The peer's SETTINGS_INITIAL_WINDOW_SIZE.
    * @param receiveWindow Our SETTINGS_INITIAL_WINDOW_SIZE.
-   * @param receiveLimit How far the receive window may grow (auto-tuning).
    */
-  constructor(
-    id: number,
-    host: StreamHost,
-    sendWindow: number,
-    receiveWindow: number,
-    receiveLimit = receiveWindow,
-  ) {
+  constructor(id: number, host: StreamHost, sendWindow: number, receiveWindow: number) {
     this.id = id;
     this.#host = host;
     this.sendWindow = new SendWindow(sendWindow);
-    this.receiveWindow = new ReceiveWindow(receiveWindow, receiveLimit);
+    this.receiveWindow = new ReceiveWindow(receiveWindow);
   }
 
   /**
@@ -353,10 +346,10 @@ export class Http2Stream {
     // The source is cancelled once, unless it ran to its end: by #fail at once (a
     // reset must not wait for the source's next chunk to be noticed), or below
     // when we stop sending early.
-    let drained = false;
+    let released = false;
     const stop = () => {
-      if (drained) return;
-      drained = true;
+      if (released) return;
+      released = true;
       reader.cancel(this.#error).catch(() => {});
     };
     this.#stopSource = stop;
@@ -374,7 +367,7 @@ export class Http2Stream {
       }
       while (true) {
         if (result.done) {
-          drained = true;
+          released = true;
           if (pendingHead) this.sendHeaders(pendingHead, true);
           else if (sent !== knownLength) await this.#sendChunk(EMPTY, true);
           return;
@@ -389,7 +382,7 @@ export class Http2Stream {
         }
         const last = after !== PENDING && after.done;
         // At the known length `after` only stands for the end: the source may go on.
-        if (last && after !== END_OF_BODY) drained = true;
+        if (last && after !== END_OF_BODY) released = true;
         if (pendingHead) this.sendHeaders(pendingHead, false);
         pendingHead = null;
         await this.#sendChunk(chunk, last);

@@ -1679,45 +1679,32 @@ serverTest(
   { server: { connectionWindowSize: 65_535 } },
 );
 
-/**
- * Sends `total` octets of body on stream 1 as fast as the server's windows allow
- * and returns the largest stream window the server granted at any one time.
- */
-async function sendWithinWindows(h: Harness, total: number, frame: number): Promise<number> {
-  let streamWindow = h.serverSettings.get(SettingId.INITIAL_WINDOW_SIZE) ?? 65_535;
-  let largest = streamWindow;
-  let connectionWindow = 65_535;
-  let remaining = total;
-  while (remaining > 0) {
-    const n = Math.min(remaining, streamWindow, connectionWindow, frame);
-    if (n === 0) {
-      const update = await h.peer.expectFrame(
-        "WINDOW_UPDATE",
-        (r) => r.header.type === FrameType.WINDOW_UPDATE,
-        rejectErrors,
-      );
-      const increment = (update.frame as { increment: number }).increment;
-      if (update.header.streamId === 0) connectionWindow += increment;
-      else {
-        streamWindow += increment;
-        largest = Math.max(largest, streamWindow);
-      }
-      continue;
-    }
-    remaining -= n;
-    streamWindow -= n;
-    connectionWindow -= n;
-    h.peer.out.data(1, new Uint8Array(n), remaining === 0);
-    await h.peer.flush();
-  }
-  return largest;
-}
-
 serverTest(
   "server replenishes its windows as the handler reads a large body (RFC 9113 §6.9)",
   async (h) => {
     await sendHeaders(h, 1, req("/echo", { method: "POST" }), false);
-    await sendWithinWindows(h, 200_000, MAX_FRAME);
+    let streamWindow = 16_384;
+    let connectionWindow = 65_535;
+    let remaining = 200_000;
+    while (remaining > 0) {
+      const n = Math.min(remaining, streamWindow, connectionWindow, MAX_FRAME);
+      if (n === 0) {
+        const update = await h.peer.expectFrame(
+          "WINDOW_UPDATE",
+          (r) => r.header.type === FrameType.WINDOW_UPDATE,
+          rejectErrors,
+        );
+        const increment = (update.frame as { increment: number }).increment;
+        if (update.header.streamId === 0) connectionWindow += increment;
+        else streamWindow += increment;
+        continue;
+      }
+      remaining -= n;
+      streamWindow -= n;
+      connectionWindow -= n;
+      h.peer.out.data(1, new Uint8Array(n), remaining === 0);
+      await h.peer.flush();
+    }
     // Room for the echoed body in our own windows.
     h.peer.out.windowUpdate(0, 200_000);
     h.peer.out.windowUpdate(1, 200_000);
@@ -1725,55 +1712,6 @@ serverTest(
     equal((await h.peer.expectResponse(1)).body.length, 200_000);
   },
   { server: { settings: { initialWindowSize: 16_384 }, connectionWindowSize: 65_535 } },
-);
-
-serverTest(
-  "server doubles the stream window of a body its handler reads as fast as it comes, up to the limit (RFC 9113 §5.2.2)",
-  async (h) => {
-    await sendHeaders(h, 1, req("/echo", { method: "POST" }), false);
-    const room = await sendWithinWindows(h, 1_000_000, 8_192);
-    // Without growth the window would stay at its initial 16 KiB.
-    ok(room > 16_384, `window stayed at ${room} octets`);
-    ok(room <= 65_536, `window grew to ${room} octets, beyond the limit`);
-    h.peer.out.windowUpdate(0, 1_000_000);
-    h.peer.out.windowUpdate(1, 1_000_000);
-    await h.peer.flush();
-    equal((await h.peer.expectResponse(1)).body.length, 1_000_000);
-  },
-  {
-    server: {
-      settings: { initialWindowSize: 16_384 },
-      streamWindowLimit: 65_536,
-      connectionWindowSize: 65_535,
-    },
-  },
-);
-
-serverTest(
-  "server keeps the initial stream window for a handler that reads slowly (RFC 9113 §5.2.2)",
-  async (h) => {
-    await sendHeaders(h, 1, req("/", { method: "POST" }), false);
-    const room = await sendWithinWindows(h, 81_920, 8_192);
-    ok(room <= 16_384, `a slow reader's window grew to ${room} octets`);
-    const response = await h.peer.expectResponse(1);
-    equal(decoder.decode(response.body), "81920");
-  },
-  {
-    // Each chunk is read 60 ms after the one before: more than GROW_WITHIN_MS per update.
-    handler: async (request) => {
-      let length = 0;
-      for await (const chunk of request.body!) {
-        length += chunk.length;
-        await delay(60);
-      }
-      return new Response(String(length));
-    },
-    server: {
-      settings: { initialWindowSize: 16_384 },
-      streamWindowLimit: 65_536,
-      connectionWindowSize: 65_535,
-    },
-  },
 );
 
 // ---- §8.1 HTTP message framing --------------------------------------------------------------

@@ -21,7 +21,11 @@
  * client_role_test.ts and are not repeated here.
  */
 
-import { TUNNEL_MAX_FRAME_SIZE } from "../tunnel/settings.ts";
+import {
+  TUNNEL_CONNECTION_WINDOW,
+  TUNNEL_MAX_FRAME_SIZE,
+  TUNNEL_STREAM_WINDOW,
+} from "../tunnel/settings.ts";
 import { equal, ok } from "node:assert/strict";
 import type { Connection } from "../h2/connection.ts";
 import {
@@ -762,7 +766,6 @@ async function publicGet(router: Router, path: string): Promise<{ status: number
   return { status: response.status, text: await response.text() };
 }
 
-/** Starts a public request whose result is awaited later: a failure must not go unhandled. */
 /** A raw HTTP/2 backend (as the Go original speaks) with a tunnel in the router's pool. */
 async function rawTunnel(
   router: Router,
@@ -782,6 +785,7 @@ async function rawTunnel(
   return peer;
 }
 
+/** Starts a public request whose result is awaited later: a failure must not go unhandled. */
 function startGet(router: Router, path: string): Promise<{ status: number; text: string }> {
   const pending = publicGet(router, path);
   pending.catch(() => {}); // Awaited by the caller.
@@ -1139,6 +1143,33 @@ Deno.test("the header timeout during the wait for a tunnel to retry on answers 5
   }
 });
 
+Deno.test("the router opens a tunnel with 4 MiB stream windows, a 64 MiB connection window and 64 KiB frames", async () => {
+  await using router = startRouter({ allowAnonymous: true, quiet: true });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.tunnelAddr.port });
+  const peer = new RawPeer(conn, { readPreface: true });
+  try {
+    peer.out.settings([]);
+    await peer.flush();
+    const settings = await peer.expectFrame(
+      "the router's SETTINGS",
+      (r) => r.header.type === FrameType.SETTINGS && !(r.frame as SettingsFrame).ack,
+    );
+    const values = new Map((settings.frame as SettingsFrame).settings);
+    equal(values.get(SettingId.INITIAL_WINDOW_SIZE), TUNNEL_STREAM_WINDOW);
+    equal(values.get(SettingId.MAX_FRAME_SIZE), TUNNEL_MAX_FRAME_SIZE);
+    const update = await peer.expectFrame(
+      "the router's connection WINDOW_UPDATE",
+      (r) => r.header.type === FrameType.WINDOW_UPDATE && r.header.streamId === 0,
+    );
+    // RFC 9113 §6.9.2: the connection window starts at 65,535 whatever SETTINGS say.
+    equal((update.frame as { increment: number }).increment + 65_535, TUNNEL_CONNECTION_WINDOW);
+    equal(TUNNEL_CONNECTION_WINDOW, 64 * 1024 * 1024);
+    equal(TUNNEL_STREAM_WINDOW, 4 * 1024 * 1024);
+  } finally {
+    await peer.close();
+  }
+});
+
 // ---- WebSocket upgrades that do not go through at once ------------------------------------------
 
 /** A backend that accepts extended CONNECT (RFC 8441 §3), for WebSockets. */
@@ -1240,6 +1271,35 @@ Deno.test("a client that leaves before the backend accepts its WebSocket cancels
     conn.close();
     equal(await resetOf(peer, id), ErrorCode.CANCEL);
   } finally {
+    await peer.close();
+  }
+});
+
+Deno.test("the header timeout while a refused WebSocket upgrade waits for a tunnel to retry on: 504, recorded as such", async () => {
+  await using router = startRouter({
+    allowAnonymous: true,
+    quiet: true,
+    responseHeaderTimeout: 300,
+    tunnelWait: 3000,
+  });
+  const records: Array<{ status: number; retries: number }> = [];
+  router.events.on((event) => {
+    if (event.type === "request") records.push(event.request);
+  });
+  const peer = await rawTunnel(router, CONNECT_PROTOCOL);
+  let client: Deno.Conn | undefined;
+  try {
+    const upgrade = await rawUpgrade(router);
+    client = upgrade.conn;
+    const id = await nextRequest(peer);
+    // Refused, and no other tunnel: the router waits for one until the timeout.
+    peer.out.rstStream(id, ErrorCode.REFUSED_STREAM);
+    await peer.flush();
+    equal(await withTimeout(upgrade.status, TIMEOUT_MS, "the answer"), 504);
+    await waitUntil(() => records.length === 1, TIMEOUT_MS, "the upgrade's record");
+    equal(records[0]!.status, 504);
+  } finally {
+    client?.close();
     await peer.close();
   }
 });

@@ -22,6 +22,7 @@ import { ClientSession } from "../h2/client.ts";
 import { memoryPipe } from "../h2/memory_pipe.ts";
 import type { ByteIO, Connection } from "../h2/connection.ts";
 import type { Http2Error } from "../h2/errors.ts";
+import { TUNNEL_STREAM_WINDOW } from "../tunnel/settings.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);
 const APT_PACKAGE: Record<string, string> = {
@@ -632,7 +633,7 @@ Deno.test(
 
       // Node saw the SETTINGS our backend advertised.
       equal(r.settings.maxConcurrentStreams, 8);
-      equal(r.settings.initialWindowSize, 1024 * 1024);
+      equal(r.settings.initialWindowSize, TUNNEL_STREAM_WINDOW);
       equal(r.settings.maxHeaderListSize, 65_536);
 
       // Graceful shutdown with a request in flight: GOAWAY NO_ERROR naming that stream,
