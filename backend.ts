@@ -25,11 +25,7 @@ import { setImmediate } from "node:timers";
 import type { ByteIO, LocalSettings } from "./h2/connection.ts";
 import { serveConnection, type StreamInfo } from "./h2/server.ts";
 import type { Http2Error } from "./h2/errors.ts";
-import {
-  TUNNEL_CONNECTION_WINDOW,
-  TUNNEL_MAX_FRAME_SIZE,
-  TUNNEL_STREAM_WINDOW,
-} from "./tunnel/settings.ts";
+import { tunnelHttp2 } from "./tunnel/settings.ts";
 import { dialTunnel, type TunnelRefusedError } from "./tunnel/dial.ts";
 import { type Backoff, type LinkStatus, TunnelLink } from "./tunnel/link.ts";
 import { dialWebSocketTunnel } from "./tunnel/websocket_dial.ts";
@@ -112,7 +108,11 @@ export interface ServeReverseOptions {
    * `read`, `write` and `close` (a `Deno.Conn`, a TLS connection, …).
    */
   connect?: () => ByteIO | Promise<ByteIO>;
-  /** HTTP/2 settings the backend advertises. */
+  /**
+   * HTTP/2 settings the backend advertises, over the tunnel defaults (4 MiB
+   * stream windows, 64 KiB frames); the connection window is sixteen stream
+   * windows.
+   */
   http2?: LocalSettings;
   /**
    * The router to dial, as `host:port` (its tunnel port) or as the URL of its
@@ -457,13 +457,7 @@ class Backend implements ReverseServer {
       serve: (io) =>
         serveConnection(io, (request, info) => this.#serve(request, info, target.serverName), {
           // RFC 8441: WebSockets reach handlers as extended CONNECT streams.
-          settings: {
-            enableConnectProtocol: true,
-            maxFrameSize: TUNNEL_MAX_FRAME_SIZE,
-            initialWindowSize: TUNNEL_STREAM_WINDOW,
-            ...o.http2,
-          },
-          connectionWindowSize: TUNNEL_CONNECTION_WINDOW,
+          ...tunnelHttp2(o.http2, { enableConnectProtocol: true }),
           // Frames of every response ready in one turn of the event loop leave in one write.
           schedule: setImmediate,
           keepalive: {

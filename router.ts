@@ -28,11 +28,7 @@ import { trustedProxyMatcher } from "./forwarded.ts";
 import { type TunnelList, TunnelPool } from "./pool.ts";
 import { createProxyApp, type ProxyEnv } from "./proxy.ts";
 import { RouteTable } from "./routes.ts";
-import {
-  TUNNEL_CONNECTION_WINDOW,
-  TUNNEL_MAX_FRAME_SIZE,
-  TUNNEL_STREAM_WINDOW,
-} from "./tunnel/settings.ts";
+import { tunnelHttp2 } from "./tunnel/settings.ts";
 import { within } from "./tunnel/within.ts";
 import { acceptTunnel } from "./tunnel/accept.ts";
 import { acceptWebSocketTunnel, DEFAULT_TUNNEL_PATH } from "./tunnel/websocket_accept.ts";
@@ -151,7 +147,11 @@ export interface RouterOptions {
   keepaliveInterval?: number;
   /** Close a tunnel whose PING is not answered within this long (ms). @default {10000} */
   keepaliveTimeout?: number;
-  /** HTTP/2 settings the router advertises on tunnels. */
+  /**
+   * HTTP/2 settings the router advertises on tunnels, over the tunnel defaults
+   * (4 MiB stream windows, 64 KiB frames); the connection window is sixteen
+   * stream windows.
+   */
   http2?: LocalSettings;
   /** How long a tunnel may take to complete its handshake (ms). @default {10000} */
   handshakeTimeout?: number;
@@ -526,12 +526,7 @@ async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext)
     legacy,
   };
   const session = new ClientSession(io, {
-    settings: {
-      maxFrameSize: TUNNEL_MAX_FRAME_SIZE,
-      initialWindowSize: TUNNEL_STREAM_WINDOW,
-      ...options.http2,
-    },
-    connectionWindowSize: TUNNEL_CONNECTION_WINDOW,
+    ...tunnelHttp2(options.http2),
     ...(reply ? { prelude: reply } : {}),
     // Frames of every request handled in one turn of the event loop leave in one write.
     schedule: setImmediate,

@@ -163,13 +163,13 @@ export async function proxyWebSocket(
         response = new Response(head.body, { status: head.status, headers: head.headers });
         break;
       } catch (error) {
-        if (early.why !== null) return stopped(early.why, url, options);
+        if (early.why !== null) return stopped(early.why, tunnel, url, options);
         const reason = describe(error);
         if (attempt < options.maxRetries && isUnprocessed(error)) {
           const failed = tunnel;
           tunnel = pool.pick(service, failed) ??
             await early.waitForTunnel(pool, service, options.tunnelWait, failed);
-          if (early.why !== null) return stopped(early.why, url, options);
+          if (early.why !== null) return stopped(early.why, failed, url, options);
           if (tunnel !== undefined) continue;
         }
         options.log(`WebSocket ${url.pathname}: tunnel failed: ${reason}`);
@@ -211,12 +211,13 @@ export async function proxyWebSocket(
 /** The answer to an upgrade stopped before the backend accepted it. */
 function stopped(
   why: "client" | "timeout",
+  tunnel: RouterTunnel,
   url: URL,
   options: WebSocketProxyOptions,
 ): Response {
   // Nobody reads it if the client left (499, as nginx logs it).
   if (why === "client") return new Response(null, { status: 499 });
-  options.log(`WebSocket ${url.pathname}: no answer to the upgrade in time`);
+  options.log(`WebSocket ${url.pathname}: tunnel ${tunnel.id}: no answer to the upgrade in time`);
   return text(
     504,
     `Gateway Timeout: the backend did not accept the WebSocket within ${options.responseHeaderTimeout} ms`,

@@ -48,6 +48,7 @@ import { type Http2Handler, serveConnection } from "../h2/server.ts";
 import type { Router } from "../router.ts";
 import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
 import { upgradeWebSocket } from "../ws/upgrade.ts";
+import { serveReverse } from "../backend.ts";
 import {
   ackSettings,
   isPingAck,
@@ -1143,30 +1144,69 @@ Deno.test("the header timeout during the wait for a tunnel to retry on answers 5
   }
 });
 
-Deno.test("the router opens a tunnel with 4 MiB stream windows, a 64 MiB connection window and 64 KiB frames", async () => {
-  await using router = startRouter({ allowAnonymous: true, quiet: true });
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.tunnelAddr.port });
-  const peer = new RawPeer(conn, { readPreface: true });
-  try {
-    peer.out.settings([]);
-    await peer.flush();
-    const settings = await peer.expectFrame(
-      "the router's SETTINGS",
-      (r) => r.header.type === FrameType.SETTINGS && !(r.frame as SettingsFrame).ack,
-    );
-    const values = new Map((settings.frame as SettingsFrame).settings);
-    equal(values.get(SettingId.INITIAL_WINDOW_SIZE), TUNNEL_STREAM_WINDOW);
-    equal(values.get(SettingId.MAX_FRAME_SIZE), TUNNEL_MAX_FRAME_SIZE);
-    const update = await peer.expectFrame(
-      "the router's connection WINDOW_UPDATE",
-      (r) => r.header.type === FrameType.WINDOW_UPDATE && r.header.streamId === 0,
-    );
+/** Reads a peer's SETTINGS and connection WINDOW_UPDATE: its stream window and connection window. */
+async function advertisedWindows(
+  peer: RawPeer,
+): Promise<{ settings: Map<number, number>; connection: number }> {
+  const settings = await peer.expectFrame(
+    "SETTINGS",
+    (r) => r.header.type === FrameType.SETTINGS && !(r.frame as SettingsFrame).ack,
+  );
+  const update = await peer.expectFrame(
+    "the connection's WINDOW_UPDATE",
+    (r) => r.header.type === FrameType.WINDOW_UPDATE && r.header.streamId === 0,
+  );
+  return {
+    settings: new Map((settings.frame as SettingsFrame).settings),
     // RFC 9113 §6.9.2: the connection window starts at 65,535 whatever SETTINGS say.
-    equal((update.frame as { increment: number }).increment + 65_535, TUNNEL_CONNECTION_WINDOW);
-    equal(TUNNEL_CONNECTION_WINDOW, 64 * 1024 * 1024);
-    equal(TUNNEL_STREAM_WINDOW, 4 * 1024 * 1024);
-  } finally {
-    await peer.close();
+    connection: 65_535 + (update.frame as { increment: number }).increment,
+  };
+}
+
+Deno.test("the router opens tunnels with 4 MiB stream windows, 64 KiB frames and a connection window of 16 stream windows", async () => {
+  for (const http2 of [undefined, { initialWindowSize: 1024 * 1024 }]) {
+    await using router = startRouter({ allowAnonymous: true, quiet: true, http2 });
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.tunnelAddr.port });
+    const peer = new RawPeer(conn, { readPreface: true });
+    try {
+      peer.out.settings([]);
+      await peer.flush();
+      const { settings, connection } = await advertisedWindows(peer);
+      const stream = http2?.initialWindowSize ?? TUNNEL_STREAM_WINDOW;
+      equal(settings.get(SettingId.INITIAL_WINDOW_SIZE), stream);
+      equal(settings.get(SettingId.MAX_FRAME_SIZE), TUNNEL_MAX_FRAME_SIZE);
+      equal(connection, 16 * stream);
+    } finally {
+      await peer.close();
+    }
+  }
+  equal(TUNNEL_STREAM_WINDOW, 4 * 1024 * 1024);
+  equal(TUNNEL_CONNECTION_WINDOW, 64 * 1024 * 1024);
+});
+
+Deno.test("a backend serves tunnels with 4 MiB stream windows, extended CONNECT and a connection window of 16 stream windows", async () => {
+  for (const http2 of [undefined, { initialWindowSize: 8 * 1024 * 1024 }]) {
+    const [ours, theirs] = await loopbackPair();
+    // legacy: plain HTTP/2 from the first byte, as with the Go original's router.
+    const backend = serveReverse(
+      { connect: () => theirs, legacy: true, quiet: true, http2 },
+      () => new Response("ok"),
+    );
+    const peer = new RawPeer(ours);
+    try {
+      peer.out.append(encoder.encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+      peer.out.settings([]);
+      await peer.flush();
+      const { settings, connection } = await advertisedWindows(peer);
+      const stream = http2?.initialWindowSize ?? TUNNEL_STREAM_WINDOW;
+      equal(settings.get(SettingId.INITIAL_WINDOW_SIZE), stream);
+      equal(settings.get(SettingId.MAX_FRAME_SIZE), TUNNEL_MAX_FRAME_SIZE);
+      equal(settings.get(SettingId.ENABLE_CONNECT_PROTOCOL), 1);
+      equal(connection, 16 * stream);
+    } finally {
+      await backend.shutdown();
+      await peer.close();
+    }
   }
 });
 
@@ -1243,9 +1283,11 @@ Deno.test("a WebSocket upgrade refused by one backend (REFUSED_STREAM) opens on 
 });
 
 Deno.test("a backend that does not answer a WebSocket upgrade within the header timeout: 504, and the stream is cancelled", async () => {
+  const logs: string[] = [];
   await using router = startRouter({
     allowAnonymous: true,
-    quiet: true,
+    quiet: false,
+    log: (line) => logs.push(line),
     responseHeaderTimeout: 300,
   });
   const peer = await rawTunnel(router, CONNECT_PROTOCOL);
@@ -1256,6 +1298,12 @@ Deno.test("a backend that does not answer a WebSocket upgrade within the header 
     const id = await nextRequest(peer);
     equal(await withTimeout(upgrade.status, TIMEOUT_MS, "the answer"), 504);
     equal(await resetOf(peer, id), ErrorCode.CANCEL);
+    ok(
+      logs.some((line) =>
+        /WebSocket \/chat: tunnel .*: no answer to the upgrade in time/.test(line)
+      ),
+      logs.join("\n"),
+    );
   } finally {
     client?.close();
     await peer.close();
@@ -1282,7 +1330,7 @@ Deno.test("the header timeout while a refused WebSocket upgrade waits for a tunn
     responseHeaderTimeout: 300,
     tunnelWait: 3000,
   });
-  const records: Array<{ status: number; retries: number }> = [];
+  const records: Array<{ status: number }> = [];
   router.events.on((event) => {
     if (event.type === "request") records.push(event.request);
   });
