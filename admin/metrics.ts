@@ -112,6 +112,12 @@ abstract class Metric<S> {
   }
 }
 
+/** One counter series, bound to its labels by {@linkcode Counter.bind}. */
+export interface CounterSeries {
+  /** Adds to the series (1 unless told); never negative. */
+  inc(amount?: number): void;
+}
+
 /**
  * A value that only goes up (requests, bytes); its name ends in `_total`.
  *
@@ -143,6 +149,35 @@ export class Counter extends Metric<{ value: number }> {
   inc(labels: Labels = {}, amount = 1): void {
     if (!(amount >= 0)) throw new RangeError(`Counter ${this.name} cannot decrease`);
     this.state(labels).value += amount;
+  }
+
+  /**
+   * One series, bound once: a caller that updates it on every request then
+   * builds no label key and looks nothing up.
+   *
+   * @param labels The series' label values.
+   * @returns The series; it shows in the exposition from now on, at 0.
+   *
+   * @example
+   * ```ts
+   * import { MetricsRegistry } from "./metrics.ts";
+   * import { equal } from "node:assert/strict";
+   * const requests = new MetricsRegistry().counter("app_requests_total", "Requests", ["code"]);
+   * const ok = requests.bind({ code: "200" });
+   * ok.inc();
+   * ok.inc(2);
+   * equal(requests.get({ code: "200" }), 3);
+   * ```
+   */
+  bind(labels: Labels): CounterSeries {
+    const state = this.state(labels);
+    const name = this.name;
+    return {
+      inc(amount = 1) {
+        if (!(amount >= 0)) throw new RangeError(`Counter ${name} cannot decrease`);
+        state.value += amount;
+      },
+    };
   }
 
   /**
@@ -238,6 +273,21 @@ interface HistogramState {
   count: number;
 }
 
+/** Counts one observation into a histogram series. */
+function record(buckets: readonly number[], state: HistogramState, value: number): void {
+  let i = 0;
+  while (i < buckets.length && value > buckets[i]!) i++;
+  state.counts[i]!++;
+  state.sum += value;
+  state.count++;
+}
+
+/** One histogram series, bound to its labels by {@linkcode Histogram.bind}. */
+export interface HistogramSeries {
+  /** Counts one observation, in the metric's base unit. */
+  observe(value: number): void;
+}
+
 /**
  * Observations counted into buckets (durations, sizes), exposed as cumulative
  * `_bucket{le="…"}` series with `_sum` and `_count`.
@@ -293,12 +343,29 @@ export class Histogram extends Metric<HistogramState> {
    * @param value The observed value, in the metric's base unit.
    */
   observe(labels: Labels, value: number): void {
+    record(this.buckets, this.state(labels), value);
+  }
+
+  /**
+   * One series, bound once (see {@linkcode Counter.bind}).
+   *
+   * @param labels The series' label values.
+   * @returns The series; it shows in the exposition from now on, empty.
+   *
+   * @example
+   * ```ts
+   * import { MetricsRegistry } from "./metrics.ts";
+   * import { match } from "node:assert/strict";
+   * const registry = new MetricsRegistry();
+   * const latency = registry.histogram("app_seconds", "Latency", ["route"], [0.1, 1]);
+   * latency.bind({ route: "/" }).observe(0.05);
+   * match(registry.expose(), /^app_seconds_count\{route="\/"\} 1$/m);
+   * ```
+   */
+  bind(labels: Labels): HistogramSeries {
     const state = this.state(labels);
-    let i = 0;
-    while (i < this.buckets.length && value > this.buckets[i]!) i++;
-    state.counts[i]!++;
-    state.sum += value;
-    state.count++;
+    const buckets = this.buckets;
+    return { observe: (value) => record(buckets, state, value) };
   }
 
   protected samples(): string[] {

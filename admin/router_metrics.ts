@@ -9,7 +9,12 @@
 
 import type { RouterEvents } from "../events.ts";
 import type { TunnelList } from "../pool.ts";
-import { type Labels, MetricsRegistry } from "./metrics.ts";
+import {
+  type CounterSeries,
+  type HistogramSeries,
+  type Labels,
+  MetricsRegistry,
+} from "./metrics.ts";
 
 /** Methods kept as label values; any other counts as `OTHER`, so the label stays bounded. */
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT"]);
@@ -91,7 +96,25 @@ export function methodClass(method: string): string {
  * ```
  */
 export function statusClass(status: number): string {
-  return `${Math.min(5, Math.max(1, Math.floor(status / 100)))}xx`;
+  return `${statusDigit(status)}xx`;
+}
+
+/** The first digit of a status, 1 to 5. */
+function statusDigit(status: number): number {
+  return Math.min(5, Math.max(1, Math.floor(status / 100)));
+}
+
+/**
+ * The request series of one service, bound once: recording a request then
+ * builds no label objects or keys (five series per request).
+ */
+interface ServiceSeries {
+  duration: HistogramSeries;
+  bytesIn: CounterSeries;
+  bytesOut: CounterSeries;
+  retries: CounterSeries;
+  /** `ptth_requests_total` by method class, then by status class (1xx at 0). */
+  requests: Map<string, CounterSeries[]>;
 }
 
 /** PING round trips on loopback take tens of microseconds; across the world, hundreds of ms. */
@@ -231,20 +254,38 @@ export function createRouterMetrics(
     perService((tunnel) => tunnel.inFlight),
   );
 
+  const byService = new Map<string, ServiceSeries>();
+  const seriesOf = (service: string): ServiceSeries => {
+    let series = byService.get(service);
+    if (series === undefined) {
+      series = {
+        duration: duration.bind({ service }),
+        bytesIn: bytesIn.bind({ service }),
+        bytesOut: bytesOut.bind({ service }),
+        retries: retries.bind({ service }),
+        requests: new Map(),
+      };
+      byService.set(service, series);
+    }
+    return series;
+  };
+
   const stop = events.on((event) => {
     switch (event.type) {
       case "request": {
         const r = event.request;
         const service = r.service ?? "";
-        requests.inc({
-          service,
-          method: methodClass(r.method),
-          status_class: statusClass(r.status),
-        });
-        duration.observe({ service }, r.durationMs / 1000);
-        bytesIn.inc({ service }, Math.max(0, r.bytesIn));
-        bytesOut.inc({ service }, Math.max(0, r.bytesOut));
-        retries.inc({ service }, r.retries);
+        const series = seriesOf(service);
+        const method = methodClass(r.method);
+        let byStatus = series.requests.get(method);
+        if (byStatus === undefined) series.requests.set(method, byStatus = []);
+        const digit = statusDigit(r.status);
+        byStatus[digit - 1] ??= requests.bind({ service, method, status_class: `${digit}xx` });
+        byStatus[digit - 1]!.inc();
+        series.duration.observe(r.durationMs / 1000);
+        series.bytesIn.inc(Math.max(0, r.bytesIn));
+        series.bytesOut.inc(Math.max(0, r.bytesOut));
+        series.retries.inc(r.retries);
         break;
       }
       case "tunnel-open":
