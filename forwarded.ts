@@ -115,35 +115,56 @@ export function trustedProxyMatcher(list: readonly string[]): Matcher {
   };
 }
 
+/** What {@linkcode forwardedFields} read from a request's header section. */
+export interface ForwardedHead {
+  /** The fields to send, as a flat list (`x-request-id` left for the caller to add). */
+  fields: string[];
+  /**
+   * The client's header section as RFC 9113 §6.5.2 counts it (name + value +
+   * 32 per field), for the header size limit.
+   */
+  headerBytes: number;
+  /** The client's `X-Request-Id`, if any (never forwarded as it is). */
+  requestId: string | null;
+  /** The client's `Content-Length`, if any. */
+  contentLength: string | null;
+  /** The client's `Upgrade`, if any (hop-by-hop: never forwarded). */
+  upgrade: string | null;
+}
+
+// The request's fields as read in one pass, before the rules apply: reused
+// from call to call (one request at a time: forwardedFields never awaits).
+const rawNames: string[] = [];
+const rawValues: string[] = [];
+
 /**
  * The fields to send to the backend, as a flat list: the request's fields
  * minus hop-by-hop ones (and those its `Connection` names), plus `Via` and
- * X-Forwarded-For/-Proto/-Host.
+ * X-Forwarded-For/-Proto/-Host. The fields the proxy itself needs come back
+ * from the same pass, instead of a `Headers.get()` each.
  *
  * @param headers The public request's fields.
  * @param url The public request's URL.
  * @param remote The public client's address, when known.
  * @param trusted Whether that client is a trusted proxy (its forwarding fields are kept).
- * @param requestId The X-Request-Id to send, if any (replaces the client's).
- * @returns The flat field list, and the size of the client's header section
- *   as RFC 9113 §6.5.2 counts it (name + value + 32 per field), measured in
- *   the same pass for the header size limit.
+ * @returns The fields, their size, and the fields the proxy reads.
  *
  * @example
  * ```ts
  * import { forwardedFields } from "./forwarded.ts";
- * import { deepEqual } from "node:assert/strict";
- * const { fields, headerBytes } = forwardedFields(
- *   new Headers({ "x-forwarded-for": "6.6.6.6", accept: "*\/*" }),
+ * import { deepEqual, equal } from "node:assert/strict";
+ * const head = forwardedFields(
+ *   new Headers({ "x-forwarded-for": "6.6.6.6", accept: "*\/*", "x-request-id": "abc" }),
  *   new URL("http://example.com/"),
  *   "192.0.2.1",
  *   false,
  * );
- * deepEqual(fields, [
+ * deepEqual(head.fields, [
  *   "accept", "*\/*", "via", "1.1 ptth",
  *   "x-forwarded-for", "192.0.2.1", "x-forwarded-proto", "http", "x-forwarded-host", "example.com",
  * ]);
- * deepEqual(headerBytes, "x-forwarded-for".length + 7 + 32 + "accept".length + 3 + 32);
+ * equal(head.requestId, "abc");
+ * equal(head.headerBytes, "x-forwarded-for".length + 7 + 32 + "accept".length + 3 + 32 + 47);
  * ```
  */
 export function forwardedFields(
@@ -151,39 +172,62 @@ export function forwardedFields(
   url: URL,
   remote: string | undefined,
   trusted: boolean,
-  requestId?: string,
-): { fields: string[]; headerBytes: number } {
-  const fields: string[] = [];
-  let headerBytes = 0;
-  const connection = headers.get("connection");
+): ForwardedHead {
+  const names = rawNames;
+  const values = rawValues;
+  names.length = values.length = 0;
+  let connection: string | null = null;
+  // forEach, not for…of: no iterator and result objects per field.
+  headers.forEach((value, name) => {
+    if (name === "connection") connection = value;
+    names.push(name);
+    values.push(value);
+  });
   // RFC 9110 §7.6.1: fields named in Connection are hop-by-hop too.
-  const named = connection ? new Set(connection.toLowerCase().split(/\s*,\s*/)) : null;
+  const named = connection === null
+    ? null
+    : new Set((connection as string).toLowerCase().split(/\s*,\s*/));
+  const head: ForwardedHead = {
+    fields: [],
+    headerBytes: 0,
+    requestId: null,
+    contentLength: null,
+    upgrade: null,
+  };
+  const fields = head.fields;
   let via: string | null = null;
   let forwardedFor: string | null = null;
   let proto: string | null = null;
   let host: string | null = null;
-  // forEach, not for…of: no iterator and result objects per field.
-  headers.forEach((value, name) => {
-    headerBytes += name.length + value.length + 32;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const value = values[i]!;
+    head.headerBytes += name.length + value.length + 32;
+    if (name === "content-length") head.contentLength = value;
+    else if (name === "upgrade") head.upgrade = value;
+    else if (name === "x-request-id") {
+      head.requestId = value;
+      continue; // The caller sends its own.
+    }
     if (HOP_BY_HOP.has(name) || named?.has(name)) {
       if (name === "te" && value.toLowerCase() === "trailers") fields.push(name, "trailers");
-      return;
+      continue;
     }
     if (name === "via") {
       via = value;
-      return;
+      continue;
     }
-    if (name === "x-request-id" && requestId !== undefined) return;
     if (FORWARDING.has(name)) {
-      if (!trusted) return; // A client cannot forge earlier hops.
+      if (!trusted) continue; // A client cannot forge earlier hops.
       if (name === "x-forwarded-for") forwardedFor = value;
       else if (name === "x-forwarded-proto") proto = value;
       else if (name === "x-forwarded-host") host = value;
       else fields.push(name, value);
-      return;
+      continue;
     }
     fields.push(name, value);
-  });
+  }
+  names.length = values.length = 0;
   // RFC 9110 §7.6.3: each intermediary appends itself to Via.
   fields.push("via", via === null ? "1.1 ptth" : `${via}, 1.1 ptth`);
   const hop = remote ?? null;
@@ -192,6 +236,5 @@ export function forwardedFields(
   }
   fields.push("x-forwarded-proto", proto ?? url.protocol.slice(0, -1));
   fields.push("x-forwarded-host", host ?? url.host);
-  if (requestId !== undefined) fields.push("x-request-id", requestId);
-  return { fields, headerBytes };
+  return head;
 }

@@ -11,7 +11,7 @@ import { describe, noTunnel, text } from "./answers.ts";
 import type { Context } from "hono";
 import { isUnprocessed } from "./h2/client.ts";
 import type { FieldPairs } from "./h2/message.ts";
-import { forwardedFields } from "./forwarded.ts";
+import { forwardedFields, type ForwardedHead } from "./forwarded.ts";
 import type { TunnelPool } from "./pool.ts";
 import { normalizeHost, type RouteTable } from "./routes.ts";
 import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
@@ -143,7 +143,15 @@ async function proxy(
   // URL getters build a new string on each call: read each once.
   const host = url.host;
   const path = url.pathname + url.search;
-  const incoming = request.headers.get("x-request-id");
+  // One pass over the request's fields: what to forward, and what the proxy reads.
+  const remote = c.env?.remoteAddr?.hostname;
+  const head = forwardedFields(
+    request.headers,
+    url,
+    remote,
+    remote !== undefined && options.trusted(remote),
+  );
+  const incoming = head.requestId;
   const outcome: Outcome = {
     requestId: incoming !== null && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID(),
     service: null,
@@ -184,7 +192,8 @@ async function proxy(
     outcome.bytesOut = received;
     report();
   };
-  const response = await forward(c, request, url, host, path, pool, options, outcome, onClose);
+  head.fields.push("x-request-id", outcome.requestId);
+  const response = await forward(request, url, host, path, head, pool, options, outcome, onClose);
   // The router's own answers (and a WebSocket's) get the request's id here; a
   // backend's response was built with it.
   if (outcome.status === 0 && !response.headers.has("x-request-id")) {
@@ -200,33 +209,25 @@ async function proxy(
 }
 
 async function forward(
-  c: Context<ProxyEnv>,
   request: Request,
   url: URL,
   host: string,
   path: string,
+  head: ForwardedHead,
   pool: TunnelPool<RouterTunnel>,
   options: ProxyOptions,
   outcome: Outcome,
   onClose: ((sent: number, received: number) => void) | undefined,
 ): Promise<Response> {
-  const remote = c.env?.remoteAddr?.hostname;
-  const { fields, headerBytes } = forwardedFields(
-    request.headers,
-    url,
-    remote,
-    remote !== undefined && options.trusted(remote),
-    outcome.requestId,
-  );
+  const fields = head.fields;
   // The request line counts too: method, scheme, authority and path pseudo-headers.
-  const head = headerBytes + path.length + host.length + 96;
-  if (head > options.maxHeaderBytes) {
+  if (head.headerBytes + path.length + host.length + 96 > options.maxHeaderBytes) {
     return text(
       431,
       `Request Header Fields Too Large: the limit is ${options.maxHeaderBytes} bytes`,
     );
   }
-  const length = request.headers.get("content-length");
+  const length = head.contentLength;
   const declared = length === null ? -1 : Number(length);
   if (declared > options.maxBodyBytes) {
     return text(
@@ -250,7 +251,7 @@ async function forward(
 
   outcome.service = service;
   // RFC 8441: a WebSocket goes to the backend as an extended CONNECT stream.
-  if (isWebSocketUpgrade(request)) {
+  if (isWebSocketUpgrade(request.method, head.upgrade)) {
     return proxyWebSocket(request, {
       pool,
       service,

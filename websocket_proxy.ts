@@ -57,21 +57,23 @@ export interface WebSocketProxyOptions {
  * Whether a request asks for a WebSocket (RFC 6455 §4.1: a GET with
  * `Upgrade: websocket`).
  *
- * @param request The public request.
+ * @param method The request's method.
+ * @param upgrade Its `Upgrade` field, if any.
  * @returns Whether it is a WebSocket upgrade.
  *
  * @example
  * ```ts
  * import { isWebSocketUpgrade } from "./websocket_proxy.ts";
  * import { equal } from "node:assert/strict";
- * equal(isWebSocketUpgrade(new Request("http://x/", { headers: { upgrade: "websocket" } })), true);
- * equal(isWebSocketUpgrade(new Request("http://x/")), false);
+ * equal(isWebSocketUpgrade("GET", "websocket"), true);
+ * equal(isWebSocketUpgrade("GET", "h2c, WebSocket"), true);
+ * equal(isWebSocketUpgrade("GET", null), false);
+ * equal(isWebSocketUpgrade("POST", "websocket"), false);
  * ```
  */
-export function isWebSocketUpgrade(request: Request): boolean {
-  if (request.method !== "GET") return false;
-  const upgrade = request.headers.get("upgrade");
-  return upgrade !== null && upgrade.toLowerCase().split(/\s*,\s*/).includes("websocket");
+export function isWebSocketUpgrade(method: string, upgrade: string | null): boolean {
+  return method === "GET" && upgrade !== null &&
+    upgrade.toLowerCase().split(/\s*,\s*/).includes("websocket");
 }
 
 /** Stop reading the backend while the client's socket has more than this many bytes queued. */
