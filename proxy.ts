@@ -11,7 +11,7 @@ import { describe, noTunnel, text } from "./answers.ts";
 import type { Context } from "hono";
 import { isUnprocessed } from "./h2/client.ts";
 import type { FieldPairs } from "./h2/message.ts";
-import { forwardedFields, type ForwardedHead } from "./forwarded.ts";
+import { forwardedFields, type ForwardedHead, schemeOf } from "./forwarded.ts";
 import type { TunnelPool } from "./pool.ts";
 import { normalizeHost, type RouteTable } from "./routes.ts";
 import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
@@ -310,7 +310,7 @@ async function forward(
       try {
         const exchange = tunnel.send({
           method: request.method,
-          scheme: url.protocol.slice(0, -1),
+          scheme: schemeOf(url),
           authority: host,
           path,
           headers: fields,

@@ -13,6 +13,7 @@
 import { describe, noTunnel, text } from "./answers.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { EarlyStop } from "./early_stop.ts";
+import { schemeOf } from "./forwarded.ts";
 import { isUnprocessed } from "./h2/client.ts";
 import type { TunnelPool } from "./pool.ts";
 import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
@@ -153,7 +154,7 @@ export async function proxyWebSocket(
         const exchange = tunnel.send({
           method: "CONNECT",
           protocol: "websocket",
-          scheme: url.protocol.slice(0, -1),
+          scheme: schemeOf(url),
           authority: url.host,
           path: url.pathname + url.search,
           headers: fields,

@@ -145,6 +145,8 @@ export interface StaticNameEntry {
   readonly index: number;
   /** HPACK index of each static value of this name. */
   readonly values: ReadonlyMap<string, number>;
+  /** The value, when the name has a single static entry (most have, with ""). */
+  readonly single: string | null;
 }
 
 /**
@@ -164,14 +166,17 @@ export interface StaticNameEntry {
 export const STATIC_INDEX: ReadonlyMap<string, StaticNameEntry> = buildStaticIndex();
 
 function buildStaticIndex(): Map<string, StaticNameEntry> {
-  const index = new Map<string, { index: number; values: Map<string, number> }>();
+  const index = new Map<
+    string,
+    { index: number; values: Map<string, number>; single: string | null }
+  >();
   for (let i = 0; i < STATIC_TABLE.length; i++) {
     const [name, value] = STATIC_TABLE[i]!;
     let entry = index.get(name);
     if (entry === undefined) {
-      entry = { index: i + 1, values: new Map() };
+      entry = { index: i + 1, values: new Map(), single: value };
       index.set(name, entry);
-    }
+    } else entry.single = null;
     entry.values.set(value, i + 1);
   }
   return index;
@@ -194,10 +199,15 @@ function buildStaticIndex(): Map<string, StaticNameEntry> {
  * equal(findStaticIndex(":method", "GET"), 2);
  * equal(findStaticIndex(":method", "PUT"), -2);
  * equal(findStaticIndex("x-custom", "1"), 0);
+ * equal(findStaticIndex("user-agent", ""), 58); // a name with one static value
+ * equal(findStaticIndex("user-agent", "curl/8"), -58);
  * ```
  */
 export function findStaticIndex(name: string, value: string): number {
   const entry = STATIC_INDEX.get(name);
   if (entry === undefined) return 0;
+  // A comparison rather than a map read, which would hash the value (a user
+  // agent, a cookie) for nothing: most names have one static value, "".
+  if (entry.single !== null) return value === entry.single ? entry.index : -entry.index;
   return entry.values.get(value) ?? -entry.index;
 }
