@@ -46,6 +46,7 @@ import {
 } from "../h2/frame.ts";
 import { type Http2Handler, serveConnection } from "../h2/server.ts";
 import type { Router } from "../router.ts";
+import type { RequestRecord } from "../events.ts";
 import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
 import { upgradeWebSocket } from "../ws/upgrade.ts";
 import { serveReverse } from "../backend.ts";
@@ -767,6 +768,15 @@ async function publicGet(router: Router, path: string): Promise<{ status: number
   return { status: response.status, text: await response.text() };
 }
 
+/** The request records the router emits, collected as they come. */
+function requestRecords(router: Router): RequestRecord[] {
+  const records: RequestRecord[] = [];
+  router.events.on((event) => {
+    if (event.type === "request") records.push(event.request);
+  });
+  return records;
+}
+
 /** A raw HTTP/2 backend (as the Go original speaks) with a tunnel in the router's pool. */
 async function rawTunnel(
   router: Router,
@@ -1085,10 +1095,7 @@ Deno.test("router drops a backend tunnel that answers a stream again after endin
 
 Deno.test("a request retried after REFUSED_STREAM is recorded with the bytes of the exchange that answered", async () => {
   await using router = startRouter({ allowAnonymous: true, quiet: true });
-  const records: Array<{ status: number; bytesIn: number; bytesOut: number; retries: number }> = [];
-  router.events.on((event) => {
-    if (event.type === "request") records.push(event.request);
-  });
+  const records = requestRecords(router);
   const peer = await rawTunnel(router);
   try {
     const body = new Uint8Array(1000).fill(0x61);
@@ -1123,32 +1130,46 @@ Deno.test("a request retried after REFUSED_STREAM is recorded with the bytes of 
   }
 });
 
-Deno.test("the header timeout during the wait for a tunnel to retry on answers 504, not 502", async () => {
+Deno.test("the header timeout during the wait for a tunnel to retry on answers 504, not 502, for requests and WebSocket upgrades alike", async () => {
   await using router = startRouter({
     allowAnonymous: true,
     quiet: true,
     responseHeaderTimeout: 300,
     tunnelWait: 3000,
   });
-  const peer = await rawTunnel(router);
+  const records = requestRecords(router);
+  const peer = await rawTunnel(router, CONNECT_PROTOCOL);
+  let client: Deno.Conn | undefined;
   try {
     const pending = startGet(router, "/slow");
-    const id = await nextRequest(peer);
     // Refused, and no other tunnel: the router waits for one until the timeout.
-    peer.out.rstStream(id, ErrorCode.REFUSED_STREAM);
+    peer.out.rstStream(await nextRequest(peer), ErrorCode.REFUSED_STREAM);
     await peer.flush();
-    const { status } = await withTimeout(pending, TIMEOUT_MS, "the answer");
-    equal(status, 504);
+    equal((await withTimeout(pending, TIMEOUT_MS, "the answer")).status, 504);
+
+    const upgrade = await rawUpgrade(router);
+    client = upgrade.conn;
+    peer.out.rstStream(await nextRequest(peer), ErrorCode.REFUSED_STREAM);
+    await peer.flush();
+    equal(await withTimeout(upgrade.status, TIMEOUT_MS, "the upgrade's answer"), 504);
+    await waitUntil(() => records.length === 2, TIMEOUT_MS, "both records");
+    equal(records[1]!.status, 504);
   } finally {
+    client?.close();
     await peer.close();
   }
 });
 
-/** Reads a peer's SETTINGS and connection WINDOW_UPDATE: its stream window and connection window. */
-async function advertisedWindows(
+/**
+ * Reads a tunnel end's SETTINGS and connection WINDOW_UPDATE, and checks the
+ * tunnel settings: `streamWindow`, 64 KiB frames, and a connection window of
+ * sixteen stream windows. Returns the SETTINGS for further checks.
+ */
+async function expectTunnelSettings(
   peer: RawPeer,
-): Promise<{ settings: Map<number, number>; connection: number }> {
-  const settings = await peer.expectFrame(
+  streamWindow: number,
+): Promise<Map<number, number>> {
+  const frame = await peer.expectFrame(
     "SETTINGS",
     (r) => r.header.type === FrameType.SETTINGS && !(r.frame as SettingsFrame).ack,
   );
@@ -1156,11 +1177,12 @@ async function advertisedWindows(
     "the connection's WINDOW_UPDATE",
     (r) => r.header.type === FrameType.WINDOW_UPDATE && r.header.streamId === 0,
   );
-  return {
-    settings: new Map((settings.frame as SettingsFrame).settings),
-    // RFC 9113 §6.9.2: the connection window starts at 65,535 whatever SETTINGS say.
-    connection: 65_535 + (update.frame as { increment: number }).increment,
-  };
+  const settings = new Map((frame.frame as SettingsFrame).settings);
+  equal(settings.get(SettingId.INITIAL_WINDOW_SIZE), streamWindow);
+  equal(settings.get(SettingId.MAX_FRAME_SIZE), TUNNEL_MAX_FRAME_SIZE);
+  // RFC 9113 §6.9.2: the connection window starts at 65,535 whatever SETTINGS say.
+  equal(65_535 + (update.frame as { increment: number }).increment, 16 * streamWindow);
+  return settings;
 }
 
 Deno.test("the router opens tunnels with 4 MiB stream windows, 64 KiB frames and a connection window of 16 stream windows", async () => {
@@ -1171,11 +1193,7 @@ Deno.test("the router opens tunnels with 4 MiB stream windows, 64 KiB frames and
     try {
       peer.out.settings([]);
       await peer.flush();
-      const { settings, connection } = await advertisedWindows(peer);
-      const stream = http2?.initialWindowSize ?? TUNNEL_STREAM_WINDOW;
-      equal(settings.get(SettingId.INITIAL_WINDOW_SIZE), stream);
-      equal(settings.get(SettingId.MAX_FRAME_SIZE), TUNNEL_MAX_FRAME_SIZE);
-      equal(connection, 16 * stream);
+      await expectTunnelSettings(peer, http2?.initialWindowSize ?? TUNNEL_STREAM_WINDOW);
     } finally {
       await peer.close();
     }
@@ -1197,12 +1215,11 @@ Deno.test("a backend serves tunnels with 4 MiB stream windows, extended CONNECT 
       peer.out.append(encoder.encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
       peer.out.settings([]);
       await peer.flush();
-      const { settings, connection } = await advertisedWindows(peer);
-      const stream = http2?.initialWindowSize ?? TUNNEL_STREAM_WINDOW;
-      equal(settings.get(SettingId.INITIAL_WINDOW_SIZE), stream);
-      equal(settings.get(SettingId.MAX_FRAME_SIZE), TUNNEL_MAX_FRAME_SIZE);
+      const settings = await expectTunnelSettings(
+        peer,
+        http2?.initialWindowSize ?? TUNNEL_STREAM_WINDOW,
+      );
       equal(settings.get(SettingId.ENABLE_CONNECT_PROTOCOL), 1);
-      equal(connection, 16 * stream);
     } finally {
       await backend.shutdown();
       await peer.close();
@@ -1248,10 +1265,7 @@ async function resetOf(peer: RawPeer, streamId: number): Promise<number> {
 
 Deno.test("a WebSocket upgrade refused by one backend (REFUSED_STREAM) opens on another", async () => {
   await using router = startRouter({ allowAnonymous: true, quiet: true });
-  const records: Array<{ status: number; retries: number }> = [];
-  router.events.on((event) => {
-    if (event.type === "request") records.push(event.request);
-  });
+  const records = requestRecords(router);
   const peer = await rawTunnel(router, CONNECT_PROTOCOL);
   try {
     const client = new WebSocket(`ws://127.0.0.1:${router.addr.port}/chat`);
@@ -1319,35 +1333,6 @@ Deno.test("a client that leaves before the backend accepts its WebSocket cancels
     conn.close();
     equal(await resetOf(peer, id), ErrorCode.CANCEL);
   } finally {
-    await peer.close();
-  }
-});
-
-Deno.test("the header timeout while a refused WebSocket upgrade waits for a tunnel to retry on: 504, recorded as such", async () => {
-  await using router = startRouter({
-    allowAnonymous: true,
-    quiet: true,
-    responseHeaderTimeout: 300,
-    tunnelWait: 3000,
-  });
-  const records: Array<{ status: number }> = [];
-  router.events.on((event) => {
-    if (event.type === "request") records.push(event.request);
-  });
-  const peer = await rawTunnel(router, CONNECT_PROTOCOL);
-  let client: Deno.Conn | undefined;
-  try {
-    const upgrade = await rawUpgrade(router);
-    client = upgrade.conn;
-    const id = await nextRequest(peer);
-    // Refused, and no other tunnel: the router waits for one until the timeout.
-    peer.out.rstStream(id, ErrorCode.REFUSED_STREAM);
-    await peer.flush();
-    equal(await withTimeout(upgrade.status, TIMEOUT_MS, "the answer"), 504);
-    await waitUntil(() => records.length === 1, TIMEOUT_MS, "the upgrade's record");
-    equal(records[0]!.status, 504);
-  } finally {
-    client?.close();
     await peer.close();
   }
 });
