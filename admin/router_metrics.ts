@@ -279,9 +279,9 @@ export function createRouterMetrics(
         const method = methodClass(r.method);
         let byStatus = series.requests.get(method);
         if (byStatus === undefined) series.requests.set(method, byStatus = []);
-        const digit = statusDigit(r.status);
-        byStatus[digit - 1] ??= requests.bind({ service, method, status_class: `${digit}xx` });
-        byStatus[digit - 1]!.inc();
+        const slot = statusDigit(r.status) - 1;
+        byStatus[slot] ??= requests.bind({ service, method, status_class: statusClass(r.status) });
+        byStatus[slot]!.inc();
         series.duration.observe(r.durationMs / 1000);
         series.bytesIn.inc(Math.max(0, r.bytesIn));
         series.bytesOut.inc(Math.max(0, r.bytesOut));

@@ -105,15 +105,6 @@ export class ReceiveWindow {
     return increment;
   }
   /**
-   * Applies a change of the advertised initial window (our SETTINGS), RFC 9113 §6.9.2.
-   *
-   * @param delta New initial size minus the old one.
-   */
-  adjust(delta: number): void {
-    this.#size += delta;
-    this.#target += delta;
-  }
-  /**
    * Raises the target window and returns the WINDOW_UPDATE increment that grants it.
    *
    * @param target The new window size.

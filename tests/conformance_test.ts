@@ -229,6 +229,14 @@ function noData(frames: ReceivedFrame[], streamId: number): void {
   deepEqual(data.map(describeFrame), [], "DATA sent beyond the flow-control window");
 }
 
+/** Asserts equal bytes without printing two large arrays when they differ. */
+function sameBytes(actual: Uint8Array, expected: Uint8Array, what: string): void {
+  ok(
+    actual.length === expected.length && actual.every((b, i) => b === expected[i]),
+    `${what}: ${actual.length} bytes that differ from the ${expected.length} expected`,
+  );
+}
+
 function bytes(text: string): number[] {
   return [...encoder.encode(text)];
 }
@@ -389,6 +397,12 @@ serverTest(
   { server: { settings: { maxFrameSize: 32_768 } } },
 );
 
+/** 256 KiB frames and 1 MiB stream windows both ways: room for large DATA frames. */
+const LARGE_FRAMES: HarnessOptions = {
+  server: { settings: { maxFrameSize: 262_144, initialWindowSize: 1 << 20 } },
+  handshake: [[SettingId.INITIAL_WINDOW_SIZE, 1 << 20]],
+};
+
 serverTest(
   "server takes large DATA frames that arrive in pieces, padded or not, byte for byte (RFC 9113 §4.2, §6.1)",
   async (h) => {
@@ -409,19 +423,10 @@ serverTest(
     }
     const response = await h.peer.expectResponse(1);
     equal(response.status, 200);
-    const expected = new Uint8Array(first.length + second.length);
-    expected.set(first);
-    expected.set(second, first.length);
-    ok(
-      response.body.length === expected.length && response.body.every((b, i) => b === expected[i]),
-      `echo of ${response.body.length} bytes differs`,
-    );
+    sameBytes(response.body, concat([first, second]), "the echo");
     await expectServes(h, 3);
   },
-  {
-    server: { settings: { maxFrameSize: 262_144, initialWindowSize: 1 << 20 } },
-    handshake: [[SettingId.INITIAL_WINDOW_SIZE, 1 << 20]],
-  },
+  LARGE_FRAMES,
 );
 
 serverTest(
@@ -464,12 +469,7 @@ serverTest(
     for (const [id, parts] of [[1, one], [3, three]] as const) {
       const response = await h.peer.expectResponse(id);
       equal(response.status, 200);
-      const expected = concat(parts);
-      ok(
-        response.body.length === expected.length &&
-          response.body.every((b, i) => b === expected[i]),
-        `stream ${id}: echo of ${response.body.length} bytes differs from the ${expected.length} sent`,
-      );
+      sameBytes(response.body, concat(parts), `stream ${id}'s echo`);
     }
     ok(
       h.peer.log.some((r) =>
@@ -480,10 +480,7 @@ serverTest(
     );
     await expectServes(h, 5);
   },
-  {
-    server: { settings: { maxFrameSize: 262_144, initialWindowSize: 1 << 20 } },
-    handshake: [[SettingId.INITIAL_WINDOW_SIZE, 1 << 20]],
-  },
+  LARGE_FRAMES,
 );
 
 serverTest(
