@@ -115,23 +115,44 @@ export function trustedProxyMatcher(list: readonly string[]): Matcher {
   };
 }
 
+/** Where a public request goes, read from its URL once (URL getters build a new string each call). */
+export interface RequestTarget {
+  /** The URL itself. */
+  url: URL;
+  /** The scheme without its colon, a constant for http and https. */
+  scheme: string;
+  /** The host, with its port if any (`:authority`). */
+  host: string;
+  /** The path and query (`:path`). */
+  path: string;
+}
+
 /**
- * The scheme of a URL without its colon, as a constant for HTTP and HTTPS:
- * the HPACK encoder then finds it in its tables without hashing a new string.
+ * Reads a request's target from its URL. The scheme of http and https is a
+ * constant string: the HPACK encoder then finds it in its tables without
+ * hashing a new one.
  *
- * @param url The URL.
- * @returns `http`, `https`, or the scheme as it is.
+ * @param url The request's URL.
+ * @returns Its scheme, host and path.
  *
  * @example
  * ```ts
- * import { schemeOf } from "./forwarded.ts";
+ * import { requestTarget } from "./forwarded.ts";
  * import { equal } from "node:assert/strict";
- * equal(schemeOf(new URL("https://example.com/")), "https");
+ * const target = requestTarget(new URL("https://example.com:8443/a?b=1"));
+ * equal(target.scheme, "https");
+ * equal(target.host, "example.com:8443");
+ * equal(target.path, "/a?b=1");
  * ```
  */
-export function schemeOf(url: URL): string {
+export function requestTarget(url: URL): RequestTarget {
   const protocol = url.protocol;
-  return protocol === "http:" ? "http" : protocol === "https:" ? "https" : protocol.slice(0, -1);
+  const scheme = protocol === "http:"
+    ? "http"
+    : protocol === "https:"
+    ? "https"
+    : protocol.slice(0, -1);
+  return { url, scheme, host: url.host, path: url.pathname + url.search };
 }
 
 /** What {@linkcode forwardedFields} read from a request's header section. */
@@ -149,12 +170,9 @@ export interface ForwardedHead {
   contentLength: string | null;
   /** The client's `Upgrade`, if any (hop-by-hop: never forwarded). */
   upgrade: string | null;
+  /** The client's `Connection`, if any (hop-by-hop: never forwarded). */
+  connection: string | null;
 }
-
-// The request's fields as read in one pass, before the rules apply: reused
-// from call to call (one request at a time: forwardedFields never awaits).
-const rawNames: string[] = [];
-const rawValues: string[] = [];
 
 /**
  * The fields to send to the backend, as a flat list: the request's fields
@@ -163,18 +181,18 @@ const rawValues: string[] = [];
  * from the same pass, instead of a `Headers.get()` each.
  *
  * @param headers The public request's fields.
- * @param url The public request's URL.
+ * @param target The public request's target (its scheme and host are forwarded).
  * @param remote The public client's address, when known.
  * @param trusted Whether that client is a trusted proxy (its forwarding fields are kept).
  * @returns The fields, their size, and the fields the proxy reads.
  *
  * @example
  * ```ts
- * import { forwardedFields } from "./forwarded.ts";
+ * import { forwardedFields, requestTarget } from "./forwarded.ts";
  * import { deepEqual, equal } from "node:assert/strict";
  * const head = forwardedFields(
  *   new Headers({ "x-forwarded-for": "6.6.6.6", accept: "*\/*", "x-request-id": "abc" }),
- *   new URL("http://example.com/"),
+ *   requestTarget(new URL("http://example.com/")),
  *   "192.0.2.1",
  *   false,
  * );
@@ -188,72 +206,83 @@ const rawValues: string[] = [];
  */
 export function forwardedFields(
   headers: Headers,
-  url: URL,
+  target: RequestTarget,
   remote: string | undefined,
   trusted: boolean,
 ): ForwardedHead {
-  const names = rawNames;
-  const values = rawValues;
-  names.length = values.length = 0;
-  let connection: string | null = null;
-  // forEach, not for…of: no iterator and result objects per field.
-  headers.forEach((value, name) => {
-    if (name === "connection") connection = value;
-    names.push(name);
-    values.push(value);
-  });
-  // RFC 9110 §7.6.1: fields named in Connection are hop-by-hop too.
-  const named = connection === null
-    ? null
-    : new Set((connection as string).toLowerCase().split(/\s*,\s*/));
+  const head = collect(headers, target, remote, trusted, null);
+  // RFC 9110 §7.6.1: fields named in Connection are hop-by-hop too. Beyond
+  // keep-alive and close, which name nothing that is forwarded, that is rare:
+  // then the fields are taken again, with those names left out.
+  const named = head.connection === null ? null : namedFields(head.connection);
+  return named === null ? head : collect(headers, target, remote, trusted, named);
+}
+
+/** The field names a Connection value makes hop-by-hop, beyond those always dropped. */
+function namedFields(connection: string): Set<string> | null {
+  const named = new Set<string>();
+  for (const token of connection.toLowerCase().split(/\s*,\s*/)) {
+    if (token !== "" && token !== "close" && !HOP_BY_HOP.has(token)) named.add(token);
+  }
+  return named.size === 0 ? null : named;
+}
+
+/** One pass over the fields: {@linkcode forwardedFields} with `named` fields dropped too. */
+function collect(
+  headers: Headers,
+  target: RequestTarget,
+  remote: string | undefined,
+  trusted: boolean,
+  named: Set<string> | null,
+): ForwardedHead {
   const head: ForwardedHead = {
     fields: [],
     headerBytes: 0,
     requestId: null,
     contentLength: null,
     upgrade: null,
+    connection: null,
   };
   const fields = head.fields;
   let via: string | null = null;
   let forwardedFor: string | null = null;
   let proto: string | null = null;
-  let host: string | null = null;
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i]!;
-    const value = values[i]!;
+  let forwardedHost: string | null = null;
+  // forEach, not for…of: no iterator and result objects per field.
+  headers.forEach((value, name) => {
     head.headerBytes += name.length + value.length + 32;
     if (name === "content-length") head.contentLength = value;
     else if (name === "upgrade") head.upgrade = value;
+    else if (name === "connection") head.connection = value;
     else if (name === "x-request-id") {
       head.requestId = value;
-      continue; // The caller sends its own.
+      return; // The caller sends its own.
     }
     if (HOP_BY_HOP.has(name) || named?.has(name)) {
       if (name === "te" && value.toLowerCase() === "trailers") fields.push(name, "trailers");
-      continue;
+      return;
     }
     if (name === "via") {
       via = value;
-      continue;
+      return;
     }
     if (FORWARDING.has(name)) {
-      if (!trusted) continue; // A client cannot forge earlier hops.
+      if (!trusted) return; // A client cannot forge earlier hops.
       if (name === "x-forwarded-for") forwardedFor = value;
       else if (name === "x-forwarded-proto") proto = value;
-      else if (name === "x-forwarded-host") host = value;
+      else if (name === "x-forwarded-host") forwardedHost = value;
       else fields.push(name, value);
-      continue;
+      return;
     }
     fields.push(name, value);
-  }
-  names.length = values.length = 0;
+  });
   // RFC 9110 §7.6.3: each intermediary appends itself to Via.
   fields.push("via", via === null ? "1.1 ptth" : `${via}, 1.1 ptth`);
   const hop = remote ?? null;
   if (hop !== null || forwardedFor !== null) {
     fields.push("x-forwarded-for", [forwardedFor, hop].filter((v) => v !== null).join(", "));
   }
-  fields.push("x-forwarded-proto", proto ?? schemeOf(url));
-  fields.push("x-forwarded-host", host ?? url.host);
+  fields.push("x-forwarded-proto", proto ?? target.scheme);
+  fields.push("x-forwarded-host", forwardedHost ?? target.host);
   return head;
 }

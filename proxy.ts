@@ -11,7 +11,12 @@ import { describe, noTunnel, text } from "./answers.ts";
 import type { Context } from "hono";
 import { isUnprocessed } from "./h2/client.ts";
 import type { FieldPairs } from "./h2/message.ts";
-import { forwardedFields, type ForwardedHead, schemeOf } from "./forwarded.ts";
+import {
+  forwardedFields,
+  type ForwardedHead,
+  type RequestTarget,
+  requestTarget,
+} from "./forwarded.ts";
 import type { TunnelPool } from "./pool.ts";
 import { normalizeHost, type RouteTable } from "./routes.ts";
 import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
@@ -139,15 +144,13 @@ async function proxy(
 ): Promise<Response> {
   const started = performance.now();
   const request = c.req.raw;
-  const url = new URL(request.url);
-  // URL getters build a new string on each call: read each once.
-  const host = url.host;
-  const path = url.pathname + url.search;
+  const target = requestTarget(new URL(request.url));
+  const { host, path } = target;
   // One pass over the request's fields: what to forward, and what the proxy reads.
   const remote = c.env?.remoteAddr?.hostname;
   const head = forwardedFields(
     request.headers,
-    url,
+    target,
     remote,
     remote !== undefined && options.trusted(remote),
   );
@@ -193,7 +196,7 @@ async function proxy(
     report();
   };
   head.fields.push("x-request-id", outcome.requestId);
-  const response = await forward(request, url, host, path, head, pool, options, outcome, onClose);
+  const response = await forward(request, target, head, pool, options, outcome, onClose);
   // The router's own answers (and a WebSocket's) get the request's id here; a
   // backend's response was built with it.
   if (outcome.status === 0 && !response.headers.has("x-request-id")) {
@@ -210,15 +213,14 @@ async function proxy(
 
 async function forward(
   request: Request,
-  url: URL,
-  host: string,
-  path: string,
+  target: RequestTarget,
   head: ForwardedHead,
   pool: TunnelPool<RouterTunnel>,
   options: ProxyOptions,
   outcome: Outcome,
   onClose: ((sent: number, received: number) => void) | undefined,
 ): Promise<Response> {
+  const { url, host, path } = target;
   const fields = head.fields;
   // The request line counts too: method, scheme, authority and path pseudo-headers.
   if (head.headerBytes + path.length + host.length + 96 > options.maxHeaderBytes) {
@@ -253,6 +255,7 @@ async function forward(
   // RFC 8441: a WebSocket goes to the backend as an extended CONNECT stream.
   if (isWebSocketUpgrade(request.method, head.upgrade)) {
     return proxyWebSocket(request, {
+      target,
       pool,
       service,
       fields,
@@ -310,7 +313,7 @@ async function forward(
       try {
         const exchange = tunnel.send({
           method: request.method,
-          scheme: schemeOf(url),
+          scheme: target.scheme,
           authority: host,
           path,
           headers: fields,

@@ -13,7 +13,7 @@
 import { describe, noTunnel, text } from "./answers.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { EarlyStop } from "./early_stop.ts";
-import { schemeOf } from "./forwarded.ts";
+import type { RequestTarget } from "./forwarded.ts";
 import { isUnprocessed } from "./h2/client.ts";
 import type { TunnelPool } from "./pool.ts";
 import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
@@ -28,6 +28,8 @@ const HOP_FIELDS: ReadonlySet<string> = new Set([
 
 /** What {@linkcode proxyWebSocket} needs from the proxy. */
 export interface WebSocketProxyOptions {
+  /** The upgrade's target, read from its URL by the proxy. */
+  target: RequestTarget;
   /** Where tunnels come from. */
   pool: TunnelPool<RouterTunnel>;
   /** The service chosen by the routes, or `null` for any tunnel. */
@@ -99,12 +101,14 @@ const BACKEND_BUFFER_LIMIT = 80 * 1024 * 1024;
  * ```ts
  * import { proxyWebSocket } from "./websocket_proxy.ts";
  * import { Deadlines } from "./deadlines.ts";
+ * import { requestTarget } from "./forwarded.ts";
  * import { TunnelPool } from "./pool.ts";
  * import { equal } from "node:assert/strict";
  * const request = new Request("http://example.com/chat", {
  *   headers: { upgrade: "websocket", "sec-websocket-version": "13" },
  * });
  * const response = await proxyWebSocket(request, {
+ *   target: requestTarget(new URL(request.url)),
  *   pool: new TunnelPool(), service: null, fields: [], responseHeaderTimeout: 1000,
  *   deadlines: new Deadlines(100), tunnelWait: 0, maxRetries: 0, log: () => {},
  * });
@@ -122,7 +126,8 @@ export async function proxyWebSocket(
     });
   }
   // Read everything from the request now: once upgraded, its headers are gone.
-  const url = new URL(request.url);
+  const { target } = options;
+  const url = target.url;
   const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",")
     .map((p) => p.trim()).filter((p) => p !== "");
   const fields: string[] = [];
@@ -154,9 +159,9 @@ export async function proxyWebSocket(
         const exchange = tunnel.send({
           method: "CONNECT",
           protocol: "websocket",
-          scheme: schemeOf(url),
-          authority: url.host,
-          path: url.pathname + url.search,
+          scheme: target.scheme,
+          authority: target.host,
+          path: target.path,
           headers: fields,
           body: up.readable,
           ...(options.onClose === undefined ? {} : { onClose: options.onClose }),

@@ -97,7 +97,6 @@ class Exchange implements ClientExchange {
   stream: Http2Stream | null = null;
   method = "";
   resolve: (response: ClientResponse) => void = noop;
-  reject: (error: Error) => void = noop;
   /** Whether `response` has resolved or failed. */
   settled = false;
   cancelled: Error | null = null;
@@ -336,7 +335,6 @@ export class ClientSession {
     if (onClose) stream.onClose = () => onClose(stream.bytesSent, stream.bytesReceived);
     exchange.method = request.method;
     exchange.resolve = resolve;
-    exchange.reject = reject;
     stream.owner = exchange;
     // A callback, not an abort listener: no AbortController per request.
     stream.onFail = (error) => {

@@ -1303,7 +1303,6 @@ export class Connection implements StreamHost {
   }
 
   async #flush(): Promise<void> {
-    this.#flushQueued = false;
     if (this.#writing) return;
     this.#writing = true;
     try {
@@ -1338,7 +1337,13 @@ export class Connection implements StreamHost {
   }
 
   #flushWaiters: Array<() => void> = [];
-  #flushNow = () => this.#flush();
+  // The scheduled flush clears its own flag, not an early one that ran before it:
+  // frames queued after the early write then ride on the flush already scheduled
+  // instead of scheduling a second.
+  #flushNow = () => {
+    this.#flushQueued = false;
+    this.#flush();
+  };
   #earlyQueued = false;
   #flushEarly = () => {
     this.#earlyQueued = false;
