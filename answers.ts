@@ -48,11 +48,28 @@ export function text(status: number, body: string, headers?: Record<string, stri
  * equal(await response.text(), "Service Unavailable: no backend tunnel is connected for service api\n");
  * ```
  */
-export function noTunnel(service: string | null, headers?: Record<string, string>): Response {
+export function noTunnel(service: string | null): Response {
   const which = service === null
     ? "no backend tunnel is connected to this router"
     : `no backend tunnel is connected for service ${service}`;
-  return text(503, `Service Unavailable: ${which}`, { "retry-after": "1", ...headers });
+  return text(503, `Service Unavailable: ${which}`, { "retry-after": "1" });
+}
+
+/**
+ * The answer to a client that left before it was answered: nobody reads it,
+ * but the request's record and the log show 499, as nginx's do.
+ *
+ * @returns The response.
+ *
+ * @example
+ * ```ts
+ * import { clientGone } from "./answers.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(clientGone().status, 499);
+ * ```
+ */
+export function clientGone(): Response {
+  return new Response(null, { status: 499 });
 }
 
 /**

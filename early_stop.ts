@@ -5,6 +5,7 @@
  * @module
  */
 
+import { clientGone, text } from "./answers.ts";
 import type { ClientExchange } from "./h2/client.ts";
 import type { Deadline, Deadlines } from "./deadlines.ts";
 import type { TunnelPool } from "./pool.ts";
@@ -54,13 +55,29 @@ export class EarlyStop {
   constructor(request: Request, deadlines: Deadlines, timeout: number) {
     this.#request = request;
     this.#deadlines = deadlines;
-    this.#deadlineAt = Date.now() + timeout;
-    this.#timer = deadlines.add(Math.min(CLIENT_WATCH_DELAY, timeout), () => this.#watch());
+    const watchAfter = Math.min(CLIENT_WATCH_DELAY, timeout);
+    this.#timer = deadlines.add(watchAfter, () => this.#watch());
+    this.#deadlineAt = this.#timer.at - watchAfter + timeout;
   }
 
   /** Why the request was stopped, once it was. */
   get why(): "client" | "timeout" | null {
     return this.#why;
+  }
+
+  /**
+   * The answer to a stopped request: nobody reads it if the client left (499,
+   * as nginx logs it); the header timeout is a 504, logged.
+   *
+   * @param log Where the timeout's line goes.
+   * @param line The timeout's log line.
+   * @param message The 504's message, after "Gateway Timeout: ".
+   * @returns The answer.
+   */
+  answer(log: (line: string) => void, line: string, message: string): Response {
+    if (this.#why === "client") return clientGone();
+    log(line);
+    return text(504, `Gateway Timeout: ${message}`);
   }
 
   /** The stream in flight now: cancelled at once if the request was stopped already. */

@@ -7,7 +7,7 @@
  */
 
 import { Hono } from "hono";
-import { describe, noTunnel, text } from "./answers.ts";
+import { clientGone, describe, noTunnel, text } from "./answers.ts";
 import type { Context } from "hono";
 import { isUnprocessed } from "./h2/client.ts";
 import type { FieldPairs } from "./h2/message.ts";
@@ -197,11 +197,9 @@ async function proxy(
   };
   head.fields.push("x-request-id", outcome.requestId);
   const response = await forward(request, target, head, pool, options, outcome, onClose);
-  // The router's own answers (and a WebSocket's) get the request's id here; a
-  // backend's response was built with it.
-  if (outcome.status === 0 && !response.headers.has("x-request-id")) {
-    response.headers.set("x-request-id", outcome.requestId);
-  }
+  // The router's own answers get the request's id here; a backend's response
+  // was built with it.
+  if (outcome.status === 0) response.headers.set("x-request-id", outcome.requestId);
   if (report !== null) {
     // Answered by the router itself: no stream will report.
     if (outcome.status === 0) outcome.bytesIn = outcome.bytesOut = 0;
@@ -231,12 +229,7 @@ async function forward(
   }
   const length = head.contentLength;
   const declared = length === null ? -1 : Number(length);
-  if (declared > options.maxBodyBytes) {
-    return text(
-      413,
-      `Content Too Large: the limit is ${options.maxBodyBytes} bytes`,
-    );
-  }
+  if (declared > options.maxBodyBytes) return contentTooLarge(options.maxBodyBytes);
 
   // Which service answers: the route table, then hosts backends announced, else any tunnel.
   let service: string | null = null;
@@ -290,18 +283,12 @@ async function forward(
   const replayable = !(body instanceof ReadableStream);
 
   const early = new EarlyStop(request, options.deadlines, options.responseHeaderTimeout);
-  // The answer once `early` stopped the request: nobody reads it if the client
-  // left (499, as nginx logs it); the header timeout is a 504.
-  const stopped = (tunnel: RouterTunnel): Response => {
-    if (early.why === "client") return new Response(null, { status: 499 });
-    options.log(
+  const stopped = (tunnel: RouterTunnel) =>
+    early.answer(
+      options.log,
       `${request.method} ${url.pathname}: tunnel ${tunnel.id}: no response headers in time`,
+      `the backend sent no response headers within ${options.responseHeaderTimeout} ms`,
     );
-    return text(
-      504,
-      `Gateway Timeout: the backend sent no response headers within ${options.responseHeaderTimeout} ms`,
-    );
-  };
   try {
     let tunnel = pool.pick(service) ?? await early.waitForTunnel(pool, service, options.tunnelWait);
     for (let attempt = 0; tunnel !== undefined; attempt++) {
@@ -333,12 +320,7 @@ async function forward(
         return new Response(head.body, { status: head.status, headers });
       } catch (error) {
         if (early.why !== null) return stopped(tunnel);
-        if (tooLarge) {
-          return text(
-            413,
-            `Content Too Large: the limit is ${options.maxBodyBytes} bytes`,
-          );
-        }
+        if (tooLarge) return contentTooLarge(options.maxBodyBytes);
         const reason = describe(error);
         outcome.error = reason;
         // A streaming body nobody has read yet (the request waited for a stream slot
@@ -363,11 +345,15 @@ async function forward(
         );
       }
     }
-    if (early.why === "client") return new Response(null, { status: 499 });
-    return noTunnel(service);
+    return early.why === "client" ? clientGone() : noTunnel(service);
   } finally {
     early.done();
   }
+}
+
+/** 413 for a body over the limit (RFC 9110 §15.5.14). */
+function contentTooLarge(limit: number): Response {
+  return text(413, `Content Too Large: the limit is ${limit} bytes`);
 }
 
 /** Whether a field list holds `name` (lower case). */

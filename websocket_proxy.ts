@@ -10,7 +10,7 @@
  * @module
  */
 
-import { describe, noTunnel, text } from "./answers.ts";
+import { clientGone, describe, noTunnel, text } from "./answers.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { EarlyStop } from "./early_stop.ts";
 import type { RequestTarget } from "./forwarded.ts";
@@ -140,6 +140,12 @@ export async function proxyWebSocket(
 
   // The same stops as a plain request's: the client leaving, the header timeout.
   const early = new EarlyStop(request, options.deadlines, options.responseHeaderTimeout);
+  const stopped = (tunnel: RouterTunnel) =>
+    early.answer(
+      options.log,
+      `WebSocket ${url.pathname}: tunnel ${tunnel.id}: no answer to the upgrade in time`,
+      `the backend did not accept the WebSocket within ${options.responseHeaderTimeout} ms`,
+    );
   let response: Response | null = null;
   let up: TransformStream<Uint8Array, Uint8Array> | null = null;
   try {
@@ -171,13 +177,13 @@ export async function proxyWebSocket(
         response = new Response(head.body, { status: head.status, headers: head.headers });
         break;
       } catch (error) {
-        if (early.why !== null) return stopped(early.why, tunnel, url, options);
+        if (early.why !== null) return stopped(tunnel);
         const reason = describe(error);
         if (attempt < options.maxRetries && isUnprocessed(error)) {
           const failed = tunnel;
           tunnel = pool.pick(service, failed) ??
             await early.waitForTunnel(pool, service, options.tunnelWait, failed);
-          if (early.why !== null) return stopped(early.why, failed, url, options);
+          if (early.why !== null) return stopped(failed);
           if (tunnel !== undefined) continue;
         }
         options.log(`WebSocket ${url.pathname}: tunnel failed: ${reason}`);
@@ -188,8 +194,7 @@ export async function proxyWebSocket(
     early.done();
   }
   if (response === null || up === null) {
-    if (early.why === "client") return new Response(null, { status: 499 });
-    return noTunnel(service);
+    return early.why === "client" ? clientGone() : noTunnel(service);
   }
   options.onResponse?.(response.status);
   // RFC 8441 §5: any 2xx opens the tunnel; anything else is the backend's refusal.
@@ -214,22 +219,6 @@ export async function proxyWebSocket(
   relay(upgraded.socket, { readable: inbound, writable: up.writable }, url, chosen ?? "", options);
   upgraded.response.headers.append("via", "1.1 ptth");
   return upgraded.response;
-}
-
-/** The answer to an upgrade stopped before the backend accepted it. */
-function stopped(
-  why: "client" | "timeout",
-  tunnel: RouterTunnel,
-  url: URL,
-  options: WebSocketProxyOptions,
-): Response {
-  // Nobody reads it if the client left (499, as nginx logs it).
-  if (why === "client") return new Response(null, { status: 499 });
-  options.log(`WebSocket ${url.pathname}: tunnel ${tunnel.id}: no answer to the upgrade in time`);
-  return text(
-    504,
-    `Gateway Timeout: the backend did not accept the WebSocket within ${options.responseHeaderTimeout} ms`,
-  );
 }
 
 /** Copies messages and closes between the client's socket and the backend's stream. */

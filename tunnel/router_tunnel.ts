@@ -87,16 +87,6 @@ export class RouterTunnel implements Tunnel {
   }
 
   /**
-   * Sends one request over the tunnel.
-   *
-   * @param request The request.
-   * @returns The response, once its head arrived.
-   */
-  request(request: ClientRequest): Promise<Response> {
-    return this.session.request(request);
-  }
-
-  /**
    * Sends one request over the tunnel without making a `Response` of it
    * (see {@linkcode ClientSession.send}).
    *
