@@ -5,8 +5,7 @@
  * @module
  */
 
-import { errorCodeName } from "./h2/constants.ts";
-import type { Http2Error } from "./h2/errors.ts";
+import { Http2Error } from "./h2/errors.ts";
 
 /**
  * A plain-text answer of the router's own.
@@ -89,7 +88,6 @@ export function clientGone(): Response {
  * ```
  */
 export function describe(error: unknown): string {
-  const h2 = error as Http2Error;
-  if (typeof h2?.code === "number") return `${errorCodeName(h2.code)}: ${h2.message}`;
+  if (error instanceof Http2Error) return `${error.codeName}: ${error.message}`;
   return (error as Error)?.message ?? String(error);
 }

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { tokens } from "./tokens.ts";
+
 /**
  * Request fields never forwarded: hop-by-hop ones (RFC 9110 §7.6.1), those
  * HTTP/2 forbids (RFC 9113 §8.2.2), and `host`, which becomes `:authority`.
@@ -221,7 +223,7 @@ export function forwardedFields(
 /** The field names a Connection value makes hop-by-hop, beyond those always dropped. */
 function namedFields(connection: string): Set<string> | null {
   const named = new Set<string>();
-  for (const token of connection.toLowerCase().split(/\s*,\s*/)) {
+  for (const token of tokens(connection)) {
     if (token !== "" && token !== "close" && !HOP_BY_HOP.has(token)) named.add(token);
   }
   return named.size === 0 ? null : named;

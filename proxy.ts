@@ -283,12 +283,6 @@ async function forward(
   const replayable = !(body instanceof ReadableStream);
 
   const early = new EarlyStop(request, options.deadlines, options.responseHeaderTimeout);
-  const stopped = (tunnel: RouterTunnel) =>
-    early.answer(
-      options.log,
-      `${request.method} ${url.pathname}: tunnel ${tunnel.id}: no response headers in time`,
-      `the backend sent no response headers within ${options.responseHeaderTimeout} ms`,
-    );
   try {
     let tunnel = pool.pick(service) ?? await early.waitForTunnel(pool, service, options.tunnelWait);
     for (let attempt = 0; tunnel !== undefined; attempt++) {
@@ -319,7 +313,7 @@ async function forward(
         if (!hasField(headers, "x-request-id")) headers.push(["x-request-id", outcome.requestId]);
         return new Response(head.body, { status: head.status, headers });
       } catch (error) {
-        if (early.why !== null) return stopped(tunnel);
+        if (early.why !== null) return stopped(early, request, url, tunnel, options);
         if (tooLarge) return contentTooLarge(options.maxBodyBytes);
         const reason = describe(error);
         outcome.error = reason;
@@ -330,7 +324,7 @@ async function forward(
           const failed = tunnel;
           tunnel = pool.pick(service, failed) ??
             await early.waitForTunnel(pool, service, options.tunnelWait, failed);
-          if (early.why !== null) return stopped(failed);
+          if (early.why !== null) return stopped(early, request, url, failed, options);
           if (tunnel !== undefined) {
             options.log(
               `${request.method} ${url.pathname}: tunnel ${failed.id} failed (${reason}); retrying on ${tunnel.id}`,
@@ -349,6 +343,21 @@ async function forward(
   } finally {
     early.done();
   }
+}
+
+/** The answer to a request stopped before its response head (see EarlyStop.answer). */
+function stopped(
+  early: EarlyStop,
+  request: Request,
+  url: URL,
+  tunnel: RouterTunnel,
+  options: ProxyOptions,
+): Response {
+  return early.answer(
+    options.log,
+    `${request.method} ${url.pathname}: tunnel ${tunnel.id}: no response headers in time`,
+    `the backend sent no response headers within ${options.responseHeaderTimeout} ms`,
+  );
 }
 
 /** 413 for a body over the limit (RFC 9110 §15.5.14). */

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { hasToken } from "./tokens.ts";
+
 import { clientGone, describe, noTunnel, text } from "./answers.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { EarlyStop } from "./early_stop.ts";
@@ -75,8 +77,7 @@ export interface WebSocketProxyOptions {
  * ```
  */
 export function isWebSocketUpgrade(method: string, upgrade: string | null): boolean {
-  return method === "GET" && upgrade !== null &&
-    upgrade.toLowerCase().split(/\s*,\s*/).includes("websocket");
+  return method === "GET" && hasToken(upgrade, "websocket");
 }
 
 /** Stop reading the backend while the client's socket has more than this many bytes queued. */

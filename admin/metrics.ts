@@ -75,8 +75,7 @@ abstract class Metric<S> {
 
   /** The series for `labels`, created at its initial state. */
   protected state(labels: Labels): S {
-    // Called for every request: the key is built without an array, and a single
-    // label is its own key.
+    // The key is built without an array, and a single label is its own key.
     const names = this.labelNames;
     let key = "";
     for (let i = 0; i < names.length; i++) {
@@ -110,6 +109,12 @@ abstract class Metric<S> {
       ...this.samples(),
     ].join("\n");
   }
+}
+
+/** Adds to a counter series; counters never go down. */
+function add(name: string, state: { value: number }, amount: number): void {
+  if (!(amount >= 0)) throw new RangeError(`Counter ${name} cannot decrease`);
+  state.value += amount;
 }
 
 /** One counter series, bound to its labels by {@linkcode Counter.bind}. */
@@ -147,8 +152,7 @@ export class Counter extends Metric<{ value: number }> {
    * @param amount How much to add; never negative.
    */
   inc(labels: Labels = {}, amount = 1): void {
-    if (!(amount >= 0)) throw new RangeError(`Counter ${this.name} cannot decrease`);
-    this.state(labels).value += amount;
+    add(this.name, this.state(labels), amount);
   }
 
   /**
@@ -172,12 +176,7 @@ export class Counter extends Metric<{ value: number }> {
   bind(labels: Labels): CounterSeries {
     const state = this.state(labels);
     const name = this.name;
-    return {
-      inc(amount = 1) {
-        if (!(amount >= 0)) throw new RangeError(`Counter ${name} cannot decrease`);
-        state.value += amount;
-      },
-    };
+    return { inc: (amount = 1) => add(name, state, amount) };
   }
 
   /**

@@ -215,6 +215,8 @@ export class RouterStats {
     };
   }
 
+  #empty: ServiceState | null = null;
+
   #request(record: RequestRecord): void {
     const service = record.service ?? "";
     const state = this.#service(service);
@@ -282,7 +284,8 @@ export class RouterStats {
     const out: ServiceSeries[] = [];
     const names = [...new Set([...this.#services.keys(), ...also])].sort();
     for (const service of names) {
-      const state = this.#services.get(service) ?? this.#emptyState();
+      // A service nothing happened to yet reads one shared empty state (only read here).
+      const state = this.#services.get(service) ?? (this.#empty ??= this.#emptyState());
       const series: ServiceSeries = {
         service,
         rate: [],

@@ -27,7 +27,7 @@ import {
   FrameWriter,
   parseFrame,
   readFrameHeader,
-  SHRINK_AFTER,
+  ShrinkRule,
 } from "./frame.ts";
 import { ReceiveWindow, SendWindow } from "./flow.ts";
 import { HeaderListSizeError, HpackDecoder, HpackEncoder, HpackError } from "./hpack/mod.ts";
@@ -129,7 +129,7 @@ const CLOSED_MEMORY = 1024;
  * The read buffer starts small, so that an idle tunnel costs little memory,
  * and doubles (up to READ_BUFFER_MAX) whenever a read fills it: busy
  * connections then read in large chunks, with fewer system calls. After
- * SHRINK_AFTER reads in a row that used little of a grown buffer, it goes
+ * a run of reads that used little of a grown buffer (ShrinkRule), it goes
  * back to the small size, so a tunnel that carried one bulk transfer does
  * not keep a megabyte for good.
  */
@@ -632,7 +632,7 @@ export class Connection implements StreamHost {
     const header: FrameHeader = { length: 0, type: 0, flags: 0, streamId: 0 };
     try {
       let filled = false;
-      let smallReads = 0;
+      const shrink = new ShrinkRule();
       // Large DATA frames are arriving (a bulk transfer): between frames, read only the
       // next frame header, so that a large payload after it is read straight into a
       // buffer of its own. A read that took the whole frame would have to copy it out.
@@ -721,12 +721,9 @@ export class Connection implements StreamHost {
         if (start === end) {
           start = end = 0;
           // A grown buffer that recent reads barely used goes back to the small size.
-          if (buf.length > READ_BUFFER_SIZE && n < buf.length / 16) {
-            if (++smallReads >= SHRINK_AFTER) {
-              buf = new Uint8Array(READ_BUFFER_SIZE);
-              smallReads = 0;
-            }
-          } else smallReads = 0;
+          if (shrink.shrink(buf.length, READ_BUFFER_SIZE, n)) {
+            buf = new Uint8Array(READ_BUFFER_SIZE);
+          }
         }
       }
       if (!this.#closing) {

@@ -342,19 +342,47 @@ function parseSettings(header: FrameHeader, payload: Uint8Array): SettingsFrame 
   return { type: FrameType.SETTINGS, ack, settings };
 }
 
+/** How many small uses in a row shrink a grown buffer back to its first size. */
+const SHRINK_AFTER = 64;
+
 /**
- * How many small uses in a row shrink a grown buffer back to its first size:
- * a {@linkcode FrameWriter}'s, and the connection's read buffer. A burst then
- * does not keep its memory for good, and steady traffic does not reallocate.
+ * When a buffer that a burst grew goes back to its first size: after
+ * SHRINK_AFTER uses in a row that filled less than a sixteenth of it. A burst
+ * then does not keep its memory for good, and steady traffic does not
+ * reallocate. Shared by {@linkcode FrameWriter} and the connection's read buffer.
  *
  * @example
  * ```ts
- * import { SHRINK_AFTER } from "./frame.ts";
+ * import { ShrinkRule } from "./frame.ts";
  * import { equal } from "node:assert/strict";
- * equal(SHRINK_AFTER, 64);
+ * const rule = new ShrinkRule();
+ * let shrunk = false;
+ * for (let i = 0; i < 64; i++) shrunk = rule.shrink(65_536, 1024, 100);
+ * equal(shrunk, true);
+ * equal(rule.shrink(1024, 1024, 100), false); // at its first size already
  * ```
  */
-export const SHRINK_AFTER = 64;
+export class ShrinkRule {
+  #smallUses = 0;
+
+  /**
+   * Counts one use of the buffer.
+   *
+   * @param size The buffer's size now.
+   * @param first Its first size.
+   * @param used The bytes this use filled.
+   * @returns Whether to go back to the first size now.
+   */
+  shrink(size: number, first: number, used: number): boolean {
+    if (size <= first || used >= size / 16) {
+      this.#smallUses = 0;
+      return false;
+    }
+    if (++this.#smallUses < SHRINK_AFTER) return false;
+    this.#smallUses = 0;
+    return true;
+  }
+}
 
 /**
  * A growable output buffer that frames are encoded into; the connection hands
@@ -376,7 +404,7 @@ export class FrameWriter {
   #buf: Uint8Array;
   #length = 0;
   #capacity: number;
-  #smallUses = 0;
+  #shrink = new ShrinkRule();
 
   /** @param capacity Initial capacity in bytes. */
   constructor(capacity = 16_384) {
@@ -396,16 +424,12 @@ export class FrameWriter {
 
   /**
    * Forgets the encoded bytes and keeps the memory for reuse; a buffer that a
-   * burst grew goes back to its first size once SHRINK_AFTER uses in a row
-   * filled little of it.
+   * burst grew goes back to its first size (see {@linkcode ShrinkRule}).
    */
   reset(): void {
-    if (this.#buf.length > this.#capacity && this.#length < this.#buf.length / 16) {
-      if (++this.#smallUses >= SHRINK_AFTER) {
-        this.#buf = new Uint8Array(this.#capacity);
-        this.#smallUses = 0;
-      }
-    } else this.#smallUses = 0;
+    if (this.#shrink.shrink(this.#buf.length, this.#capacity, this.#length)) {
+      this.#buf = new Uint8Array(this.#capacity);
+    }
     this.#length = 0;
   }
 

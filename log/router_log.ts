@@ -10,9 +10,8 @@ import type { RouterEvent, RouterEvents } from "../events.ts";
 import type { TunnelList } from "../pool.ts";
 import type { LogFields, Logger, LogLevel } from "./logger.ts";
 
-/** One line to write: level, message, and the fields the message does not already say. */
+/** One line to write: the message, and the fields it does not already say. */
 interface Line {
-  level: LogLevel;
   message: string;
   /** Fields for every format. */
   fields: LogFields;
@@ -21,6 +20,22 @@ interface Line {
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+/** The level an event is logged at: failures warn, PING round trips are debug. */
+function levelOf(event: RouterEvent): LogLevel {
+  switch (event.type) {
+    case "request":
+      return event.request.status >= 500 ? "warn" : "info";
+    case "tunnel-close":
+      return event.error === null ? "info" : "warn";
+    case "handshake-failed":
+      return "warn";
+    case "ping":
+      return "debug";
+    default:
+      return "info";
+  }
+}
 
 /**
  * Describes one event as a log line.
@@ -34,7 +49,6 @@ function describeEvent(event: RouterEvent, pool: TunnelList): Line {
     case "request": {
       const r = event.request;
       return {
-        level: r.status >= 500 ? "warn" : "info",
         message: `${r.method} ${r.host}${r.path} ${r.status} ${round(r.durationMs)}ms`,
         fields: {
           service: r.service ?? undefined,
@@ -58,7 +72,6 @@ function describeEvent(event: RouterEvent, pool: TunnelList): Line {
     case "tunnel-open": {
       const t = event.tunnel;
       return {
-        level: "info",
         message: `tunnel ${t.id} connected from ${t.remoteAddr}`,
         fields: {
           service: t.service,
@@ -72,7 +85,6 @@ function describeEvent(event: RouterEvent, pool: TunnelList): Line {
     case "tunnel-close": {
       const t = event.tunnel;
       return {
-        level: event.error === null ? "info" : "warn",
         message: `tunnel ${t.id} closed${event.error === null ? "" : `: ${event.error}`}`,
         fields: {
           service: t.service,
@@ -86,7 +98,6 @@ function describeEvent(event: RouterEvent, pool: TunnelList): Line {
     case "tunnel-draining": {
       const t = event.tunnel;
       return {
-        level: "info",
         message: `tunnel ${t.id} draining: the backend sent GOAWAY`,
         fields: { service: t.service },
         json: { event: "tunnel-draining", tunnel: t.id },
@@ -94,7 +105,6 @@ function describeEvent(event: RouterEvent, pool: TunnelList): Line {
     }
     case "handshake-failed":
       return {
-        level: "warn",
         message: `tunnel handshake from ${event.address} refused: ${event.status} ${event.reason}`,
         fields: {},
         json: {
@@ -106,7 +116,6 @@ function describeEvent(event: RouterEvent, pool: TunnelList): Line {
       };
     case "ping":
       return {
-        level: "debug",
         message: `tunnel ${event.tunnelId} PING round trip ${round(event.rttMs)}ms`,
         fields: {},
         json: { event: "ping", tunnel: event.tunnelId, rtt_ms: round(event.rttMs) },
@@ -152,13 +161,12 @@ export function logRouterEvents(
   logger: Logger,
 ): () => void {
   return events.on((event) => {
-    // Most events are requests at info; a router logging at warn skips them before
+    // Most events are requests at info: a router logging at warn skips them before
     // building a line.
-    if (event.type === "request" && event.request.status < 500 && !logger.enabled("info")) return;
-    if (event.type === "ping" && !logger.enabled("debug")) return;
+    const level = levelOf(event);
+    if (!logger.enabled(level)) return;
     const line = describeEvent(event, pool);
-    if (!logger.enabled(line.level)) return;
     const fields = logger.format === "json" ? { ...line.json, ...line.fields } : line.fields;
-    logger.log(line.level, line.message, fields);
+    logger.log(level, line.message, fields);
   });
 }

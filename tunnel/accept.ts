@@ -66,12 +66,6 @@ function looksLikeSettings(bytes: Uint8Array): boolean {
     bytes[5] === 0 && bytes[6] === 0 && bytes[7] === 0 && bytes[8] === 0;
 }
 
-function timeout<T>(ms: number, value: T): { promise: Promise<T>; cancel: () => void } {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const promise = new Promise<T>((resolve) => timer = setTimeout(() => resolve(value), ms));
-  return { promise, cancel: () => clearTimeout(timer) };
-}
-
 /**
  * Runs the router's side of a tunnel's opening on a fresh connection.
  *
@@ -99,7 +93,7 @@ function timeout<T>(ms: number, value: T): { promise: Promise<T>; cancel: () => 
  * ```
  */
 export async function acceptTunnel(io: ByteIO, options: AcceptOptions): Promise<AcceptedTunnel> {
-  const deadline = timeout(options.timeout, "timeout" as const);
+  const deadline = Date.now() + options.timeout;
   let answer = true; // Refusals get an HTTP/1.1 answer, except to raw HTTP/2 peers.
   try {
     const first = readChunk(io);
@@ -128,7 +122,7 @@ export async function acceptTunnel(io: ByteIO, options: AcceptOptions): Promise<
       if (head.length >= MAX_HANDSHAKE_BYTES) {
         throw new HandshakeError(400, "Malformed handshake: head too large");
       }
-      const more = await Promise.race([readChunk(io), deadline.promise]);
+      const more = await within(readChunk(io), deadline - Date.now(), "timeout" as const);
       if (more === "timeout") throw new HandshakeError(400, "Handshake timed out");
       if (more === null) throw new HandshakeError(400, "Connection closed during the handshake");
       const joined = new Uint8Array(head.length + more.length);
@@ -161,8 +155,6 @@ export async function acceptTunnel(io: ByteIO, options: AcceptOptions): Promise<
       await writeAll(io, encodeHandshakeResponse(error.status, error.message)).catch(() => {});
     }
     throw error;
-  } finally {
-    deadline.cancel();
   }
 }
 

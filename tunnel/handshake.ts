@@ -7,6 +7,8 @@
  * @module
  */
 
+import { hasToken } from "../tokens.ts";
+
 /** The path prefix of a handshake request; the service name follows it. */
 export const HANDSHAKE_PATH = "/.well-known/ptth/";
 /** The largest handshake head either side accepts (bytes). */
@@ -160,10 +162,6 @@ function parseHead(text: string): { start: string; headers: Map<string, string> 
     headers.set(name, previous === undefined ? value : `${previous}, ${value}`);
   }
   return { start: lines[0]!, headers };
-}
-
-function hasToken(value: string | undefined, token: string): boolean {
-  return value !== undefined && value.toLowerCase().split(/\s*,\s*/).includes(token);
 }
 
 /**

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { hasToken } from "../tokens.ts";
+
 import type { ByteIO } from "../h2/connection.ts";
 import type { TunnelAuth } from "./auth.ts";
 import {
@@ -40,10 +42,6 @@ export interface AcceptWebSocketOptions {
   address: string;
   /** A last check before the upgrade, e.g. the tunnels-per-service cap; throw HandshakeError to refuse. */
   admit?: (identity: TunnelIdentity) => void;
-}
-
-function hasToken(value: string | null, token: string): boolean {
-  return value !== null && value.toLowerCase().split(/\s*,\s*/).includes(token);
 }
 
 /**
