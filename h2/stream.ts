@@ -14,9 +14,18 @@ const EMPTY = new Uint8Array(0);
 const PENDING = Symbol("pending");
 const END_OF_BODY: ReadableStreamReadDoneResult<Uint8Array> = { done: true, value: undefined };
 
-/** Resolves to the promise's result if it has already settled, else to PENDING, in one microtask. */
+/**
+ * Resolves to the promise's value if it is already fulfilled, else to PENDING
+ * (a failure then surfaces where the caller awaits the promise itself), in one
+ * microtask: the reaction to a settled promise is queued at once, so it runs
+ * before the check queued after it. Half the cost of `Promise.race`, which
+ * iterates an array and makes resolving functions for both entries; paid twice
+ * on every response.
+ */
 function settledOrPending<T>(promise: Promise<T>): Promise<T | typeof PENDING> {
-  return Promise.race([promise, Promise.resolve(PENDING)]);
+  let settled: T | typeof PENDING = PENDING;
+  promise.then((value) => settled = value, () => {});
+  return Promise.resolve().then(() => settled);
 }
 
 /** Stream states (RFC 9113 §5.1); this codec never reserves streams (no push). */

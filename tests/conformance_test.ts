@@ -1767,6 +1767,71 @@ serverTest(
   },
 );
 
+serverTest(
+  "server sends a complete body of unknown length as one DATA frame that ends the stream (RFC 9113 §8.1)",
+  async (h) => {
+    // new Response("ok") declares no content-length: the end is known only by
+    // seeing the body's source done right after its one chunk.
+    await sendHeaders(h, 1, req("/"));
+    const head = await nextHead(h, 1);
+    equal(head.header.flags & Flag.END_STREAM, 0);
+    deepEqual(await nextData(h, 1), { length: 2, endStream: true });
+  },
+);
+
+Deno.test("server sends the head of a body whose first chunk is not ready at once (RFC 9113 §8.1)", async () => {
+  let headSeen!: () => void;
+  const seen = new Promise<void>((resolve) => headSeen = resolve);
+  await using h = await startServer({
+    handler: () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          // The first chunk waits for the client to have the head: a server that held
+          // the head back for the first chunk would never send either.
+          async start(controller) {
+            await seen;
+            controller.enqueue(encoder.encode("late"));
+            controller.close();
+          },
+        }),
+      ),
+  });
+  await sendHeaders(h, 1, req("/stream"));
+  const head = await nextHead(h, 1);
+  equal(head.header.flags & Flag.END_STREAM, 0);
+  headSeen();
+  deepEqual(await nextData(h, 1), { length: 4, endStream: true });
+});
+
+Deno.test("server resets a response whose body source fails with RST_STREAM INTERNAL_ERROR (RFC 9113 §8.1)", async () => {
+  let pulls = 0;
+  await using h = await startServer({
+    handler: (request) =>
+      new URL(request.url).pathname !== "/fails" ? new Response("ok") : new Response(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (pulls++ === 0) controller.enqueue(encoder.encode("part"));
+            else controller.error(new Error("source failed"));
+          },
+        }),
+      ),
+  });
+  await sendHeaders(h, 1, req("/fails"));
+  // A truncated body must not end like a complete one: no END_STREAM, a reset instead.
+  const reset = await h.peer.expectFrame(
+    "RST_STREAM on stream 1",
+    (r) => r.header.type === FrameType.RST_STREAM && r.header.streamId === 1,
+    (r) =>
+      r.header.streamId === 1 && (r.header.flags & Flag.END_STREAM) !== 0
+        ? `END_STREAM before the reset: ${describeFrame(r)}`
+        : r.header.type === FrameType.GOAWAY
+        ? describeFrame(r)
+        : null,
+  );
+  equal((reset.frame as { errorCode: number }).errorCode, ErrorCode.INTERNAL_ERROR);
+  await expectServes(h, 3);
+});
+
 // §8.1.1 content-length
 serverTest("server accepts DATA matching content-length (RFC 9113 §8.1.1)", async (h) => {
   await sendHeaders(h, 1, req("/echo", { method: "POST", extra: ["content-length", "5"] }), false);
