@@ -521,6 +521,37 @@ serverTest(
 );
 
 serverTest(
+  "server takes the next frame header from the read that ends a large payload, cut anywhere in it, byte for byte (RFC 9113 §4.1, §6.1)",
+  async (h) => {
+    // The read that finishes a large payload has room for the next frame header
+    // too: whole, in part (k of its 9 octets) or not at all, it must start the
+    // next frame.
+    h.peer.out.windowUpdate(0, 1 << 24);
+    await h.peer.flush();
+    const piece = (length: number, seed: number) =>
+      new Uint8Array(length).map((_, i) => (i * seed + seed) % 251);
+    for (let k = 0; k <= FRAME_HEADER_LENGTH; k++) {
+      const id = 2 * k + 1;
+      const parts = [piece(50_000, k + 3), piece(40_000, k + 5), piece(100, k + 7)];
+      await sendHeaders(h, id, req("/echo", { method: "POST" }), false);
+      h.peer.out.data(id, parts[0]!, false);
+      const cut = h.peer.out.length + k;
+      h.peer.out.data(id, parts[1]!, false);
+      h.peer.out.data(id, parts[2]!, true);
+      const bytes = h.peer.out.bytes().slice();
+      h.peer.out.reset();
+      await h.peer.writeRaw(bytes.subarray(0, cut));
+      await delay(5); // The server reads up to the cut before the rest is sent.
+      await h.peer.writeRaw(bytes.subarray(cut));
+      const response = await h.peer.expectResponse(id);
+      equal(response.status, 200);
+      sameBytes(response.body, concat(parts), `the echo with the header cut after ${k} octets`);
+    }
+  },
+  LARGE_FRAMES,
+);
+
+serverTest(
   "server never sends DATA larger than the client's SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2)",
   async (h) => {
     h.peer.out.windowUpdate(0, 1 << 20);
