@@ -110,7 +110,7 @@ export interface ServeReverseOptions {
   connect?: () => ByteIO | Promise<ByteIO>;
   /**
    * HTTP/2 settings the backend advertises, over the tunnel defaults (4 MiB
-   * stream windows, 64 KiB frames); the connection window is sixteen stream
+   * stream windows, 256 KiB frames); the connection window is sixteen stream
    * windows.
    */
   http2?: LocalSettings;

@@ -149,7 +149,7 @@ export interface RouterOptions {
   keepaliveTimeout?: number;
   /**
    * HTTP/2 settings the router advertises on tunnels, over the tunnel defaults
-   * (4 MiB stream windows, 64 KiB frames); the connection window is sixteen
+   * (4 MiB stream windows, 256 KiB frames); the connection window is sixteen
    * stream windows.
    */
   http2?: LocalSettings;
