@@ -519,6 +519,26 @@ Deno.test("HpackEncoder does not index per-message values or oversized entries",
   equal(encoder.dynamicTable.length, 1);
 });
 
+Deno.test("HpackEncoder sends random ids as raw octets, other values Huffman-coded when shorter (RFC 7541 §5.2)", () => {
+  const id = "8d6f3c1e-2b7a-4e0f-9a55-0c2d4e6f8a10";
+  const encoder = new HpackEncoder();
+  const block = encoder.encode(["x-request-id", id, "traceparent", `00-${"ab".repeat(16)}-01`]);
+  const decoded = new HpackDecoder().decode(block);
+  deepEqual(decoded, ["x-request-id", id, "traceparent", `00-${"ab".repeat(16)}-01`]);
+  // Literal without indexing with a new name (0x00), the name Huffman-coded, then
+  // the value: H bit clear, its length, its octets as they are.
+  equal(block[0], 0x00);
+  const nameLength = block[1]! & 0x7f;
+  equal(block[1]! & 0x80, 0x80);
+  equal(block[2 + nameLength], id.length);
+  equal(new TextDecoder().decode(block.subarray(3 + nameLength, 3 + nameLength + id.length)), id);
+  // The same octets under another name are indexed and Huffman-coded (H bit set).
+  const other = encoder.encode(["x-other-id", id]);
+  equal(other[0], 0x40);
+  equal(other[2 + (other[1]! & 0x7f)]! & 0x80, 0x80);
+  deepEqual(new HpackDecoder().decode(other), ["x-other-id", id]);
+});
+
 Deno.test("HpackEncoder reuses its buffer between calls", () => {
   const encoder = new HpackEncoder();
   const first = encoder.encode(["x-a", "1"]);

@@ -31,6 +31,7 @@ export const STRING_OVERHEAD = 6;
  * @param s The string; char codes are octets (0-255).
  * @param out The destination, with room for `s.length + STRING_OVERHEAD` octets at `offset`.
  * @param offset Where to start writing.
+ * @param huffman `false` sends the octets as they are without trying Huffman.
  * @returns The offset after the literal.
  * @throws {RangeError} If a char code is above 0xff.
  *
@@ -45,8 +46,13 @@ export const STRING_OVERHEAD = 6;
  * deepEqual(out.subarray(0, end), new Uint8Array([0x86, 0xa8, 0xeb, 0x10, 0x64, 0x9c, 0xbf]));
  * ```
  */
-export function encodeString(s: string, out: Uint8Array, offset: number): number {
-  const huffmanLength = huffmanEncodedLength(s);
+export function encodeString(
+  s: string,
+  out: Uint8Array,
+  offset: number,
+  huffman = true,
+): number {
+  const huffmanLength = huffman ? huffmanEncodedLength(s) : s.length;
   if (huffmanLength < s.length) {
     out[offset] = 0x80;
     return huffmanEncode(s, out, encodeInteger(huffmanLength, 7, out, offset));
