@@ -448,8 +448,18 @@ export class Http2Stream {
   async #sendChunk(chunk: Uint8Array, endStream: boolean): Promise<void> {
     this.lastActivity = Date.now();
     let offset = 0;
-    do {
+    // Each turn sends one frame; an empty chunk still sends one (END_STREAM).
+    while (true) {
       if (this.#error !== null || !this.localOpen) return;
+      // Wait for the socket before queueing, not only after: one drain wakes every
+      // waiting stream, and each must look again, or the backlog would reach one
+      // frame per stream (16 streams of 256 KiB frames pass the 4 MiB at which the
+      // connection stops answering PINGs of a peer that does not read).
+      const before = this.#host.writable();
+      if (before !== null) {
+        await before;
+        continue;
+      }
       const remaining = chunk.length - offset;
       const n = remaining === 0 ? 0 : Math.min(remaining, this.#host.sendCapacity(this));
       if (n === 0 && remaining > 0) {
@@ -463,7 +473,8 @@ export class Http2Stream {
       if (endStream && last) this.#transition(true, false);
       const backlog = this.#host.writable();
       if (backlog !== null) await backlog;
-    } while (offset < chunk.length);
+      if (offset === chunk.length) return;
+    }
   }
 
   /**

@@ -10,6 +10,7 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import type { ByteIO, Connection } from "../h2/connection.ts";
 import {
+  CLIENT_PREFACE,
   DEFAULT_MAX_FRAME_SIZE,
   ErrorCode,
   Flag,
@@ -21,10 +22,12 @@ import {
 import type { Http2Error } from "../h2/errors.ts";
 import {
   type FrameHeader,
+  FrameWriter,
   type GoawayFrame,
   readFrameHeader,
   type SettingsFrame,
 } from "../h2/frame.ts";
+import { HpackEncoder } from "../h2/hpack/mod.ts";
 import { type Http2Handler, serveConnection, type ServeConnectionOptions } from "../h2/server.ts";
 import {
   ackSettings,
@@ -532,7 +535,9 @@ serverTest(
       new Uint8Array(length).map((_, i) => (i * seed + seed) % 251);
     for (let k = 0; k <= FRAME_HEADER_LENGTH; k++) {
       const id = 2 * k + 1;
-      const parts = [piece(50_000, k + 3), piece(40_000, k + 5), piece(100, k + 7)];
+      // The first payload outgrows the read buffer's doubling (to 64 KiB) by more than
+      // DIRECT_READ_MIN, so it takes the direct path whatever the buffer's size then.
+      const parts = [piece(120_000, k + 3), piece(40_000, k + 5), piece(100, k + 7)];
       await sendHeaders(h, id, req("/echo", { method: "POST" }), false);
       h.peer.out.data(id, parts[0]!, false);
       const cut = h.peer.out.length + k;
@@ -550,6 +555,76 @@ serverTest(
   },
   LARGE_FRAMES,
 );
+
+Deno.test("server keeps its output backlog bounded while 40 streams send 256 KiB frames to a peer that stopped reading, and answers that peer's PING (RFC 9113 §6.7)", async () => {
+  const [client, accepted] = await loopbackPair();
+  const errors: Http2Error[] = [];
+  const body = new Uint8Array(1_000_000).fill(0x61);
+  // Each write takes the whole backlog queued behind the one before: its size is
+  // the backlog. Were every stream woken by a drain to queue a frame at once, it
+  // would reach 40 x 256 KiB, past the 4 MiB at which PINGs go unanswered.
+  let largestWrite = 0;
+  const io: ByteIO = {
+    read: (p) => accepted.read(p),
+    write(p) {
+      largestWrite = Math.max(largestWrite, p.length);
+      return accepted.write(p);
+    },
+    close: () => accepted.close(),
+  };
+  const server = serveConnection(io, () => new Response(body), {
+    onProtocolError: (error) => errors.push(error),
+  });
+  const STREAMS = 40;
+  const out = new FrameWriter();
+  const encoder = new HpackEncoder();
+  out.append(CLIENT_PREFACE);
+  out.settings([[SettingId.MAX_FRAME_SIZE, 262_144], [SettingId.INITIAL_WINDOW_SIZE, 1 << 20]]);
+  out.windowUpdate(0, 1 << 30);
+  for (let i = 0; i < STREAMS; i++) {
+    out.headers(2 * i + 1, encoder.encode(req("/")), true, MAX_FRAME);
+  }
+  await writeAll(client, out.bytes());
+  // Not reading for a while: the server fills the socket, then its streams wait.
+  await delay(300);
+  out.reset();
+  out.ping(false, new Uint8Array(8).fill(0x42));
+  await writeAll(client, out.bytes());
+  const peer = new RawPeer(client);
+  peer.maxFrameSize = 262_144; // As advertised above.
+  try {
+    const received = new Map<number, number>();
+    let pingAnswered = false;
+    while (received.size < STREAMS || [...received.values()].some((n) => n >= 0)) {
+      const r = await peer.nextFrame();
+      ok(r !== null, "the server closed the connection");
+      const failure = rejectErrors(r);
+      ok(failure === null, failure ?? "");
+      if (r.header.type === FrameType.PING && (r.header.flags & Flag.ACK) !== 0) {
+        pingAnswered = true;
+      } else if (r.header.type === FrameType.DATA) {
+        // A count, then -1 once the stream ended with all its bytes.
+        const count = (received.get(r.header.streamId) ?? 0) + r.header.length;
+        const ended = (r.header.flags & Flag.END_STREAM) !== 0;
+        if (ended) equal(count, body.length, `stream ${r.header.streamId}`);
+        received.set(r.header.streamId, ended ? -1 : count);
+      }
+    }
+    ok(pingAnswered, "the PING was not answered");
+    deepEqual(errors.map((e) => e.message), []);
+    // The high-water mark (256 KiB), one frame past it, and small frames.
+    ok(largestWrite < 600 * 1024, `a write of ${largestWrite} octets: the backlog grew past it`);
+  } finally {
+    await peer.close();
+    server.close();
+    await server.closed;
+  }
+});
+
+/** Writes all of `bytes`. */
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
 
 serverTest(
   "server never sends DATA larger than the client's SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2)",

@@ -1162,7 +1162,7 @@ Deno.test("the header timeout during the wait for a tunnel to retry on answers 5
 
 /**
  * Reads a tunnel end's SETTINGS and connection WINDOW_UPDATE, and checks the
- * tunnel settings: `streamWindow`, 64 KiB frames, and a connection window of
+ * tunnel settings: `streamWindow`, 256 KiB frames, and a connection window of
  * sixteen stream windows. Returns the SETTINGS for further checks.
  */
 async function expectTunnelSettings(
@@ -1185,7 +1185,7 @@ async function expectTunnelSettings(
   return settings;
 }
 
-Deno.test("the router opens tunnels with 4 MiB stream windows, 64 KiB frames and a connection window of 16 stream windows", async () => {
+Deno.test("the router opens tunnels with 4 MiB stream windows, 256 KiB frames and a connection window of 16 stream windows", async () => {
   for (const http2 of [undefined, { initialWindowSize: 1024 * 1024 }]) {
     await using router = startRouter({ allowAnonymous: true, quiet: true, http2 });
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.tunnelAddr.port });

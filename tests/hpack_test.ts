@@ -532,6 +532,11 @@ Deno.test("HpackEncoder sends random ids as raw octets, other values Huffman-cod
   equal(block[1]! & 0x80, 0x80);
   equal(block[2 + nameLength], id.length);
   equal(new TextDecoder().decode(block.subarray(3 + nameLength, 3 + nameLength + id.length)), id);
+  // The other random ids too: each value's length octet has the H bit clear.
+  for (const name of ["traceparent", "x-correlation-id"]) {
+    const one = new HpackEncoder().encode([name, id]);
+    equal(one[2 + (one[1]! & 0x7f)], id.length, name);
+  }
   // The same octets under another name are indexed and Huffman-coded (H bit set).
   const other = encoder.encode(["x-other-id", id]);
   equal(other[0], 0x40);

@@ -16,9 +16,10 @@ import { MAX_WINDOW_SIZE } from "../h2/constants.ts";
  * a quarter (632 against 832 ms) and raised downloads by 11% (1,383 against
  * 1,249 MB/s; five alternated 2 GiB runs). The price: the router's RSS grows
  * more during the first 1 GiB download, ~52 against ~45 MiB, as the garbage
- * collector runs less often with four times fewer buffers per byte. A frame
- * holds the tunnel for 4× longer too, which matters little beside the
- * kernel's socket buffers (megabytes) that a bulk transfer fills anyway.
+ * collector runs less often with four times fewer buffers per byte. A small
+ * response's frames queue behind at most the write high-water mark and one
+ * frame (under 512 KiB however many streams send), then behind the kernel's
+ * socket buffers, which a bulk transfer fills anyway.
  *
  * @example
  * ```ts
