@@ -1951,6 +1951,41 @@ Deno.test("server sends the head of a body whose first chunk is not ready at onc
   deepEqual(await nextData(h, 1), { length: 4, endStream: true });
 });
 
+Deno.test("server reads a long byte-stream body into its own reused buffers and sends it byte for byte (RFC 9113 §6.1)", async () => {
+  const LENGTH = 1_000_003;
+  const pattern = (i: number) => (i * 7 + (i >> 11)) % 251;
+  let produced = 0;
+  let intoOurViews = 0;
+  const body = () =>
+    new ReadableStream({
+      type: "bytes",
+      pull(controller) {
+        // Chunks of uneven sizes, written into the reader's own view when it brings one.
+        const want = Math.min(LENGTH - produced, 1 + ((produced * 13) % 90_000));
+        const view = controller.byobRequest?.view as Uint8Array | null | undefined;
+        const chunk = view ? view.subarray(0, Math.min(want, view.length)) : new Uint8Array(want);
+        for (let i = 0; i < chunk.length; i++) chunk[i] = pattern(produced + i);
+        produced += chunk.length;
+        if (view) {
+          intoOurViews++;
+          controller.byobRequest!.respond(chunk.length);
+        } else controller.enqueue(chunk);
+        if (produced === LENGTH) controller.close();
+      },
+    });
+  await using h = await startServer({
+    handler: () => new Response(body(), { headers: { "content-length": String(LENGTH) } }),
+    ...LARGE_FRAMES,
+  });
+  h.peer.out.windowUpdate(0, 1 << 24);
+  await sendHeaders(h, 1, req("/"));
+  const received = (await h.peer.expectResponse(1)).body;
+  equal(received.length, LENGTH);
+  const wrong = received.findIndex((b, i) => b !== pattern(i));
+  equal(wrong, -1, `octet ${wrong} differs`);
+  ok(intoOurViews > 0, "the body was not read into the server's buffers");
+});
+
 Deno.test("server resets a response whose body source fails with RST_STREAM INTERNAL_ERROR (RFC 9113 §8.1)", async () => {
   let pulls = 0;
   await using h = await startServer({
