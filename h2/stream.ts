@@ -383,12 +383,13 @@ export class Http2Stream {
     // way. Only long bodies try: refusing a stream that is not a byte stream
     // costs an exception.
     const byob = knownLength >= BYOB_MIN_LENGTH ? byobReader(source) : null;
-    const free = byob === null ? null : [new ArrayBuffer(BYOB_CHUNK), new ArrayBuffer(BYOB_CHUNK)];
+    // The second buffer is made when a read finds none free (the look-ahead read).
+    const free = byob === null ? null : [new ArrayBuffer(BYOB_CHUNK)];
     const reader = byob ?? source.getReader();
     const read = (): Promise<ReadableStreamReadResult<Uint8Array>> =>
       byob === null
         ? (reader as ReadableStreamDefaultReader<Uint8Array>).read()
-        : byob.read(new Uint8Array(free!.pop()!));
+        : byob.read(new Uint8Array(free!.pop() ?? new ArrayBuffer(BYOB_CHUNK)));
     // The source is cancelled once, unless it ran to its end: by #fail at once (a
     // reset must not wait for the source's next chunk to be noticed), or below
     // when we stop sending early.

@@ -1951,40 +1951,65 @@ Deno.test("server sends the head of a body whose first chunk is not ready at onc
   deepEqual(await nextData(h, 1), { length: 4, endStream: true });
 });
 
-Deno.test("server reads a long byte-stream body into its own reused buffers and sends it byte for byte (RFC 9113 §6.1)", async () => {
-  const LENGTH = 1_000_003;
-  const pattern = (i: number) => (i * 7 + (i >> 11)) % 251;
+/** A byte stream of `length` patterned octets in uneven chunks; counts the reads into a reader's own views. */
+function patternedByteStream(length: number, pattern: (i: number) => number) {
+  const seen = { intoReaderViews: 0 };
   let produced = 0;
-  let intoOurViews = 0;
-  const body = () =>
-    new ReadableStream({
-      type: "bytes",
-      pull(controller) {
-        // Chunks of uneven sizes, written into the reader's own view when it brings one.
-        const want = Math.min(LENGTH - produced, 1 + ((produced * 13) % 90_000));
-        const view = controller.byobRequest?.view as Uint8Array | null | undefined;
-        const chunk = view ? view.subarray(0, Math.min(want, view.length)) : new Uint8Array(want);
-        for (let i = 0; i < chunk.length; i++) chunk[i] = pattern(produced + i);
-        produced += chunk.length;
-        if (view) {
-          intoOurViews++;
-          controller.byobRequest!.respond(chunk.length);
-        } else controller.enqueue(chunk);
-        if (produced === LENGTH) controller.close();
-      },
-    });
-  await using h = await startServer({
-    handler: () => new Response(body(), { headers: { "content-length": String(LENGTH) } }),
-    ...LARGE_FRAMES,
+  const stream = new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      // Chunks of uneven sizes, written into the reader's own view when it brings one.
+      const want = Math.min(length - produced, 1 + ((produced * 13) % 90_000));
+      const view = controller.byobRequest?.view as Uint8Array | null | undefined;
+      const chunk = view ? view.subarray(0, Math.min(want, view.length)) : new Uint8Array(want);
+      for (let i = 0; i < chunk.length; i++) chunk[i] = pattern(produced + i);
+      produced += chunk.length;
+      if (view) {
+        seen.intoReaderViews++;
+        controller.byobRequest!.respond(chunk.length);
+      } else controller.enqueue(chunk);
+      if (produced === length) controller.close();
+    },
   });
-  h.peer.out.windowUpdate(0, 1 << 24);
-  await sendHeaders(h, 1, req("/"));
-  const received = (await h.peer.expectResponse(1)).body;
-  equal(received.length, LENGTH);
-  const wrong = received.findIndex((b, i) => b !== pattern(i));
-  equal(wrong, -1, `octet ${wrong} differs`);
-  ok(intoOurViews > 0, "the body was not read into the server's buffers");
-});
+  return { stream, seen };
+}
+
+for (const window of [1 << 20, 16_384]) {
+  Deno.test(`server reads a long byte-stream body into its own buffers and sends it byte for byte, stream window ${window} (RFC 9113 §6.1, §6.9)`, async () => {
+    // With a 16 KiB window each 64 KiB chunk leaves in pieces, waiting for
+    // WINDOW_UPDATE between them while the next read fills the other buffer.
+    const LENGTH = 1_000_003;
+    const pattern = (i: number) => (i * 7 + (i >> 11)) % 251;
+    const body = patternedByteStream(LENGTH, pattern);
+    await using h = await startServer({
+      handler: () => new Response(body.stream, { headers: { "content-length": String(LENGTH) } }),
+      server: LARGE_FRAMES.server,
+      handshake: [[SettingId.INITIAL_WINDOW_SIZE, window]],
+    });
+    h.peer.out.windowUpdate(0, 1 << 24);
+    await sendHeaders(h, 1, req("/"));
+    const parts: Uint8Array[] = [];
+    for (let ended = false; !ended;) {
+      const r = await h.peer.expectFrame(
+        "DATA on stream 1",
+        (f) => f.header.type === FrameType.DATA && f.header.streamId === 1,
+        rejectErrors,
+      );
+      const data = (r.frame as { data: Uint8Array }).data;
+      parts.push(data);
+      ended = (r.header.flags & Flag.END_STREAM) !== 0;
+      if (!ended && data.length > 0) {
+        h.peer.out.windowUpdate(1, data.length);
+        await h.peer.flush();
+      }
+    }
+    const received = concat(parts);
+    equal(received.length, LENGTH);
+    const wrong = received.findIndex((b, i) => b !== pattern(i));
+    equal(wrong, -1, `octet ${wrong} differs`);
+    ok(body.seen.intoReaderViews > 0, "the body was not read into the server's buffers");
+  });
+}
 
 Deno.test("server resets a response whose body source fails with RST_STREAM INTERNAL_ERROR (RFC 9113 §8.1)", async () => {
   let pulls = 0;
