@@ -109,9 +109,9 @@ export interface ServeReverseOptions {
    */
   connect?: () => ByteIO | Promise<ByteIO>;
   /**
-   * HTTP/2 settings the backend advertises, over the tunnel defaults (4 MiB
-   * stream windows, 256 KiB frames); the connection window is sixteen stream
-   * windows.
+   * HTTP/2 settings the backend advertises, over the tunnel defaults (README,
+   * "Defaults the endpoints advertise"); the connection window is sixteen
+   * stream windows.
    */
   http2?: LocalSettings;
   /**

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { clientGone, text } from "./answers.ts";
+import { clientGone, noTunnel, text } from "./answers.ts";
 import type { ClientExchange } from "./h2/client.ts";
 import type { Deadline, Deadlines } from "./deadlines.ts";
 import type { TunnelPool } from "./pool.ts";
@@ -32,7 +32,7 @@ const CLIENT_WATCH_DELAY = 100;
  * import { TunnelPool } from "./pool.ts";
  * import { equal } from "node:assert/strict";
  * const early = new EarlyStop(new Request("http://localhost/"), new Deadlines(10), 50);
- * equal(await early.waitForTunnel(new TunnelPool(), null, 5_000), undefined);
+ * equal(await early.tunnelFor(new TunnelPool(), null, 5_000), undefined);
  * equal(early.why, "timeout");
  * early.done();
  * ```
@@ -80,6 +80,17 @@ export class EarlyStop {
     return text(504, `Gateway Timeout: ${message}`);
   }
 
+  /**
+   * The answer when no tunnel took the request: nobody reads it if the client
+   * left (499), else 503.
+   *
+   * @param service The service no tunnel served.
+   * @returns The answer.
+   */
+  unanswered(service: string | null): Response {
+    return this.#why === "client" ? clientGone() : noTunnel(service);
+  }
+
   /** The stream in flight now: cancelled at once if the request was stopped already. */
   set exchange(exchange: ClientExchange) {
     this.#exchange = exchange;
@@ -103,14 +114,20 @@ export class EarlyStop {
     this.#waiting?.abort(reason);
   }
 
-  /** Waits (at most `ms`) for a tunnel of `service`; none once the request was stopped. */
-  async waitForTunnel(
+  /**
+   * A tunnel of `service` other than `failed`: one that is up now, else the
+   * first to come within `ms`; none once the request was stopped. (A caller's
+   * first attempt picks from the pool itself, which spares the promise.)
+   */
+  async tunnelFor(
     pool: TunnelPool<RouterTunnel>,
     service: string | null,
     ms: number,
     failed?: RouterTunnel,
   ): Promise<RouterTunnel | undefined> {
     if (this.#why !== null) return undefined;
+    const now = pool.pick(service, failed);
+    if (now !== undefined) return now;
     this.#waiting = new AbortController();
     try {
       return await pool.waitFor(service, ms, this.#waiting.signal, failed);

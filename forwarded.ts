@@ -125,6 +125,8 @@ export interface RequestTarget {
   scheme: string;
   /** The host, with its port if any (`:authority`). */
   host: string;
+  /** The path without its query (for routes and logs). */
+  pathname: string;
   /** The path and query (`:path`). */
   path: string;
 }
@@ -135,7 +137,7 @@ export interface RequestTarget {
  * hashing a new one.
  *
  * @param url The request's URL.
- * @returns Its scheme, host and path.
+ * @returns Its scheme, host, pathname and path.
  *
  * @example
  * ```ts
@@ -144,6 +146,7 @@ export interface RequestTarget {
  * const target = requestTarget(new URL("https://example.com:8443/a?b=1"));
  * equal(target.scheme, "https");
  * equal(target.host, "example.com:8443");
+ * equal(target.pathname, "/a");
  * equal(target.path, "/a?b=1");
  * ```
  */
@@ -154,7 +157,8 @@ export function requestTarget(url: URL): RequestTarget {
     : protocol === "https:"
     ? "https"
     : protocol.slice(0, -1);
-  return { url, scheme, host: url.host, path: url.pathname + url.search };
+  const pathname = url.pathname;
+  return { url, scheme, host: url.host, pathname, path: pathname + url.search };
 }
 
 /** What {@linkcode forwardedFields} read from a request's header section. */
@@ -222,11 +226,14 @@ export function forwardedFields(
 
 /** The field names a Connection value makes hop-by-hop, beyond those always dropped. */
 function namedFields(connection: string): Set<string> | null {
-  const named = new Set<string>();
+  // Made only for a name that survives: `keep-alive` and `close` cost no Set.
+  let named: Set<string> | null = null;
   for (const token of tokens(connection)) {
-    if (token !== "" && token !== "close" && !HOP_BY_HOP.has(token)) named.add(token);
+    if (token !== "" && token !== "close" && !HOP_BY_HOP.has(token)) {
+      (named ??= new Set()).add(token);
+    }
   }
-  return named.size === 0 ? null : named;
+  return named;
 }
 
 /** One pass over the fields: {@linkcode forwardedFields} with `named` fields dropped too. */

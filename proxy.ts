@@ -7,7 +7,7 @@
  */
 
 import { Hono } from "hono";
-import { clientGone, describe, noTunnel, text } from "./answers.ts";
+import { describe, text } from "./answers.ts";
 import type { Context } from "hono";
 import { isUnprocessed } from "./h2/client.ts";
 import type { FieldPairs } from "./h2/message.ts";
@@ -197,8 +197,8 @@ async function proxy(
   };
   head.fields.push("x-request-id", outcome.requestId);
   const response = await forward(request, target, head, pool, options, outcome, onClose);
-  // The router's own answers get the request's id here; a backend's response
-  // was built with it.
+  // The router's own answers get the request's id here. A backend's response to
+  // a plain request was built with it; a WebSocket upgrade's answers go without.
   if (outcome.status === 0) response.headers.set("x-request-id", outcome.requestId);
   if (report !== null) {
     // Answered by the router itself: no stream will report.
@@ -218,7 +218,7 @@ async function forward(
   outcome: Outcome,
   onClose: ((sent: number, received: number) => void) | undefined,
 ): Promise<Response> {
-  const { url, host, path } = target;
+  const { host, pathname, path } = target;
   const fields = head.fields;
   // The request line counts too: method, scheme, authority and path pseudo-headers.
   if (head.headerBytes + path.length + host.length + 96 > options.maxHeaderBytes) {
@@ -233,7 +233,7 @@ async function forward(
 
   // Which service answers: the route table, then hosts backends announced, else any tunnel.
   let service: string | null = null;
-  const route = options.routes.isEmpty ? null : options.routes.resolve(host, url.pathname);
+  const route = options.routes.isEmpty ? null : options.routes.resolve(host, pathname);
   if (route !== null) service = route.service;
   else {
     const name = normalizeHost(host);
@@ -284,7 +284,7 @@ async function forward(
 
   const early = new EarlyStop(request, options.deadlines, options.responseHeaderTimeout);
   try {
-    let tunnel = pool.pick(service) ?? await early.waitForTunnel(pool, service, options.tunnelWait);
+    let tunnel = pool.pick(service) ?? await early.tunnelFor(pool, service, options.tunnelWait);
     for (let attempt = 0; tunnel !== undefined; attempt++) {
       outcome.tunnelId = tunnel.id;
       outcome.service = service ?? tunnel.service;
@@ -313,7 +313,7 @@ async function forward(
         if (!hasField(headers, "x-request-id")) headers.push(["x-request-id", outcome.requestId]);
         return new Response(head.body, { status: head.status, headers });
       } catch (error) {
-        if (early.why !== null) return stopped(early, request, url, tunnel, options);
+        if (early.why !== null) return stopped(early, request, pathname, tunnel, options);
         if (tooLarge) return contentTooLarge(options.maxBodyBytes);
         const reason = describe(error);
         outcome.error = reason;
@@ -322,24 +322,23 @@ async function forward(
         const resendable = replayable || !(body as ReadableStream<Uint8Array>).locked;
         if (attempt < options.maxRetries && resendable && mayRetry(error, request.method)) {
           const failed = tunnel;
-          tunnel = pool.pick(service, failed) ??
-            await early.waitForTunnel(pool, service, options.tunnelWait, failed);
-          if (early.why !== null) return stopped(early, request, url, failed, options);
+          tunnel = await early.tunnelFor(pool, service, options.tunnelWait, failed);
+          if (early.why !== null) return stopped(early, request, pathname, failed, options);
           if (tunnel !== undefined) {
             options.log(
-              `${request.method} ${url.pathname}: tunnel ${failed.id} failed (${reason}); retrying on ${tunnel.id}`,
+              `${request.method} ${pathname}: tunnel ${failed.id} failed (${reason}); retrying on ${tunnel.id}`,
             );
             continue;
           }
         }
-        options.log(`${request.method} ${url.pathname}: tunnel failed: ${reason}`);
+        options.log(`${request.method} ${pathname}: tunnel failed: ${reason}`);
         return text(
           502,
           `Bad Gateway: the tunnel failed before the response headers (${reason})`,
         );
       }
     }
-    return early.why === "client" ? clientGone() : noTunnel(service);
+    return early.unanswered(service);
   } finally {
     early.done();
   }
@@ -349,13 +348,13 @@ async function forward(
 function stopped(
   early: EarlyStop,
   request: Request,
-  url: URL,
+  pathname: string,
   tunnel: RouterTunnel,
   options: ProxyOptions,
 ): Response {
   return early.answer(
     options.log,
-    `${request.method} ${url.pathname}: tunnel ${tunnel.id}: no response headers in time`,
+    `${request.method} ${pathname}: tunnel ${tunnel.id}: no response headers in time`,
     `the backend sent no response headers within ${options.responseHeaderTimeout} ms`,
   );
 }

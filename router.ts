@@ -149,8 +149,8 @@ export interface RouterOptions {
   keepaliveTimeout?: number;
   /**
    * HTTP/2 settings the router advertises on tunnels, over the tunnel defaults
-   * (4 MiB stream windows, 256 KiB frames); the connection window is sixteen
-   * stream windows.
+   * (README, "Defaults the endpoints advertise"); the connection window is
+   * sixteen stream windows.
    */
   http2?: LocalSettings;
   /** How long a tunnel may take to complete its handshake (ms). @default {10000} */

@@ -10,14 +10,13 @@
  * @module
  */
 
-import { hasToken } from "./tokens.ts";
-
-import { clientGone, describe, noTunnel, text } from "./answers.ts";
+import { describe, text } from "./answers.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { EarlyStop } from "./early_stop.ts";
 import type { RequestTarget } from "./forwarded.ts";
 import { isUnprocessed } from "./h2/client.ts";
 import type { TunnelPool } from "./pool.ts";
+import { hasToken } from "./tokens.ts";
 import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
 import { CloseCode, isValidCloseCode } from "./ws/frame.ts";
 import { StreamWebSocket } from "./ws/socket.ts";
@@ -144,14 +143,14 @@ export async function proxyWebSocket(
   const stopped = (tunnel: RouterTunnel) =>
     early.answer(
       options.log,
-      `WebSocket ${url.pathname}: tunnel ${tunnel.id}: no answer to the upgrade in time`,
+      `WebSocket ${target.pathname}: tunnel ${tunnel.id}: no answer to the upgrade in time`,
       `the backend did not accept the WebSocket within ${options.responseHeaderTimeout} ms`,
     );
   let response: Response | null = null;
   let up: TransformStream<Uint8Array, Uint8Array> | null = null;
   try {
     let tunnel = pool.pick(service) ??
-      await early.waitForTunnel(pool, service, options.tunnelWait);
+      await early.tunnelFor(pool, service, options.tunnelWait);
     for (let attempt = 0; tunnel !== undefined; attempt++) {
       options.onTunnel?.(tunnel, attempt);
       // RFC 8441 §3: extended CONNECT only to a peer that sent SETTINGS_ENABLE_CONNECT_PROTOCOL.
@@ -182,12 +181,11 @@ export async function proxyWebSocket(
         const reason = describe(error);
         if (attempt < options.maxRetries && isUnprocessed(error)) {
           const failed = tunnel;
-          tunnel = pool.pick(service, failed) ??
-            await early.waitForTunnel(pool, service, options.tunnelWait, failed);
+          tunnel = await early.tunnelFor(pool, service, options.tunnelWait, failed);
           if (early.why !== null) return stopped(failed);
           if (tunnel !== undefined) continue;
         }
-        options.log(`WebSocket ${url.pathname}: tunnel failed: ${reason}`);
+        options.log(`WebSocket ${target.pathname}: tunnel failed: ${reason}`);
         return text(502, `Bad Gateway: the tunnel failed before the WebSocket opened (${reason})`);
       }
     }
@@ -195,7 +193,7 @@ export async function proxyWebSocket(
     early.done();
   }
   if (response === null || up === null) {
-    return early.why === "client" ? clientGone() : noTunnel(service);
+    return early.unanswered(service);
   }
   options.onResponse?.(response.status);
   // RFC 8441 §5: any 2xx opens the tunnel; anything else is the backend's refusal.

@@ -157,6 +157,7 @@ export class RouterStats {
   #tunnels = new Map<string, TunnelCounters>();
   #errors: RecentError[] = [];
   #stop: () => void;
+  #empty: ServiceState | null = null;
 
   /**
    * @param events The router's events.
@@ -214,8 +215,6 @@ export class RouterStats {
       total: { requests: 0, errors: 0, bytesIn: 0, bytesOut: 0 },
     };
   }
-
-  #empty: ServiceState | null = null;
 
   #request(record: RequestRecord): void {
     const service = record.service ?? "";

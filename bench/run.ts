@@ -1371,7 +1371,7 @@ const backendPeak: Column = {
   title: "backend peak RSS MiB",
   value: (r) => r.backend?.peakMiB,
 };
-/** What each process took: the last columns of most tables. */
+/** What each process took: the last columns of the SSE and WebSocket tables. */
 const USAGE_COLUMNS: Column[] = [routerCpu, backendCpu, routerPeak, backendPeak];
 
 function cell(row: Row, column: Column, direct: Row | undefined): string {

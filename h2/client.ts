@@ -90,7 +90,8 @@ const noop = (): void => {};
 
 /**
  * A {@linkcode ClientExchange}: the stream, once open, and a cancel that
- * reaches it; kept on the stream (`owner`) until its response head settles it.
+ * reaches it; kept on the stream (`owner`). Once `settled`, a further header
+ * block on the stream is its trailers.
  */
 class Exchange implements ClientExchange {
   response!: Promise<ClientResponse>;

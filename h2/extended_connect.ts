@@ -3,7 +3,7 @@
  * protocol (`:protocol websocket`) reaches the handler as a `GET` `Request`,
  * since a Fetch `Request` cannot have the method CONNECT; the handler takes
  * the stream over with {@linkcode takeExtendedConnect} and answers with the
- * returned marker response, after which the stream's DATA frames carry the
+ * returned 101 response, after which the stream's DATA frames carry the
  * protocol's bytes both ways.
  *
  * @module

@@ -445,8 +445,9 @@ export class Http2Stream {
     } finally {
       this.#stopSource = null;
       // No releaseLock(): nobody reads the source after us, and releasing builds
-      // a TypeError with a stack trace for every response.
-      if (this.#error !== null || !this.localOpen) stop();
+      // a TypeError with a stack trace for every response. A source read to its
+      // end was released above; any other is cancelled.
+      stop();
     }
   }
 
@@ -503,9 +504,12 @@ export class Http2Stream {
       this.bytesSent += n;
       offset += n;
       if (endStream && last) this.#transition(true, false);
-      const backlog = this.#host.writable();
-      if (backlog !== null) await backlog;
-      if (offset === chunk.length) return;
+      if (last) {
+        // The caller reads on from its source only once the socket takes more.
+        const backlog = this.#host.writable();
+        if (backlog !== null) await backlog;
+        return;
+      }
     }
   }
 

@@ -83,7 +83,8 @@ export class StreamTable<V> {
    * @param value The value.
    */
   set(key: number, value: V): void {
-    // 0 marks a free slot; the shared empty store must never be written.
+    // 0 marks a free slot (a key 0 would count an entry no lookup finds), and
+    // larger keys would wrap in the Int32Array.
     if (!(key > 0 && key <= 0x7fff_ffff)) {
       throw new RangeError(`Cannot add key ${key}: keys are integers in 1..2^31-1`);
     }

@@ -7,8 +7,6 @@
  * @module
  */
 
-import { hasToken } from "../tokens.ts";
-
 import type { ByteIO } from "../h2/connection.ts";
 import type { TunnelAuth } from "./auth.ts";
 import {
@@ -17,6 +15,7 @@ import {
   parseIdentityFields,
   type TunnelIdentity,
 } from "./handshake.ts";
+import { hasToken } from "../tokens.ts";
 import { WebSocketIO } from "./websocket_io.ts";
 
 /** The default path of the WebSocket tunnel on the router's public port. */
