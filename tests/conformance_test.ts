@@ -2013,6 +2013,44 @@ for (
   });
 }
 
+for (const [perRead, largestBuffer] of [[Infinity, 256 * 1024], [16_384, 64 * 1024]]) {
+  Deno.test(`server reads a byte-stream body into buffers that grow only while reads fill them (${perRead} octets a read at most)`, async () => {
+    // A fast source (an upload that keeps the socket full) gets buffers of the
+    // frame size a tunnel takes; a slow one keeps two of 64 KiB, so that many
+    // slow uploads do not each hold half a megabyte.
+    const LENGTH = 2_000_000;
+    let produced = 0;
+    let largest = 0;
+    const source = new ReadableStream({
+      type: "bytes",
+      pull(controller) {
+        const view = controller.byobRequest!.view as Uint8Array;
+        largest = Math.max(largest, view.byteLength);
+        const n = Math.min(view.byteLength, perRead, LENGTH - produced);
+        view.fill(produced % 251, 0, n);
+        produced += n;
+        controller.byobRequest!.respond(n);
+        if (produced === LENGTH) controller.close();
+      },
+    });
+    await using h = await startServer({
+      handler: () => new Response(source, { headers: { "content-length": String(LENGTH) } }),
+      server: LARGE_FRAMES.server,
+      handshake: [[SettingId.INITIAL_WINDOW_SIZE, 1 << 24]],
+    });
+    h.peer.out.windowUpdate(0, 1 << 24);
+    await sendHeaders(h, 1, req("/"));
+    let received = 0;
+    for (let ended = false; !ended;) {
+      const data = await nextData(h, 1);
+      received += data.length;
+      ended = data.endStream;
+    }
+    equal(received, LENGTH);
+    equal(largest, largestBuffer);
+  });
+}
+
 Deno.test("server resets a response whose body source fails with RST_STREAM INTERNAL_ERROR (RFC 9113 §8.1)", async () => {
   let pulls = 0;
   await using h = await startServer({
