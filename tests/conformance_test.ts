@@ -42,6 +42,7 @@ import {
   settle,
   TIMEOUT_MS,
 } from "./_raw_peer.ts";
+import { waitUntil } from "./_helpers.ts";
 
 const MAX_FRAME = DEFAULT_MAX_FRAME_SIZE;
 const encoder = new TextEncoder();
@@ -1979,8 +1980,8 @@ for (
 ) {
   Deno.test(`server reads a long byte-stream body into its own buffers and sends it byte for byte, stream window ${window}, ${LENGTH} octets (RFC 9113 §6.1, §6.9)`, async () => {
     // With a 16 KiB window each chunk leaves in pieces, waiting for WINDOW_UPDATE
-    // between them while the next read fills the other buffer. A body shorter
-    // than the buffers' most is read into buffers of its own length.
+    // between them while the next read fills the other buffer. A body just over
+    // the length at which buffers are reused is read the same way.
     const pattern = (i: number) => (i * 7 + (i >> 11)) % 251;
     const body = patternedByteStream(LENGTH, pattern);
     await using h = await startServer({
@@ -2013,41 +2014,63 @@ for (
   });
 }
 
-for (const [perRead, largestBuffer] of [[Infinity, 256 * 1024], [16_384, 64 * 1024]]) {
-  Deno.test(`server reads a byte-stream body into buffers that grow only while reads fill them (${perRead} octets a read at most)`, async () => {
+for (
+  const [perRead, length, declared, largestBuffer] of [
+    [Infinity, 2_000_000, 2_000_000, 256 * 1024],
+    [16_384, 2_000_000, 2_000_000, 64 * 1024],
+    [Infinity, 100_000, 100_000, 64 * 1024],
+    [Infinity, 2_000_000, 1_000_000, 256 * 1024],
+  ]
+) {
+  Deno.test(`server reads a byte-stream body into buffers that grow only while reads fill them (${length} octets, ${declared} declared, ${perRead} a read at most)`, async () => {
     // A fast source (an upload that keeps the socket full) gets buffers of the
     // frame size a tunnel takes; a slow one keeps two of 64 KiB, so that many
-    // slow uploads do not each hold half a megabyte.
-    const LENGTH = 2_000_000;
+    // slow uploads do not each hold half a megabyte. No read asks for more than
+    // the declared length leaves: a source with more ends there (cancelled).
+    const pattern = (i: number) => (i * 7 + (i >> 11)) % 251;
     let produced = 0;
     let largest = 0;
+    let cancelled = false;
     const source = new ReadableStream({
       type: "bytes",
       pull(controller) {
         const view = controller.byobRequest!.view as Uint8Array;
         largest = Math.max(largest, view.byteLength);
-        const n = Math.min(view.byteLength, perRead, LENGTH - produced);
-        view.fill(produced % 251, 0, n);
+        const n = Math.min(view.byteLength, perRead, length - produced);
+        for (let k = 0; k < n; k++) view[k] = pattern(produced + k);
         produced += n;
         controller.byobRequest!.respond(n);
-        if (produced === LENGTH) controller.close();
+        if (produced === length) controller.close();
+      },
+      cancel() {
+        cancelled = true;
       },
     });
     await using h = await startServer({
-      handler: () => new Response(source, { headers: { "content-length": String(LENGTH) } }),
+      handler: () => new Response(source, { headers: { "content-length": String(declared) } }),
       server: LARGE_FRAMES.server,
       handshake: [[SettingId.INITIAL_WINDOW_SIZE, 1 << 24]],
     });
     h.peer.out.windowUpdate(0, 1 << 24);
     await sendHeaders(h, 1, req("/"));
-    let received = 0;
+    const parts: Uint8Array[] = [];
     for (let ended = false; !ended;) {
-      const data = await nextData(h, 1);
-      received += data.length;
-      ended = data.endStream;
+      const r = await h.peer.expectFrame(
+        "DATA on stream 1",
+        (f) => f.header.type === FrameType.DATA && f.header.streamId === 1,
+        rejectErrors,
+      );
+      parts.push((r.frame as { data: Uint8Array }).data);
+      ended = (r.header.flags & Flag.END_STREAM) !== 0;
     }
-    equal(received, LENGTH);
+    const received = concat(parts);
+    equal(received.length, declared);
+    const wrong = received.findIndex((b, i) => b !== pattern(i));
+    equal(wrong, -1, `octet ${wrong} differs`);
     equal(largest, largestBuffer);
+    if (declared < length) {
+      await waitUntil(() => cancelled, TIMEOUT_MS, "the source cancelled at the declared length");
+    }
   });
 }
 
