@@ -1975,6 +1975,29 @@ function patternedByteStream(length: number, pattern: (i: number) => number) {
   return { stream, seen };
 }
 
+/** A byte pattern that does not repeat with any chunk or buffer size the tests use. */
+const patternOctet = (i: number) => (i * 7 + (i >> 11)) % 251;
+
+/** Collects a stream's DATA until END_STREAM, granting the stream's window back as it goes. */
+async function receiveBody(h: Harness, streamId: number): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for (let ended = false; !ended;) {
+    const r = await h.peer.expectFrame(
+      `DATA on stream ${streamId}`,
+      (f) => f.header.type === FrameType.DATA && f.header.streamId === streamId,
+      rejectErrors,
+    );
+    const data = (r.frame as { data: Uint8Array }).data;
+    parts.push(data);
+    ended = (r.header.flags & Flag.END_STREAM) !== 0;
+    if (!ended && data.length > 0) {
+      h.peer.out.windowUpdate(streamId, data.length);
+      await h.peer.flush();
+    }
+  }
+  return concat(parts);
+}
+
 for (
   const [window, LENGTH] of [[1 << 20, 1_000_003], [16_384, 1_000_003], [1 << 20, 100_000]]
 ) {
@@ -1982,8 +2005,7 @@ for (
     // With a 16 KiB window each chunk leaves in pieces, waiting for WINDOW_UPDATE
     // between them while the next read fills the other buffer. A body just over
     // the length at which buffers are reused is read the same way.
-    const pattern = (i: number) => (i * 7 + (i >> 11)) % 251;
-    const body = patternedByteStream(LENGTH, pattern);
+    const body = patternedByteStream(LENGTH, patternOctet);
     await using h = await startServer({
       handler: () => new Response(body.stream, { headers: { "content-length": String(LENGTH) } }),
       server: LARGE_FRAMES.server,
@@ -1991,24 +2013,9 @@ for (
     });
     h.peer.out.windowUpdate(0, 1 << 24);
     await sendHeaders(h, 1, req("/"));
-    const parts: Uint8Array[] = [];
-    for (let ended = false; !ended;) {
-      const r = await h.peer.expectFrame(
-        "DATA on stream 1",
-        (f) => f.header.type === FrameType.DATA && f.header.streamId === 1,
-        rejectErrors,
-      );
-      const data = (r.frame as { data: Uint8Array }).data;
-      parts.push(data);
-      ended = (r.header.flags & Flag.END_STREAM) !== 0;
-      if (!ended && data.length > 0) {
-        h.peer.out.windowUpdate(1, data.length);
-        await h.peer.flush();
-      }
-    }
-    const received = concat(parts);
+    const received = await receiveBody(h, 1);
     equal(received.length, LENGTH);
-    const wrong = received.findIndex((b, i) => b !== pattern(i));
+    const wrong = received.findIndex((b, i) => b !== patternOctet(i));
     equal(wrong, -1, `octet ${wrong} differs`);
     ok(body.seen.intoReaderViews > 0, "the body was not read into the server's buffers");
   });
@@ -2027,7 +2034,6 @@ for (
     // frame size a tunnel takes; a slow one keeps two of 64 KiB, so that many
     // slow uploads do not each hold half a megabyte. No read asks for more than
     // the declared length leaves: a source with more ends there (cancelled).
-    const pattern = (i: number) => (i * 7 + (i >> 11)) % 251;
     let produced = 0;
     let largest = 0;
     let cancelled = false;
@@ -2037,7 +2043,7 @@ for (
         const view = controller.byobRequest!.view as Uint8Array;
         largest = Math.max(largest, view.byteLength);
         const n = Math.min(view.byteLength, perRead, length - produced);
-        for (let k = 0; k < n; k++) view[k] = pattern(produced + k);
+        for (let k = 0; k < n; k++) view[k] = patternOctet(produced + k);
         produced += n;
         controller.byobRequest!.respond(n);
         if (produced === length) controller.close();
@@ -2053,19 +2059,9 @@ for (
     });
     h.peer.out.windowUpdate(0, 1 << 24);
     await sendHeaders(h, 1, req("/"));
-    const parts: Uint8Array[] = [];
-    for (let ended = false; !ended;) {
-      const r = await h.peer.expectFrame(
-        "DATA on stream 1",
-        (f) => f.header.type === FrameType.DATA && f.header.streamId === 1,
-        rejectErrors,
-      );
-      parts.push((r.frame as { data: Uint8Array }).data);
-      ended = (r.header.flags & Flag.END_STREAM) !== 0;
-    }
-    const received = concat(parts);
+    const received = await receiveBody(h, 1);
     equal(received.length, declared);
-    const wrong = received.findIndex((b, i) => b !== pattern(i));
+    const wrong = received.findIndex((b, i) => b !== patternOctet(i));
     equal(wrong, -1, `octet ${wrong} differs`);
     equal(largest, largestBuffer);
     if (declared < length) {
