@@ -61,6 +61,7 @@ const CONFIG = QUICK
     sse: { streams: 100, floodEvents: 200, pacedEvents: 50, interval: 10 },
     ws: { sockets: 100, seconds: 2, bulkMiB: 64 },
     connectRuns: 5,
+    pingPongRounds: 2_000,
     tunnels: 100,
     idleWatch: { seconds: 8, settledSamples: 3 },
     streams: 1_000,
@@ -80,6 +81,7 @@ const CONFIG = QUICK
     sse: { streams: 100, floodEvents: 1000, pacedEvents: 100, interval: 10 },
     ws: { sockets: 100, seconds: 5, bulkMiB: 256 },
     connectRuns: 20,
+    pingPongRounds: 10_000,
     tunnels: 1000,
     idleWatch: { seconds: 50, settledSamples: 10 },
     streams: 10_000,
@@ -1433,12 +1435,21 @@ function report(): string {
       m.coresAvailableBefore ?? "–"
     } / ${m.coresAvailableAfter ?? "–"}`,
   );
+  out.push(
+    `- Handoff between two processes (bench/pingpong.ts: a one-octet loopback TCP round trip, Deno at both ends${
+      HAS_TASKSET ? ", pinned with taskset" : ", unpinned: no taskset"
+    }), µs on one core / across two, before / after: ${m.handoffBefore ?? "–"}, ${
+      m.handoffAfter ?? "–"
+    }`,
+  );
   out.push("");
   out.push(
     "The machine is shared: other engineers' tests may have been running at the same time",
     "(see the load average), and the load generator shares the 2 cores with the router and the",
     "backends. Absolute figures are therefore noisy; the ratios to the same-run baseline are",
-    "what count.",
+    "what count. A tunnel adds handoffs between processes (router to backend and back) to every",
+    "batch of requests, which direct serving does not: where a handoff across cores costs much more",
+    "than one on a core (waking an idle virtual CPU does), the tunnel's ratios move with it.",
     "",
   );
   out.push("## Method", "");
@@ -1713,6 +1724,54 @@ async function cpuAvailable(): Promise<number> {
   return after.reduce((sum, t, i) => sum + (t - before[i]!), 0) / CLK_TCK / wall;
 }
 
+/**
+ * Round-trip time (µs) of bench/pingpong.ts between two processes pinned to
+ * cores `echoCore` and `pingCore` (unpinned without taskset), or null when it
+ * fails: what one handoff between processes costs here (see that script).
+ */
+async function pingPong(echoCore: number, pingCore: number): Promise<number | null> {
+  const pinned = (core: number, ...args: string[]) =>
+    HAS_TASKSET ? ["taskset", "-c", String(core), ...args] : args;
+  const [command, ...args] = pinned(
+    echoCore,
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${BENCH}pingpong.ts`,
+    "echo",
+  );
+  const echo = new Proc("pingpong-echo", command!, args);
+  try {
+    const { port } = await echo.waitEvent("listening", 10_000);
+    const [pingCommand, ...pingArgs] = pinned(
+      pingCore,
+      Deno.execPath(),
+      "run",
+      "-A",
+      `${BENCH}pingpong.ts`,
+      "ping",
+      String(port),
+      String(CONFIG.pingPongRounds),
+    );
+    const run = await runTool(pingCommand!, pingArgs, 30_000);
+    return run.code === 0 ? Number(JSON.parse(run.stdout.trim().split("\n").pop()!).rttUs) : null;
+  } catch (error) {
+    log(`ping-pong probe failed: ${error}`);
+    return null;
+  } finally {
+    await echo.stop(1000);
+  }
+}
+
+/** The handoff probe on one core and across two, as "same / across" µs. */
+async function handoffCost(): Promise<string> {
+  const same = await pingPong(0, 0);
+  const across = Number(results.machine.nproc) > 1 ? await pingPong(0, 1) : null;
+  return `${fmt(same ?? NaN)} / ${fmt(across ?? NaN)}`;
+}
+
+let HAS_TASKSET = false;
+
 async function describeMachine(): Promise<void> {
   const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
   const meminfo = await Deno.readTextFile("/proc/meminfo").catch(() => "");
@@ -1735,6 +1794,8 @@ async function describeMachine(): Promise<void> {
   };
   CLK_TCK = Number(await sh("getconf CLK_TCK")) || 100;
   results.machine.coresAvailableBefore = Number((await cpuAvailable()).toFixed(2));
+  HAS_TASKSET = (await sh("command -v taskset")) !== "";
+  results.machine.handoffBefore = await handoffCost();
 }
 
 async function writeResults(): Promise<void> {
@@ -1742,6 +1803,7 @@ async function writeResults(): Promise<void> {
   results.machine.loadAfter = Deno.loadavg().map((v) => v.toFixed(2)).join(", ");
   if (results.machine.coresAvailableAfter === undefined && !aborting) {
     results.machine.coresAvailableAfter = Number((await cpuAvailable()).toFixed(2));
+    results.machine.handoffAfter = await handoffCost();
   }
   checkTargets();
   const markdown = report();
