@@ -1435,21 +1435,26 @@ function report(): string {
       m.coresAvailableBefore ?? "–"
     } / ${m.coresAvailableAfter ?? "–"}`,
   );
+  const us = (key: string) => fmt(m[key] as number | undefined);
   out.push(
-    `- Handoff between two processes (bench/pingpong.ts: a one-octet loopback TCP round trip, Deno at both ends${
-      HAS_TASKSET ? ", pinned with taskset" : ", unpinned: no taskset"
-    }), µs on one core / across two, before / after: ${m.handoffBefore ?? "–"}, ${
-      m.handoffAfter ?? "–"
-    }`,
+    m.roundTripUnpinnedBeforeUs !== undefined || !HAS_TASKSET
+      ? `- Round trip between two processes (bench/pingpong.ts: one octet there and back over loopback TCP, two handoffs, Deno at both ends; unpinned), µs before / after: ${
+        us("roundTripUnpinnedBeforeUs")
+      } / ${us("roundTripUnpinnedAfterUs")}`
+      : `- Round trip between two processes (bench/pingpong.ts: one octet there and back over loopback TCP, two handoffs, Deno at both ends), µs with both on one core / on two cores (taskset), before: ${
+        us("roundTripOneCoreBeforeUs")
+      } / ${us("roundTripTwoCoresBeforeUs")}; after: ${us("roundTripOneCoreAfterUs")} / ${
+        us("roundTripTwoCoresAfterUs")
+      }`,
   );
   out.push("");
   out.push(
     "The machine is shared: other engineers' tests may have been running at the same time",
     "(see the load average), and the load generator shares the 2 cores with the router and the",
     "backends. Absolute figures are therefore noisy; the ratios to the same-run baseline are",
-    "what count. A tunnel adds handoffs between processes (router to backend and back) to every",
-    "batch of requests, which direct serving does not: where a handoff across cores costs much more",
-    "than one on a core (waking an idle virtual CPU does), the tunnel's ratios move with it.",
+    "what count. A tunnel adds a round trip between processes (router to backend and back) to every",
+    "batch of requests, which direct serving does not: where one across cores costs much more than",
+    "on one core (as waking an idle virtual CPU can), the tunnel's ratios move with it.",
     "",
   );
   out.push("## Method", "");
@@ -1724,53 +1729,65 @@ async function cpuAvailable(): Promise<number> {
   return after.reduce((sum, t, i) => sum + (t - before[i]!), 0) / CLK_TCK / wall;
 }
 
+/** Whether taskset (util-linux) is there to pin the round-trip probe's two ends to cores. */
+let HAS_TASKSET = false;
+/** The cores this process may run on (Cpus_allowed_list), the first two of which the probe uses. */
+let ALLOWED_CORES: number[] = [];
+
+/** Parses a kernel CPU list such as "0-1" or "0,2-3". */
+function cpuList(text: string): number[] {
+  const cores: number[] = [];
+  for (const part of text.trim().split(",")) {
+    const [from, to = from] = part.split("-").map(Number);
+    if (!Number.isInteger(from) || !Number.isInteger(to)) continue;
+    for (let core = from!; core <= to! && cores.length < 64; core++) cores.push(core);
+  }
+  return cores;
+}
+
 /**
- * Round-trip time (µs) of bench/pingpong.ts between two processes pinned to
- * cores `echoCore` and `pingCore` (unpinned without taskset), or null when it
- * fails: what one handoff between processes costs here (see that script).
+ * Round-trip time (µs) of bench/pingpong.ts between two processes, each pinned
+ * to the core given (not pinned for null), or null when the probe fails. At
+ * most about 16 s: 5 s for the echo end to listen, 10 s for the rounds.
  */
-async function pingPong(echoCore: number, pingCore: number): Promise<number | null> {
-  const pinned = (core: number, ...args: string[]) =>
-    HAS_TASKSET ? ["taskset", "-c", String(core), ...args] : args;
-  const [command, ...args] = pinned(
-    echoCore,
-    Deno.execPath(),
-    "run",
-    "-A",
-    `${BENCH}pingpong.ts`,
-    "echo",
-  );
-  const echo = new Proc("pingpong-echo", command!, args);
+async function roundTrip(echoCore: number | null, pingCore: number | null): Promise<number | null> {
+  const script = [Deno.execPath(), "run", "-A", `${BENCH}pingpong.ts`];
+  const pinned = (core: number | null, args: string[]) =>
+    core === null ? args : ["taskset", "-c", String(core), ...args];
+  const [echoCommand, ...echoArgs] = pinned(echoCore, [...script, "echo"]);
+  const echo = new Proc("pingpong-echo", echoCommand!, echoArgs);
+  let ping: Proc | null = null;
   try {
-    const { port } = await echo.waitEvent("listening", 10_000);
-    const [pingCommand, ...pingArgs] = pinned(
-      pingCore,
-      Deno.execPath(),
-      "run",
-      "-A",
-      `${BENCH}pingpong.ts`,
-      "ping",
-      String(port),
-      String(CONFIG.pingPongRounds),
-    );
-    const run = await runTool(pingCommand!, pingArgs, 30_000);
-    return run.code === 0 ? Number(JSON.parse(run.stdout.trim().split("\n").pop()!).rttUs) : null;
+    const { port } = await echo.waitEvent("listening", 5_000);
+    const rounds = String(CONFIG.pingPongRounds);
+    const [pingCommand, ...pingArgs] = pinned(pingCore, [...script, "ping", String(port), rounds]);
+    ping = new Proc("pingpong-ping", pingCommand!, pingArgs);
+    const { rttUs } = await ping.waitEvent("result", 10_000);
+    return typeof rttUs === "number" && rttUs > 0 ? rttUs : null;
   } catch (error) {
-    log(`ping-pong probe failed: ${error}`);
+    log(`round-trip probe failed: ${error}`);
     return null;
   } finally {
-    await echo.stop(1000);
+    await Promise.all([ping?.stop(500), echo.stop(500)]);
   }
 }
 
-/** The handoff probe on one core and across two, as "same / across" µs. */
-async function handoffCost(): Promise<string> {
-  const same = await pingPong(0, 0);
-  const across = Number(results.machine.nproc) > 1 ? await pingPong(0, 1) : null;
-  return `${fmt(same ?? NaN)} / ${fmt(across ?? NaN)}`;
+/**
+ * The round-trip probe with both ends on one core and on two, recorded in
+ * results.machine under `prefix` (µs); one unpinned run without taskset.
+ */
+async function probeRoundTrips(prefix: "Before" | "After"): Promise<void> {
+  const record = (key: string, value: number | null) => {
+    if (value !== null) results.machine[`roundTrip${key}${prefix}Us`] = value;
+  };
+  const [first, second] = ALLOWED_CORES;
+  if (!HAS_TASKSET || first === undefined) {
+    record("Unpinned", await roundTrip(null, null));
+    return;
+  }
+  record("OneCore", await roundTrip(first, first));
+  if (second !== undefined) record("TwoCores", await roundTrip(first, second));
 }
-
-let HAS_TASKSET = false;
 
 async function describeMachine(): Promise<void> {
   const cpuinfo = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
@@ -1795,16 +1812,20 @@ async function describeMachine(): Promise<void> {
   CLK_TCK = Number(await sh("getconf CLK_TCK")) || 100;
   results.machine.coresAvailableBefore = Number((await cpuAvailable()).toFixed(2));
   HAS_TASKSET = (await sh("command -v taskset")) !== "";
-  results.machine.handoffBefore = await handoffCost();
+  const status = await Deno.readTextFile("/proc/self/status").catch(() => "");
+  ALLOWED_CORES = cpuList(status.match(/Cpus_allowed_list:\s*(\S+)/)?.[1] ?? "");
+  await probeRoundTrips("Before");
 }
 
 async function writeResults(): Promise<void> {
-  results.durationS = elapsedMs() / 1000;
   results.machine.loadAfter = Deno.loadavg().map((v) => v.toFixed(2)).join(", ");
   if (results.machine.coresAvailableAfter === undefined && !aborting) {
     results.machine.coresAvailableAfter = Number((await cpuAvailable()).toFixed(2));
-    results.machine.handoffAfter = await handoffCost();
+    // The global deadline is off by now: the probe (at most about 32 s) runs only
+    // when it cannot take the run past it.
+    if (elapsedMs() + 35_000 < CONFIG.deadlineMs) await probeRoundTrips("After");
   }
+  results.durationS = elapsedMs() / 1000;
   checkTargets();
   const markdown = report();
   await Deno.writeTextFile(JSON_PATH, JSON.stringify(results, null, 2) + "\n");
