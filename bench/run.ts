@@ -1437,7 +1437,7 @@ function report(): string {
   );
   const us = (key: string) => fmt(m[key] as number | undefined);
   out.push(
-    m.roundTripUnpinnedBeforeUs !== undefined || !HAS_TASKSET
+    !probePinned()
       ? `- Round trip between two processes (bench/pingpong.ts: one octet there and back over loopback TCP, two handoffs, Deno at both ends; unpinned), µs before / after: ${
         us("roundTripUnpinnedBeforeUs")
       } / ${us("roundTripUnpinnedAfterUs")}`
@@ -1781,12 +1781,17 @@ async function probeRoundTrips(prefix: "Before" | "After"): Promise<void> {
     if (value !== null) results.machine[`roundTrip${key}${prefix}Us`] = value;
   };
   const [first, second] = ALLOWED_CORES;
-  if (!HAS_TASKSET || first === undefined) {
+  if (!probePinned()) {
     record("Unpinned", await roundTrip(null, null));
     return;
   }
-  record("OneCore", await roundTrip(first, first));
-  if (second !== undefined) record("TwoCores", await roundTrip(first, second));
+  record("OneCore", await roundTrip(first!, first!));
+  if (second !== undefined) record("TwoCores", await roundTrip(first!, second));
+}
+
+/** Whether the probe pins its ends: taskset is there, and the cores allowed are known. */
+function probePinned(): boolean {
+  return HAS_TASKSET && ALLOWED_CORES.length > 0;
 }
 
 async function describeMachine(): Promise<void> {

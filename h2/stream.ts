@@ -457,7 +457,9 @@ export class Http2Stream {
         pendingHead = null;
         await this.#sendChunk(chunk, last);
         // Its octets were copied into the output: the buffer takes a later read.
-        if (chunk.buffer.byteLength === size) free?.push(chunk.buffer as ArrayBuffer);
+        if (free !== null && chunk.buffer.byteLength === size) {
+          free.push(chunk.buffer as ArrayBuffer);
+        }
         if (last || this.#error !== null || !this.localOpen) return;
         result = after === PENDING ? await next : after;
       }
