@@ -1998,6 +1998,28 @@ async function receiveBody(h: Harness, streamId: number): Promise<Uint8Array> {
   return concat(parts);
 }
 
+/**
+ * Serves `source` as a body of `declared` octets (large frames, stream window
+ * `window`) and checks that the client gets exactly that many patterned octets.
+ */
+async function expectPatternedBody(
+  source: ReadableStream<Uint8Array>,
+  declared: number,
+  window: number,
+): Promise<void> {
+  await using h = await startServer({
+    handler: () => new Response(source, { headers: { "content-length": String(declared) } }),
+    server: LARGE_FRAMES.server,
+    handshake: [[SettingId.INITIAL_WINDOW_SIZE, window]],
+  });
+  h.peer.out.windowUpdate(0, 1 << 24);
+  await sendHeaders(h, 1, req("/"));
+  const received = await receiveBody(h, 1);
+  equal(received.length, declared);
+  const wrong = received.findIndex((b, i) => b !== patternOctet(i));
+  equal(wrong, -1, `octet ${wrong} differs`);
+}
+
 for (
   const [window, LENGTH] of [[1 << 20, 1_000_003], [16_384, 1_000_003], [1 << 20, 100_000]]
 ) {
@@ -2006,17 +2028,7 @@ for (
     // between them while the next read fills the other buffer. A body just over
     // the length at which buffers are reused is read the same way.
     const body = patternedByteStream(LENGTH, patternOctet);
-    await using h = await startServer({
-      handler: () => new Response(body.stream, { headers: { "content-length": String(LENGTH) } }),
-      server: LARGE_FRAMES.server,
-      handshake: [[SettingId.INITIAL_WINDOW_SIZE, window]],
-    });
-    h.peer.out.windowUpdate(0, 1 << 24);
-    await sendHeaders(h, 1, req("/"));
-    const received = await receiveBody(h, 1);
-    equal(received.length, LENGTH);
-    const wrong = received.findIndex((b, i) => b !== patternOctet(i));
-    equal(wrong, -1, `octet ${wrong} differs`);
+    await expectPatternedBody(body.stream, LENGTH, window);
     ok(body.seen.intoReaderViews > 0, "the body was not read into the server's buffers");
   });
 }
@@ -2052,17 +2064,7 @@ for (
         cancelled = true;
       },
     });
-    await using h = await startServer({
-      handler: () => new Response(source, { headers: { "content-length": String(declared) } }),
-      server: LARGE_FRAMES.server,
-      handshake: [[SettingId.INITIAL_WINDOW_SIZE, 1 << 24]],
-    });
-    h.peer.out.windowUpdate(0, 1 << 24);
-    await sendHeaders(h, 1, req("/"));
-    const received = await receiveBody(h, 1);
-    equal(received.length, declared);
-    const wrong = received.findIndex((b, i) => b !== patternOctet(i));
-    equal(wrong, -1, `octet ${wrong} differs`);
+    await expectPatternedBody(source, declared, 1 << 24);
     equal(largest, largestBuffer);
     if (declared < length) {
       await waitUntil(() => cancelled, TIMEOUT_MS, "the source cancelled at the declared length");
