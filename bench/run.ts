@@ -8,6 +8,8 @@
  * - `tunnel4`: a second router and four backend processes;
  * - for the scale scenarios, a third router and one backend process holding
  *   1,000 tunnels;
+ * - for the soak, a fourth router and one backend, with the V8 inspector on
+ *   so that the soak can force full collections in them (bench/full_gc.ts);
  *
  * all serving the same handler (bench/handlers.ts), and drives them with
  * Debian's wrk, h2load and curl (installed with apt-get when missing). It
@@ -29,6 +31,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { collectGarbage, inspectorUrl } from "./full_gc.ts";
 
 // ---------------------------------------------------------------- settings
 
@@ -641,9 +644,10 @@ async function routerFlags(): Promise<void> {
   }
 }
 
-async function startRouter(name: string, ...extra: string[]) {
+async function startRouter(name: string, extra: string[] = [], denoFlags: string[] = []) {
   const proc = deno(
     name,
+    ...denoFlags,
     "mod.ts",
     "--hostname",
     "127.0.0.1",
@@ -663,8 +667,20 @@ async function startRouter(name: string, ...extra: string[]) {
   };
 }
 
-async function startBackend(name: string, tunnelPort: number, ...extra: string[]) {
-  const proc = deno(name, "bench/backend.ts", "--router", `127.0.0.1:${tunnelPort}`, ...extra);
+async function startBackend(
+  name: string,
+  tunnelPort: number,
+  extra: string[] = [],
+  denoFlags: string[] = [],
+) {
+  const proc = deno(
+    name,
+    ...denoFlags,
+    "bench/backend.ts",
+    "--router",
+    `127.0.0.1:${tunnelPort}`,
+    ...extra,
+  );
   const ready = await proc.waitEvent("ready", 120_000);
   return { proc, ready };
 }
@@ -1055,9 +1071,9 @@ async function connectScenario(routerPort: number, tunnelPort: number, directPor
 
 // ---------------------------------------------------------------- scale
 
-async function scaleScenarios(direct: Target, soakTarget: Target): Promise<void> {
+async function scaleScenarios(direct: Target): Promise<void> {
   const scale = results.scale;
-  const router = await startRouter("router-scale", "--max-tunnels-per-service", "1000000");
+  const router = await startRouter("router-scale", ["--max-tunnels-per-service", "1000000"]);
   await connectScenario(router.port, router.tunnelPort, direct.port);
 
   // Idle tunnels: the router's RSS before and after N tunnels connect.
@@ -1065,14 +1081,12 @@ async function scaleScenarios(direct: Target, soakTarget: Target): Promise<void>
   const rssBefore = memory(router.proc.pid).rss;
   const n = CONFIG.tunnels;
   const started = performance.now();
-  const backend = await startBackend(
-    "backend-scale",
-    router.tunnelPort,
+  const backend = await startBackend("backend-scale", router.tunnelPort, [
     "--tunnels",
     String(n),
     "--hold",
     String(CONFIG.streams),
-  );
+  ]);
   const connectMs = performance.now() - started;
   await sleep(1500); // Let both settle (SETTINGS exchanged, buffers allocated).
   const rssAfter = memory(router.proc.pid).rss;
@@ -1144,77 +1158,144 @@ async function scaleScenarios(direct: Target, soakTarget: Target): Promise<void>
   }
   await backend.proc.stop();
   await router.proc.stop();
+}
 
-  // Soak: tiny GETs in batches through one tunnel; RSS after each batch.
+/** One sample of the soak: RSS right after a batch, then heap and RSS after a full collection. */
+interface SoakSample {
+  requests: number;
+  /** RSS right after the batch: where the sawtooth of collections happens to be. */
+  routerRssKiB: number;
+  backendRssKiB: number;
+  /** After a forced full collection: what is still referenced. */
+  routerRssAfterGcKiB: number;
+  backendRssAfterGcKiB: number;
+  routerHeapKiB: number;
+  backendHeapKiB: number;
+}
+
+/**
+ * The soak: tiny GETs in batches through a router and a backend of its own, both started with
+ * the V8 inspector on, so that after each batch both can be made to run a full collection
+ * (bench/full_gc.ts). RSS under load swings by tens of MiB with the old generation between full
+ * collections; after one, what remains is what is still referenced, where a leak shows. Both
+ * figures are kept.
+ */
+async function soakScenario(): Promise<void> {
+  const inspect = ["--inspect=127.0.0.1:0"];
+  let router: Proc | undefined;
+  let backend: Proc | undefined;
+  try {
+    const started = await startRouter("router-soak", [], inspect);
+    router = started.proc;
+    backend = (await startBackend("backend-soak", started.tunnelPort, [], inspect)).proc;
+    await soak(started.port, router, backend);
+  } catch (error) {
+    results.scale.soakError = String((error as Error)?.message ?? error);
+    log(`soak failed: ${results.scale.soakError}`);
+  } finally {
+    await backend?.stop();
+    await router?.stop();
+  }
+}
+
+/** The soak's batches and samples, on a router (HTTP on `port`) and backend already up. */
+async function soak(port: number, router: Proc, backend: Proc): Promise<void> {
+  const scale = results.scale;
+  const inspector = async (proc: Proc) =>
+    inspectorUrl(await proc.waitLine("stderr", (l) => inspectorUrl(l) !== null, 5000))!;
+  const routerInspector = await inspector(router);
+  const backendInspector = await inspector(backend);
+  const sample = async (requests: number): Promise<SoakSample> => {
+    const routerRssKiB = memory(router.pid).rss;
+    const backendRssKiB = memory(backend.pid).rss;
+    const [routerHeap, backendHeap] = await Promise.all([
+      collectGarbage(routerInspector),
+      collectGarbage(backendInspector),
+    ]);
+    // V8 unmaps the pages it freed on a thread of its own, just after the collection.
+    await sleep(250);
+    return {
+      requests,
+      routerRssKiB,
+      backendRssKiB,
+      routerRssAfterGcKiB: memory(router.pid).rss,
+      backendRssAfterGcKiB: memory(backend.pid).rss,
+      routerHeapKiB: routerHeap / 1024,
+      backendHeapKiB: backendHeap / 1024,
+    };
+  };
+
   const batch = Math.round(CONFIG.soakRequests / CONFIG.soakBatches);
   const budget = Math.min(CONFIG.soakBudgetMs, CONFIG.deadlineMs - 20_000 - elapsedMs());
   const soakStart = performance.now();
-  const series: Array<{ requests: number; routerRssKiB: number; backendRssKiB: number }> = [];
-  const rss = () => ({
-    routerRssKiB: memory(soakTarget.router!.pid).rss,
-    backendRssKiB: memory(soakTarget.backends[0]!.pid).rss,
-  });
-  series.push({ requests: 0, ...rss() });
+  const series: SoakSample[] = [];
   let done = 0;
   let errors = 0;
   let seconds = 0;
   let lastBatchMs = 0;
-  const routerCpu0 = cpuTicks(soakTarget.router!.pid);
-  const backendCpu0 = cpuTicks(soakTarget.backends[0]!.pid);
+  // CPU over the batches only: the forced collections are the benchmark's, not the load's.
+  let routerTicks = 0;
+  let backendTicks = 0;
   try {
+    series.push(await sample(0));
     while (done < CONFIG.soakRequests) {
       const spent = performance.now() - soakStart;
       if (done > 0 && spent + lastBatchMs * 1.1 > budget) break;
       const t = performance.now();
-      const r = await h2load(`http://127.0.0.1:${soakTarget.port}/tiny`, {
+      const routerCpu0 = cpuTicks(router.pid);
+      const backendCpu0 = cpuTicks(backend.pid);
+      const r = await h2load(`http://127.0.0.1:${port}/tiny`, {
         clients: 50,
         streams: 10,
         requests: batch,
       }, Math.max(10_000, budget - spent + 10_000));
-      lastBatchMs = performance.now() - t;
+      routerTicks += cpuTicks(router.pid) - routerCpu0;
+      backendTicks += cpuTicks(backend.pid) - backendCpu0;
       done += r.requests;
       errors += r.errors;
       seconds += r.seconds;
-      series.push({ requests: done, ...rss() });
+      series.push(await sample(done));
+      lastBatchMs = performance.now() - t;
+      const last = series.at(-1)!;
       log(
-        `soak: ${done.toLocaleString("en-US")} requests, router RSS ${
-          series.at(-1)!.routerRssKiB
-        } KiB`,
+        `soak: ${done.toLocaleString("en-US")} requests, router RSS ${last.routerRssKiB} KiB, ` +
+          `after a full collection ${last.routerRssAfterGcKiB} KiB (heap ${
+            fmt(last.routerHeapKiB)
+          } KiB)`,
       );
     }
   } catch (error) {
     scale.soakError = String((error as Error)?.message ?? error);
   }
+  if (series.length === 0) return;
   // Start: the median of the first three samples after the first (warm-up) batch; end: the
-  // median of the last three. Single samples swing by GC timing.
-  const warm = series.slice(1);
+  // median of the last three.
+  const warm = series.length > 1 ? series.slice(1) : series;
   const third = Math.max(1, Math.min(3, Math.floor(warm.length / 2)));
-  const ends = (key: "routerRssKiB" | "backendRssKiB") => ({
-    start: warm.length ? median(warm.slice(0, third).map((x) => x[key])) : series[0]![key],
-    end: warm.length ? median(warm.slice(-third).map((x) => x[key])) : series[0]![key],
-  });
-  const r = ends("routerRssKiB");
-  const b = ends("backendRssKiB");
-  const first = { routerRssKiB: r.start, backendRssKiB: b.start };
-  const last = { routerRssKiB: r.end, backendRssKiB: b.end };
+  const growth = (key: Exclude<keyof SoakSample, "requests">) => {
+    const start = median(warm.slice(0, third).map((x) => x[key]));
+    const end = median(warm.slice(-third).map((x) => x[key]));
+    return { start, end, growth: end - start };
+  };
   scale.soak = {
-    routerSlopeKiBPer100k: warm.length > 1
-      ? slope(warm.map((x) => x.requests), warm.map((x) => x.routerRssKiB)) * 100_000
-      : NaN,
     planned: CONFIG.soakRequests,
     requests: done,
     errors,
     truncatedByTimeBudget: done < CONFIG.soakRequests,
     reqPerSec: done / seconds,
-    routerCpuS: (cpuTicks(soakTarget.router!.pid) - routerCpu0) / CLK_TCK,
-    backendCpuS: (cpuTicks(soakTarget.backends[0]!.pid) - backendCpu0) / CLK_TCK,
+    routerCpuS: routerTicks / CLK_TCK,
+    backendCpuS: backendTicks / CLK_TCK,
+    samplesPerEnd: third,
     series,
-    routerRssStartKiB: first.routerRssKiB,
-    routerRssEndKiB: last.routerRssKiB,
-    routerGrowthKiB: last.routerRssKiB - first.routerRssKiB,
-    backendRssStartKiB: first.backendRssKiB,
-    backendRssEndKiB: last.backendRssKiB,
-    backendGrowthKiB: last.backendRssKiB - first.backendRssKiB,
+    routerRssAfterGcSlopeKiBPer100k: warm.length > 1
+      ? slope(warm.map((x) => x.requests), warm.map((x) => x.routerRssAfterGcKiB)) * 100_000
+      : NaN,
+    routerRssAfterGc: growth("routerRssAfterGcKiB"),
+    routerHeap: growth("routerHeapKiB"),
+    routerRss: growth("routerRssKiB"),
+    backendRssAfterGc: growth("backendRssAfterGcKiB"),
+    backendHeap: growth("backendHeapKiB"),
+    backendRss: growth("backendRssKiB"),
   };
 }
 
@@ -1224,9 +1305,24 @@ function row(scenario: string, target: string): Row | undefined {
   return results.rows.find((r) => r.scenario === scenario && r.target === target && !r.error);
 }
 
-/** Growth allowed over the soak: allocator and GC noise (RSS swings by ±10 MiB between batches). */
+/** A soak figure at its start and end (KiB). */
+interface Growth {
+  start: number;
+  end: number;
+  growth: number;
+}
+
+/** Growth allowed over the soak: allocator noise, measured after a full collection. */
 function soakNoiseKiB(startKiB: number): number {
   return Math.max(16 * 1024, startKiB * 0.1);
+}
+
+function fmtMiB(kib: number): string {
+  return fmt(kib / 1024);
+}
+
+function signedMiB(kib: number): string {
+  return `${kib >= 0 ? "+" : ""}${fmtMiB(kib)}`;
 }
 
 function median(values: number[]): number {
@@ -1307,27 +1403,20 @@ function checkTargets(): void {
     met: idle ? idle.routerKiBPerTunnel < TARGETS.idleTunnelKiB : null,
   });
   const soak = results.scale.soak as
-    | {
-      requests: number;
-      routerRssStartKiB: number;
-      routerRssEndKiB: number;
-      routerGrowthKiB: number;
-    }
+    | { requests: number; routerRssAfterGc: Growth; routerHeap: Growth }
     | undefined;
   checks.push({
     target: `No router RSS growth over the soak (${
       soak?.requests.toLocaleString("en-US") ?? "–"
-    } requests)`,
+    } requests; RSS after a forced full collection)`,
     figure: soak
-      ? `${fmt(soak.routerRssStartKiB / 1024)} → ${fmt(soak.routerRssEndKiB / 1024)} MiB (${
-        soak.routerGrowthKiB >= 0 ? "+" : ""
-      }${fmt(soak.routerGrowthKiB / 1024)} MiB)`
+      ? `${fmtMiB(soak.routerRssAfterGc.start)} → ${fmtMiB(soak.routerRssAfterGc.end)} MiB (${
+        signedMiB(soak.routerRssAfterGc.growth)
+      } MiB; V8 heap ${signedMiB(soak.routerHeap.growth)} MiB)`
       : "–",
-    threshold: soak
-      ? `growth ≤ ${fmt(soakNoiseKiB(soak.routerRssStartKiB) / 1024)} MiB (noise)`
-      : "–",
+    threshold: soak ? `growth ≤ ${fmtMiB(soakNoiseKiB(soak.routerRssAfterGc.start))} MiB` : "–",
     met: soak && soak.requests > 0
-      ? soak.routerGrowthKiB <= soakNoiseKiB(soak.routerRssStartKiB)
+      ? soak.routerRssAfterGc.growth <= soakNoiseKiB(soak.routerRssAfterGc.start)
       : null,
   });
   results.checks = checks;
@@ -1629,35 +1718,53 @@ function report(): string {
       } s; backend peak ${fmt(b?.peakMiB)} MiB, CPU ${fmt(b?.cpuS)} s.`,
     );
   } else if (sif) out.push(`- Streams in flight: error: ${sif.error}`);
-  const soak = s.soak as Record<string, unknown> | undefined;
+  const soak = s.soak as
+    | {
+      requests: number;
+      planned: number;
+      truncatedByTimeBudget: boolean;
+      reqPerSec: number;
+      errors: number;
+      routerCpuS: number;
+      backendCpuS: number;
+      samplesPerEnd: number;
+      series: SoakSample[];
+      routerRssAfterGcSlopeKiBPer100k: number;
+      routerRssAfterGc: Growth;
+      routerHeap: Growth;
+      routerRss: Growth;
+      backendRssAfterGc: Growth;
+      backendHeap: Growth;
+    }
+    | undefined;
   if (soak) {
-    const series = soak.series as Array<
-      { requests: number; routerRssKiB: number; backendRssKiB: number }
-    >;
+    const span = (g: Growth) =>
+      `${fmtMiB(g.start)} → ${fmtMiB(g.end)} MiB (${signedMiB(g.growth)})`;
+    const list = (key: keyof SoakSample) => soak.series.map((x) => fmtMiB(x[key])).join(", ");
     out.push(
-      `- **Soak**: ${Number(soak.requests).toLocaleString("en-US")} tiny GETs${
+      `- **Soak**: ${soak.requests.toLocaleString("en-US")} tiny GETs${
         soak.truncatedByTimeBudget
-          ? ` (of ${
-            Number(soak.planned).toLocaleString("en-US")
-          } planned: stopped by the time budget)`
+          ? ` (of ${soak.planned.toLocaleString("en-US")} planned: stopped by the time budget)`
           : ""
       } through one tunnel`,
-      `  (h2load \`-c 50 -m 10\`, h2c, in batches), ${
-        fmt(Number(soak.reqPerSec))
-      } req/s, ${soak.errors} errors; router CPU`,
-      `  ${fmt(Number(soak.routerCpuS))} s, backend CPU ${
-        fmt(Number(soak.backendCpuS))
-      } s. RSS at the start (median of the 3 samples after the first, warm-up, batch) → end`,
-      `  (median of the last 3):`,
-      `  router ${fmt(Number(soak.routerRssStartKiB) / 1024)} → ${
-        fmt(Number(soak.routerRssEndKiB) / 1024)
-      } MiB, backend`,
-      `  ${fmt(Number(soak.backendRssStartKiB) / 1024)} → ${
-        fmt(Number(soak.backendRssEndKiB) / 1024)
-      } MiB. Router RSS (MiB) before the soak and after each batch:`,
-      `  ${series.map((x) => fmt(x.routerRssKiB / 1024)).join(", ")} (least-squares slope ${
-        fmt(Number(soak.routerSlopeKiBPer100k))
-      } KiB per 100,000 requests).`,
+      `  (a router and backend of its own, started with \`--inspect\`; h2load \`-c 50 -m 10\`, h2c,`,
+      `  in batches), ${fmt(soak.reqPerSec)} req/s, ${soak.errors} errors; router CPU ${
+        fmt(soak.routerCpuS)
+      } s, backend`,
+      `  CPU ${fmt(soak.backendCpuS)} s. After each batch both processes run a full collection,`,
+      `  forced through the V8 inspector (bench/full_gc.ts): RSS under load swings by tens of MiB`,
+      `  with the old generation between collections; what remains after one is what is still`,
+      `  referenced. Start: the median of the ${soak.samplesPerEnd} samples after the first`,
+      `  (warm-up) batch; end: the median of the last ${soak.samplesPerEnd}. After a full collection:`,
+      `  router RSS ${span(soak.routerRssAfterGc)}, V8 heap ${span(soak.routerHeap)}; backend RSS`,
+      `  ${span(soak.backendRssAfterGc)}, V8 heap ${span(soak.backendHeap)}. Under load (before`,
+      `  the collection): router RSS ${span(soak.routerRss)}.`,
+      `  Router RSS (MiB) before the soak and after each batch, under load: ${
+        list("routerRssKiB")
+      };`,
+      `  after the full collection: ${list("routerRssAfterGcKiB")} (least-squares slope ${
+        fmt(soak.routerRssAfterGcSlopeKiBPer100k)
+      } KiB per 100,000 requests); V8 heap: ${list("routerHeapKiB")}.`,
     );
     if (s.soakError) out.push(`  Soak error: ${s.soakError}`);
   }
@@ -1914,9 +2021,12 @@ async function main(): Promise<void> {
     await sseScenario(targets);
     await wsScenario(targets);
 
-    // The second router and its backends are done: free the cores for the scale runs.
-    await Promise.all([tunnel4.router!.stop(), ...tunnel4.backends.map((b) => b.stop())]);
-    await scaleScenarios(direct, tunnel1);
+    // The tunnels are done: free the cores and memory for the scale runs and the soak.
+    await Promise.all(
+      [tunnel1, tunnel4].flatMap((t) => [t.router!.stop(), ...t.backends.map((b) => b.stop())]),
+    );
+    await scaleScenarios(direct);
+    await soakScenario();
     results.complete = true;
   } finally {
     await stopAll();
