@@ -25,40 +25,47 @@ export function inspectorUrl(line: string): string | null {
  * (a full, compacting collection) and returns the V8 heap's used octets
  * after it (`Runtime.getHeapUsage`).
  *
- * @throws {Error} When the inspector does not answer within `timeoutMs`.
+ * @throws {Error} When the inspector does not answer within `timeoutMs`, goes
+ *   away, or answers with an error.
  */
 export async function collectGarbage(url: string, timeoutMs = 10_000): Promise<number> {
   const socket = new WebSocket(url);
   const pending = new Map<number, (message: CdpMessage) => void>();
   let nextId = 1;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`inspector ${url}: no answer in ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-  });
+  let fail!: (error: Error) => void;
+  // Settles only by failing: no answer in time, or the inspector went away. Marked
+  // handled at once: a failure after the answer concerns no one.
+  const failed = new Promise<never>((_, reject) => fail = reject);
+  failed.catch(() => {});
+  const timer = setTimeout(
+    () => fail(new Error(`inspector ${url}: no answer in ${timeoutMs} ms`)),
+    timeoutMs,
+  );
+  socket.onclose = () => fail(new Error(`inspector ${url}: closed`));
+  socket.onerror = () => fail(new Error(`inspector ${url}: connection failed`));
   const call = (method: string): Promise<CdpMessage> =>
-    new Promise((resolve) => {
-      const id = nextId++;
-      pending.set(id, resolve);
-      socket.send(JSON.stringify({ id, method, params: {} }));
-    });
+    Promise.race([
+      new Promise<CdpMessage>((resolve) => {
+        const id = nextId++;
+        pending.set(id, resolve);
+        socket.send(JSON.stringify({ id, method, params: {} }));
+      }),
+      failed,
+    ]);
   socket.onmessage = (event) => {
-    const message = JSON.parse(String(event.data)) as CdpMessage;
+    let message: CdpMessage;
+    try {
+      message = JSON.parse(String(event.data));
+    } catch {
+      return fail(new Error(`inspector ${url}: not JSON: ${String(event.data).slice(0, 80)}`));
+    }
     if (message.id !== undefined) pending.get(message.id)?.(message);
   };
   try {
-    await Promise.race([
-      new Promise((resolve, reject) => {
-        socket.onopen = resolve;
-        socket.onerror = () => reject(new Error(`inspector ${url}: cannot connect`));
-      }),
-      timeout,
-    ]);
-    const gc = await Promise.race([call("HeapProfiler.collectGarbage"), timeout]);
+    await Promise.race([new Promise((resolve) => socket.onopen = resolve), failed]);
+    const gc = await call("HeapProfiler.collectGarbage");
     if (gc.error) throw new Error(`inspector: collectGarbage: ${gc.error.message}`);
-    const usage = await Promise.race([call("Runtime.getHeapUsage"), timeout]);
+    const usage = await call("Runtime.getHeapUsage");
     const used = usage.result?.usedSize;
     if (typeof used !== "number") {
       throw new Error(`inspector: getHeapUsage: ${usage.error?.message ?? "no usedSize"}`);
@@ -66,6 +73,7 @@ export async function collectGarbage(url: string, timeoutMs = 10_000): Promise<n
     return used;
   } finally {
     clearTimeout(timer);
+    socket.onclose = socket.onerror = null;
     socket.close();
   }
 }
