@@ -73,7 +73,7 @@ export async function collectGarbage(url: string, timeoutMs = 10_000): Promise<n
     return used;
   } finally {
     clearTimeout(timer);
-    socket.onclose = socket.onerror = null;
+    socket.onclose = socket.onerror = socket.onmessage = null;
     socket.close();
   }
 }

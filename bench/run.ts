@@ -1191,6 +1191,12 @@ interface SoakSample {
  * figures are kept.
  */
 async function soakScenario(): Promise<void> {
+  // Two batches at least, or no growth can be seen: skip rather than run into the deadline.
+  if (CONFIG.deadlineMs - 20_000 - elapsedMs() < 20_000) {
+    results.scale.soakError = "no time left before the global deadline";
+    log(`soak skipped: ${results.scale.soakError}`);
+    return;
+  }
   const inspect = ["--inspect=127.0.0.1:0"];
   let router: Proc | undefined;
   let backend: Proc | undefined;
@@ -1221,7 +1227,7 @@ async function soak(port: number, router: Proc, backend: Proc): Promise<void> {
   const sample = async (requests: number): Promise<SoakSample> => {
     const routerRssKiB = memory(router.pid).rss;
     const backendRssKiB = memory(backend.pid).rss;
-    // Never past the soak's budget: the global deadline would drop the whole soak.
+    // Within the 20 s the global deadline keeps in reserve past the soak's budget.
     const timeout = Math.max(1000, Math.min(10_000, left() + 10_000));
     const [routerHeap, backendHeap] = await Promise.all([
       collectGarbage(routerInspector, timeout),
@@ -1245,25 +1251,27 @@ async function soak(port: number, router: Proc, backend: Proc): Promise<void> {
   let errors = 0;
   let seconds = 0;
   let lastBatchMs = 0;
+  let stoppedByBudget = false;
   // CPU over the batches only: the forced collections are the benchmark's, not the load's.
   let routerTicks = 0;
   let backendTicks = 0;
   // Summed up after every sample, so that a run cut short by the global deadline keeps it.
   const summarize = () => {
     // Start: the median of the samples after the first three batches; end: after the last three.
+    // With one batch only (samplesPerEnd 0) it is reported, not judged.
     const after = series.slice(1);
+    if (after.length === 0) return;
     const third = Math.min(3, Math.floor(after.length / 2));
-    if (third === 0) return;
     const growth = (key: Exclude<keyof SoakSample, "requests">): Growth => {
-      const start = median(after.slice(0, third).map((x) => x[key]));
-      const end = median(after.slice(-third).map((x) => x[key]));
+      const start = median(after.slice(0, Math.max(1, third)).map((x) => x[key]));
+      const end = median(after.slice(-Math.max(1, third)).map((x) => x[key]));
       return { start, end, growth: end - start };
     };
     results.scale.soak = {
       planned: CONFIG.soakRequests,
       requests: done,
       errors,
-      truncatedByTimeBudget: done < CONFIG.soakRequests,
+      truncatedByTimeBudget: stoppedByBudget,
       reqPerSec: done / seconds,
       routerCpuS: routerTicks / CLK_TCK,
       backendCpuS: backendTicks / CLK_TCK,
@@ -1282,7 +1290,10 @@ async function soak(port: number, router: Proc, backend: Proc): Promise<void> {
   try {
     series.push(await sample(0));
     while (done < CONFIG.soakRequests) {
-      if (done > 0 && lastBatchMs * 1.1 > left()) break;
+      if (lastBatchMs * 1.1 > left()) {
+        stoppedByBudget = true;
+        break;
+      }
       const t = performance.now();
       const routerCpu0 = cpuTicks(router.pid);
       const backendCpu0 = cpuTicks(backend.pid);
@@ -1293,6 +1304,7 @@ async function soak(port: number, router: Proc, backend: Proc): Promise<void> {
       }, Math.max(10_000, left() + 10_000));
       routerTicks += cpuTicks(router.pid) - routerCpu0;
       backendTicks += cpuTicks(backend.pid) - backendCpu0;
+      if (r.requests === 0) throw new Error(`a batch answered no request (${r.errors} errors)`);
       done += r.requests;
       errors += r.errors;
       seconds += r.seconds;
@@ -1311,6 +1323,7 @@ async function soak(port: number, router: Proc, backend: Proc): Promise<void> {
     results.scale.soakError = String((error as Error)?.message ?? error);
     log(`soak stopped: ${results.scale.soakError}`);
   }
+  summarize();
 }
 
 // ---------------------------------------------------------------- checks
@@ -1421,7 +1434,13 @@ function checkTargets(): void {
     met: idle ? idle.routerKiBPerTunnel < TARGETS.idleTunnelKiB : null,
   });
   const soak = results.scale.soak as
-    | { requests: number; routerRssAfterGc: Growth; routerHeap: Growth }
+    | {
+      requests: number;
+      errors: number;
+      samplesPerEnd: number;
+      routerRssAfterGc: Growth;
+      routerHeap: Growth;
+    }
     | undefined;
   checks.push({
     target: `No router RSS growth over the soak beyond noise (${
@@ -1433,8 +1452,9 @@ function checkTargets(): void {
       } MiB; V8 heap ${signedMiB(soak.routerHeap.growth)} MiB)`
       : "–",
     threshold: soak ? `growth ≤ ${fmtMiB(soakNoiseKiB(soak.routerRssAfterGc.start))} MiB` : "–",
-    // A soak that stopped on an error is reported, not judged.
-    met: soak && !results.scale.soakError
+    // Reported, not judged: a soak that stopped on an error or had failed requests, or
+    // one too short to have a start and an end.
+    met: soak && !results.scale.soakError && soak.errors === 0 && soak.samplesPerEnd > 0
       ? soak.routerRssAfterGc.growth <= soakNoiseKiB(soak.routerRssAfterGc.start)
       : null,
   });
@@ -1775,7 +1795,9 @@ function report(): string {
       `  After each batch both processes run a full collection, forced through the V8 inspector`,
       `  (bench/full_gc.ts), and RSS is read 250 ms later: the V8 heap is then what is still`,
       `  referenced, and RSS is free of the tens of MiB the old generation gathers between`,
-      `  collections. Start: the median of the samples after batches 1-${n}; end: after the last ${n}.`,
+      n === 0
+        ? `  collections. One batch only: no start and end to compare.`
+        : `  collections. Start: the median of the samples after batches 1-${n}; end: after the last ${n}.`,
       `  After a full collection: router RSS ${span(soak.routerRssAfterGc)}, V8 heap ${
         span(soak.routerHeap)
       };`,
@@ -1790,7 +1812,7 @@ function report(): string {
       `  requests); V8 heap: ${list("routerHeapKiB")}.`,
     );
   }
-  if (s.soakError) out.push(`- Soak stopped early: ${s.soakError}`);
+  if (s.soakError) out.push(`- Soak not completed: ${s.soakError}`);
   out.push("");
   out.push("## Targets", "", "| target | figure | threshold | met |", "| --- | --- | --- | --- |");
   for (const c of results.checks) {
