@@ -1183,6 +1183,27 @@ interface SoakSample {
   backendHeapKiB: number;
 }
 
+/** What the soak found: `results.scale.soak`. */
+interface SoakResult {
+  planned: number;
+  requests: number;
+  errors: number;
+  truncatedByTimeBudget: boolean;
+  reqPerSec: number;
+  routerCpuS: number;
+  backendCpuS: number;
+  /** Samples at each end (medians of); 0 when one batch ran: reported, not judged. */
+  samplesPerEnd: number;
+  series: SoakSample[];
+  routerRssAfterGcSlopeKiBPer100k: number;
+  routerRssAfterGc: Growth;
+  routerHeap: Growth;
+  routerRss: Growth;
+  backendRssAfterGc: Growth;
+  backendHeap: Growth;
+  backendRss: Growth;
+}
+
 /**
  * The soak: tiny GETs in batches through a router and a backend of its own, both started with
  * the V8 inspector on, so that after each batch both can be made to run a full collection
@@ -1192,7 +1213,7 @@ interface SoakSample {
  */
 async function soakScenario(): Promise<void> {
   // Two batches at least, or no growth can be seen: skip rather than run into the deadline.
-  if (CONFIG.deadlineMs - 20_000 - elapsedMs() < 20_000) {
+  if (soakTimeLeft() < 20_000) {
     results.scale.soakError = "no time left before the global deadline";
     log(`soak skipped: ${results.scale.soakError}`);
     return;
@@ -1213,6 +1234,11 @@ async function soakScenario(): Promise<void> {
   }
 }
 
+/** Time the soak may take: up to the global deadline, less 20 s for stopping and writing. */
+function soakTimeLeft(): number {
+  return CONFIG.deadlineMs - 20_000 - elapsedMs();
+}
+
 /** The soak's batches and samples, on a router (HTTP on `port`) and backend already up. */
 async function soak(port: number, router: Proc, backend: Proc): Promise<void> {
   const inspector = async (proc: Proc) =>
@@ -1220,7 +1246,7 @@ async function soak(port: number, router: Proc, backend: Proc): Promise<void> {
   const routerInspector = await inspector(router);
   const backendInspector = await inspector(backend);
   const batch = Math.round(CONFIG.soakRequests / CONFIG.soakBatches);
-  const budget = Math.min(CONFIG.soakBudgetMs, CONFIG.deadlineMs - 20_000 - elapsedMs());
+  const budget = Math.min(CONFIG.soakBudgetMs, soakTimeLeft());
   const soakStart = performance.now();
   const left = () => budget - (performance.now() - soakStart);
 
@@ -1262,12 +1288,13 @@ async function soak(port: number, router: Proc, backend: Proc): Promise<void> {
     const after = series.slice(1);
     if (after.length === 0) return;
     const third = Math.min(3, Math.floor(after.length / 2));
+    const ends = Math.max(1, third);
     const growth = (key: Exclude<keyof SoakSample, "requests">): Growth => {
-      const start = median(after.slice(0, Math.max(1, third)).map((x) => x[key]));
-      const end = median(after.slice(-Math.max(1, third)).map((x) => x[key]));
+      const start = median(after.slice(0, ends).map((x) => x[key]));
+      const end = median(after.slice(-ends).map((x) => x[key]));
       return { start, end, growth: end - start };
     };
-    results.scale.soak = {
+    const result: SoakResult = {
       planned: CONFIG.soakRequests,
       requests: done,
       errors,
@@ -1286,6 +1313,7 @@ async function soak(port: number, router: Proc, backend: Proc): Promise<void> {
       backendHeap: growth("backendHeapKiB"),
       backendRss: growth("backendRssKiB"),
     };
+    results.scale.soak = result;
   };
   try {
     series.push(await sample(0));
@@ -1433,15 +1461,7 @@ function checkTargets(): void {
     threshold: "< 32 KiB",
     met: idle ? idle.routerKiBPerTunnel < TARGETS.idleTunnelKiB : null,
   });
-  const soak = results.scale.soak as
-    | {
-      requests: number;
-      errors: number;
-      samplesPerEnd: number;
-      routerRssAfterGc: Growth;
-      routerHeap: Growth;
-    }
-    | undefined;
+  const soak = results.scale.soak as SoakResult | undefined;
   checks.push({
     target: `No router RSS growth over the soak beyond noise (${
       soak?.requests.toLocaleString("en-US") ?? "–"
@@ -1757,25 +1777,7 @@ function report(): string {
       } s; backend peak ${fmt(b?.peakMiB)} MiB, CPU ${fmt(b?.cpuS)} s.`,
     );
   } else if (sif) out.push(`- Streams in flight: error: ${sif.error}`);
-  const soak = s.soak as
-    | {
-      requests: number;
-      planned: number;
-      truncatedByTimeBudget: boolean;
-      reqPerSec: number;
-      errors: number;
-      routerCpuS: number;
-      backendCpuS: number;
-      samplesPerEnd: number;
-      series: SoakSample[];
-      routerRssAfterGcSlopeKiBPer100k: number;
-      routerRssAfterGc: Growth;
-      routerHeap: Growth;
-      routerRss: Growth;
-      backendRssAfterGc: Growth;
-      backendHeap: Growth;
-    }
-    | undefined;
+  const soak = s.soak as SoakResult | undefined;
   if (soak) {
     const span = (g: Growth) =>
       `${fmtMiB(g.start)} → ${fmtMiB(g.end)} MiB (${signedMiB(g.growth)})`;
