@@ -3,8 +3,12 @@
  * connections dials OUT to a public router; on that connection the roles flip
  * and the router sends it requests as HTTP/2 streams.
  *
- * Run a router with `deno run -A jsr:@ptth/router`, then serve any
- * fetch-style handler behind it:
+ * This module is what a backend imports: `serveReverse`, `upgradeWebSocket`
+ * and their types, and nothing of the router (no hono, no admin, no CLI).
+ * Run as a program it starts a router: `deno run -A jsr:@ptth/router`.
+ * Embed a router with `jsr:@ptth/router/router`.
+ *
+ * Run a router, then serve any fetch-style handler behind it:
  *
  * ```ts ignore
  * import { serveReverse } from "jsr:@ptth/router";
@@ -13,7 +17,8 @@
  *
  * @example Router and backend in one program
  * ```ts
- * import { createRouter, serveReverse } from "./mod.ts";
+ * import { serveReverse } from "jsr:@ptth/router";
+ * import { createRouter } from "jsr:@ptth/router/router";
  * import { equal } from "node:assert/strict";
  * await using router = createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true });
  * await using backend = serveReverse(
@@ -29,24 +34,12 @@
  */
 
 export {
-  type AdminOptions,
-  createRouter,
+  type Backoff,
+  type ByteIO,
+  type LinkStatus,
   type LocalSettings,
   type LogFormat,
   type LogLevel,
-  type ProxyApp,
-  type ProxyEnv,
-  type RequestRecord,
-  type Router,
-  type RouterEvent,
-  type RouterEventListener,
-  RouterEvents,
-  type RouterOptions,
-  type RouteSpec,
-  type TunnelInfo,
-} from "./router.ts";
-export {
-  type ByteIO,
   type ReverseHandler,
   type ReverseHandlerInfo,
   type ReverseServer,
@@ -54,14 +47,19 @@ export {
   type ServeReverseInit,
   type ServeReverseOptions,
   StreamWebSocket,
+  type StreamWebSocketOptions,
   TunnelRefusedError,
   upgradeWebSocket,
   type UpgradeWebSocketOptions,
+  type WebSocketEventHandler,
+  type WebSocketTransport,
   type WebSocketUpgrade,
 } from "./backend.ts";
-export type { Tunnel, TunnelList } from "./pool.ts";
-export { main, VERSION } from "./cli.ts";
 
-import { main } from "./cli.ts";
-
-if (import.meta.main) Deno.exit(await main(Deno.args));
+// Run as a program, this is the router's CLI. It is loaded only then, so that
+// a backend importing this module loads none of the router.
+if (import.meta.main) {
+  const cli = "./cli.ts";
+  const { main } = await import(cli);
+  Deno.exit(await main(Deno.args));
+}

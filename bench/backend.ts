@@ -13,7 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { type ReverseServer, serveReverse } from "../backend.ts";
+import { type ReverseServer, serveReverse } from "../backend/serve_reverse.ts";
 import { createBenchHandler } from "./handlers.ts";
 
 const { values } = parseArgs({

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { serveReverse } from "../backend.ts";
+import { serveReverse } from "../backend/serve_reverse.ts";
 import { createBenchHandler } from "./handlers.ts";
 
 const [tunnelPort, publicPort, directPort, runs] = [...Deno.args, "20"].slice(0, 4).map(Number) as [

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { upgradeWebSocket } from "../ws/upgrade.ts";
+import { upgradeWebSocket } from "../backend/upgrade_websocket.ts";
 
 /** Options of {@linkcode createBenchHandler}. */
 export interface BenchHandlerOptions {

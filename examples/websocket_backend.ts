@@ -17,7 +17,7 @@
 import { Hono } from "hono";
 import type { WSContext } from "hono/ws";
 import { serveReverse } from "../mod.ts";
-import { upgradeWebSocket } from "../ws/hono.ts";
+import { upgradeWebSocket } from "../backend/hono.ts";
 
 const room = new Set<WSContext<WebSocket>>();
 const joined = new Set<(name: string) => void>();

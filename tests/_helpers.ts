@@ -5,9 +5,9 @@
  * @module
  */
 
-import { createRouter, type Router, type RouterOptions } from "../router.ts";
-import { type ReverseHandler, type ReverseServer, serveReverse } from "../backend.ts";
-import type { ServeReverseOptions } from "../backend.ts";
+import { createRouter, type Router, type RouterOptions } from "../router/create_router.ts";
+import { type ReverseHandler, type ReverseServer, serveReverse } from "../backend/serve_reverse.ts";
+import type { ServeReverseOptions } from "../backend/serve_reverse.ts";
 
 /** Starts a quiet router on 127.0.0.1 with free ports. */
 export function startRouter(options: RouterOptions = {}): Router {

@@ -1,9 +1,9 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
-import { createAdminApp, type TunnelView } from "../admin/app.ts";
-import { createRouterMetrics } from "../admin/router_metrics.ts";
-import { RouterStats } from "../admin/stats.ts";
-import { RouterEvents } from "../events.ts";
-import { TunnelPool } from "../pool.ts";
+import { createAdminApp, type TunnelView } from "../router/admin/app.ts";
+import { createRouterMetrics } from "../router/admin/router_metrics.ts";
+import { RouterStats } from "../router/admin/stats.ts";
+import { RouterEvents } from "../router/events.ts";
+import { TunnelPool } from "../router/pool.ts";
 import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
 
 const ADMIN_TOKEN = "admin-token-0123456789abcdef";

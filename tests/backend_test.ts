@@ -1,6 +1,6 @@
 import { equal, ok, throws } from "node:assert/strict";
 import { Hono } from "hono";
-import { serveReverse } from "../backend.ts";
+import { serveReverse } from "../backend/serve_reverse.ts";
 import { baseUrl, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
 
 Deno.test("serveReverse(handler) dials PTTH_ROUTER when no address is given", async () => {
@@ -77,7 +77,7 @@ Deno.test("serveReverse() reconnects after the router restarts on the same port"
   await backend.connected;
   await first.shutdown();
   await waitUntil(() => !backend.isConnected, 5000, "tunnel lost");
-  const { createRouter } = await import("../router.ts");
+  const { createRouter } = await import("../router/create_router.ts");
   await using second = createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort, quiet: true });
   await waitUntil(() => second.pool.size === 1, 5000, "tunnel back");
   equal(await (await fetch(baseUrl(second))).text(), "back");
@@ -137,7 +137,7 @@ Deno.test("backend status goes connecting, connected, stopped", async () => {
   );
   equal(backend.status, "connecting");
   await waitUntil(() => backend.lastError !== null, 2000, "a failed dial");
-  const { createRouter } = await import("../router.ts");
+  const { createRouter } = await import("../router/create_router.ts");
   await using router = createRouter({
     hostname: "127.0.0.1",
     port: 0,

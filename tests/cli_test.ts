@@ -1,5 +1,5 @@
 import { equal, match, ok, throws } from "node:assert/strict";
-import { ConfigError, loadConfig } from "../config.ts";
+import { ConfigError, loadConfig } from "../config/load.ts";
 import { runCli, withCli } from "./_cli.ts";
 
 const noEnv = () => undefined;

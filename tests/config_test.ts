@@ -6,7 +6,7 @@ import {
   OPTIONS,
   type RouterConfig,
   toRouterOptions,
-} from "../config.ts";
+} from "../config/load.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 

@@ -4,7 +4,7 @@
  * at a laptop and a phone size go to test-artifacts/.
  */
 import { equal, ok } from "node:assert/strict";
-import type { ReverseServer } from "../backend.ts";
+import type { ReverseServer } from "../backend/serve_reverse.ts";
 import { baseUrl, startBackend, startRouter } from "./_helpers.ts";
 import { launchChromium, requireChromium } from "./_chromium.ts";
 

@@ -9,7 +9,7 @@ import { ClientSession } from "../h2/client.ts";
 import { memoryPipe } from "../h2/memory_pipe.ts";
 import { type Http2Handler, serveConnection } from "../h2/server.ts";
 import { StreamWebSocket } from "../ws/socket.ts";
-import { upgradeWebSocket } from "../ws/upgrade.ts";
+import { upgradeWebSocket } from "../backend/upgrade_websocket.ts";
 import { withTimeout } from "./_helpers.ts";
 
 function connect(handler: Http2Handler) {

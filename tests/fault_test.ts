@@ -20,8 +20,8 @@ import {
   FrameType,
 } from "../h2/constants.ts";
 import { type FrameHeader, FrameWriter, type GoawayFrame, readFrameHeader } from "../h2/frame.ts";
-import type { ReverseServer } from "../backend.ts";
-import { serveReverse } from "../backend.ts";
+import type { ReverseServer } from "../backend/serve_reverse.ts";
+import { serveReverse } from "../backend/serve_reverse.ts";
 import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
 import { concat, RawPeer } from "./_raw_peer.ts";
 

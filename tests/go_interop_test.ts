@@ -5,7 +5,7 @@
  * using Transport.NewClientConn on the accepted connection.
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { serveReverse } from "../backend.ts";
+import { serveReverse } from "../backend/serve_reverse.ts";
 import { baseUrl, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname;

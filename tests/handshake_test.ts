@@ -1,6 +1,6 @@
 import { deepEqual, equal, ok, rejects, throws } from "node:assert/strict";
-import { createRouter, type Router, type RouterOptions } from "../router.ts";
-import { serveReverse, TunnelRefusedError } from "../backend.ts";
+import { createRouter, type Router, type RouterOptions } from "../router/create_router.ts";
+import { serveReverse, TunnelRefusedError } from "../backend/serve_reverse.ts";
 import {
   encodeHandshakeRequest,
   encodeHandshakeResponse,
@@ -11,7 +11,7 @@ import {
   parseHandshakeResponse,
   type TunnelIdentity,
 } from "../tunnel/handshake.ts";
-import type { RouterTunnel } from "../tunnel/router_tunnel.ts";
+import type { RouterTunnel } from "../router/tunnels/router_tunnel.ts";
 import { waitUntil, withTimeout } from "./_helpers.ts";
 
 const API_TOKEN = "api-token-0123456789abcdef";

@@ -45,11 +45,11 @@ import {
   type SettingsFrame,
 } from "../h2/frame.ts";
 import { type Http2Handler, serveConnection } from "../h2/server.ts";
-import type { Router } from "../router.ts";
-import type { RequestRecord } from "../events.ts";
+import type { Router } from "../router/create_router.ts";
+import type { RequestRecord } from "../router/events.ts";
 import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
-import { upgradeWebSocket } from "../ws/upgrade.ts";
-import { serveReverse } from "../backend.ts";
+import { upgradeWebSocket } from "../backend/upgrade_websocket.ts";
+import { serveReverse } from "../backend/serve_reverse.ts";
 import {
   ackSettings,
   isPingAck,

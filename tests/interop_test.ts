@@ -15,8 +15,8 @@
  */
 
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { createRouter } from "../router.ts";
-import { serveReverse } from "../backend.ts";
+import { createRouter } from "../router/create_router.ts";
+import { serveReverse } from "../backend/serve_reverse.ts";
 import { serveConnection } from "../h2/server.ts";
 import { ClientSession } from "../h2/client.ts";
 import { memoryPipe } from "../h2/memory_pipe.ts";

@@ -1,8 +1,8 @@
 import { equal, match, ok, rejects } from "node:assert/strict";
 import { Logger } from "../log/logger.ts";
-import { createRouter } from "../router.ts";
-import { serveReverse } from "../backend.ts";
-import { TunnelRefusedError } from "../tunnel/dial.ts";
+import { createRouter } from "../router/create_router.ts";
+import { serveReverse } from "../backend/serve_reverse.ts";
+import { TunnelRefusedError } from "../backend/dial.ts";
 import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
 
 const API_TOKEN = "api-token-for-log-tests-0001";

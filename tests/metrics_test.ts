@@ -1,7 +1,7 @@
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
-import { serveReverse } from "../backend.ts";
-import { MetricsRegistry } from "../admin/metrics.ts";
-import { TunnelRefusedError } from "../tunnel/dial.ts";
+import { serveReverse } from "../backend/serve_reverse.ts";
+import { MetricsRegistry } from "../router/admin/metrics.ts";
+import { TunnelRefusedError } from "../backend/dial.ts";
 import { type Family, parsePrometheusText, sampleValue } from "./_prometheus_text.ts";
 import { baseUrl, startBackend, startRouter, withTimeout } from "./_helpers.ts";
 

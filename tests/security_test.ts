@@ -3,13 +3,13 @@
  * with tokens and routes, backends of several services, real requests.
  */
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
-import { createRouter, type RouterOptions } from "../router.ts";
+import { createRouter, type RouterOptions } from "../router/create_router.ts";
 import {
   type ReverseServer,
   serveReverse,
   type ServeReverseOptions,
   TunnelRefusedError,
-} from "../backend.ts";
+} from "../backend/serve_reverse.ts";
 import { waitUntil, withTimeout } from "./_helpers.ts";
 
 const TOKENS = { a: "token-for-service-a-0001", b: "token-for-service-b-0002" };

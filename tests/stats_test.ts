@@ -1,7 +1,7 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { LatencyBins } from "../admin/latency_bins.ts";
-import { RouterStats } from "../admin/stats.ts";
-import { type RequestRecord, RouterEvents, type TunnelInfo } from "../events.ts";
+import { LatencyBins } from "../router/admin/latency_bins.ts";
+import { RouterStats } from "../router/admin/stats.ts";
+import { type RequestRecord, RouterEvents, type TunnelInfo } from "../router/events.ts";
 
 function request(overrides: Partial<RequestRecord>): RequestRecord {
   return {

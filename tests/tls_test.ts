@@ -1,6 +1,10 @@
 import { equal, ok, rejects } from "node:assert/strict";
-import { createRouter, type RouterOptions } from "../router.ts";
-import { type ReverseHandler, serveReverse, type ServeReverseOptions } from "../backend.ts";
+import { createRouter, type RouterOptions } from "../router/create_router.ts";
+import {
+  type ReverseHandler,
+  serveReverse,
+  type ServeReverseOptions,
+} from "../backend/serve_reverse.ts";
 import { waitUntil, withTimeout } from "./_helpers.ts";
 import { testCerts } from "./_certs.ts";
 

@@ -3,7 +3,7 @@
  * RSS is read from /proc: flow control must keep it from buffering bodies.
  */
 import { equal, ok } from "node:assert/strict";
-import { serveReverse } from "../backend.ts";
+import { serveReverse } from "../backend/serve_reverse.ts";
 import { withTimeout } from "./_helpers.ts";
 
 const MiB = 1024 * 1024;

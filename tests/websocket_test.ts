@@ -7,14 +7,14 @@
  */
 import { deepEqual, equal, ok, rejects } from "node:assert/strict";
 import { Hono } from "hono";
-import { type ReverseHandler, serveReverse, TunnelRefusedError } from "../backend.ts";
-import { upgradeWebSocket } from "../ws/upgrade.ts";
-import { upgradeWebSocket as honoUpgradeWebSocket } from "../ws/hono.ts";
+import { type ReverseHandler, serveReverse, TunnelRefusedError } from "../backend/serve_reverse.ts";
+import { upgradeWebSocket } from "../backend/upgrade_websocket.ts";
+import { upgradeWebSocket as honoUpgradeWebSocket } from "../backend/hono.ts";
 import { FrameReader, Opcode } from "../ws/frame.ts";
 import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
 import { testCerts } from "./_certs.ts";
 import { launchChromium, requireChromium } from "./_chromium.ts";
-import type { RouterTunnel } from "../tunnel/router_tunnel.ts";
+import type { RouterTunnel } from "../router/tunnels/router_tunnel.ts";
 
 const MiB = 1024 * 1024;
 

@@ -7,7 +7,12 @@
  * @module
  */
 
-import { hasToken } from "../tokens.ts";
+import { hasToken } from "./tokens.ts";
+
+/** The default path of the WebSocket tunnel on the router's public port. */
+export const DEFAULT_TUNNEL_PATH = "/.well-known/ptth/tunnel";
+/** The subprotocol a tunnel WebSocket offers (`Sec-WebSocket-Protocol`). */
+export const TUNNEL_SUBPROTOCOL = "ptth";
 
 /** The path prefix of a handshake request; the service name follows it. */
 export const HANDSHAKE_PATH = "/.well-known/ptth/";

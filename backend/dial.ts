@@ -13,9 +13,9 @@ import {
   MAX_HANDSHAKE_BYTES,
   parseHandshakeResponse,
   type TunnelIdentity,
-} from "./handshake.ts";
-import { PrefixedIO } from "./prefixed_io.ts";
-import { within } from "./within.ts";
+} from "../tunnel/handshake.ts";
+import { PrefixedIO } from "../tunnel/prefixed_io.ts";
+import { within } from "../tunnel/within.ts";
 
 /**
  * The router refused the tunnel: 400 (bad handshake), 401 (token needed),

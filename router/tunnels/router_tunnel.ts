@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { ClientExchange, ClientRequest, ClientSession } from "../h2/client.ts";
+import type { ClientExchange, ClientRequest, ClientSession } from "../../h2/client.ts";
 import type { Tunnel } from "../pool.ts";
-import type { TunnelIdentity } from "./handshake.ts";
+import type { TunnelIdentity } from "../../tunnel/handshake.ts";
 
 /**
  * One backend connection in the router's pool.

@@ -7,7 +7,7 @@
  */
 
 import type { MiddlewareHandler } from "hono";
-import { digest, timingSafeEqual } from "../tunnel/token_digest.ts";
+import { digest, timingSafeEqual } from "../tunnels/token_digest.ts";
 
 /**
  * Builds the middleware; without a token it lets everything through.

@@ -6,28 +6,15 @@
  * @module
  */
 
-import denoJson from "../deno.json" with { type: "json" };
+import denoJson from "../../deno.json" with { type: "json" };
 import type { RouterEvents } from "../events.ts";
 import type { TunnelList } from "../pool.ts";
+import type { AdminOptions } from "../../config/router_options.ts";
+
+export type { AdminOptions } from "../../config/router_options.ts";
 import { createAdminApp } from "./app.ts";
 import { createRouterMetrics } from "./router_metrics.ts";
 import { RouterStats } from "./stats.ts";
-
-/** Options of the admin listener (`RouterOptions.admin`). */
-export interface AdminOptions {
-  /** Interface to listen on; loopback only unless told otherwise. @default {"127.0.0.1"} */
-  hostname?: string;
-  /** Port; 0 picks a free one. */
-  port: number;
-  /** A token `/metrics` and `/api/*` require as `Authorization: Bearer <token>`. @default {none} */
-  token?: string;
-  /**
-   * Services that must each have a tunnel up (not draining) before `/readyz`
-   * answers 200; without any, ready means listening.
-   * @default {[]}
-   */
-  readyServices?: string[];
-}
 
 /** What the admin listener reads from the router. */
 export interface AdminSources {

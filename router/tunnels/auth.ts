@@ -5,7 +5,7 @@
  * @module
  */
 
-import { HandshakeError } from "./handshake.ts";
+import { HandshakeError } from "../../tunnel/handshake.ts";
 import { digest, timingSafeEqual } from "./token_digest.ts";
 
 /** Options of {@linkcode TunnelAuth}. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ByteIO } from "../h2/connection.ts";
+import type { ByteIO } from "../../h2/connection.ts";
 import type { TunnelAuth } from "./auth.ts";
 import {
   encodeHandshakeResponse,
@@ -15,9 +15,9 @@ import {
   MAX_HANDSHAKE_BYTES,
   parseHandshakeRequest,
   type TunnelIdentity,
-} from "./handshake.ts";
-import { PrefixedIO } from "./prefixed_io.ts";
-import { within } from "./within.ts";
+} from "../../tunnel/handshake.ts";
+import { PrefixedIO } from "../../tunnel/prefixed_io.ts";
+import { within } from "../../tunnel/within.ts";
 
 /** A tunnel ready for HTTP/2: the byte stream and who is on the other end. */
 export interface AcceptedTunnel {
@@ -79,7 +79,7 @@ function looksLikeSettings(bytes: Uint8Array): boolean {
  * ```ts
  * import { acceptTunnel } from "./accept.ts";
  * import { TunnelAuth } from "./auth.ts";
- * import { memoryPipe } from "../h2/memory_pipe.ts";
+ * import { memoryPipe } from "../../h2/memory_pipe.ts";
  * import { equal } from "node:assert/strict";
  * const [router, backend] = memoryPipe();
  * // An HTTP/2 server speaks first: an empty SETTINGS frame.

@@ -9,8 +9,8 @@
 import { Hono } from "hono";
 import { describe, text } from "./answers.ts";
 import type { Context } from "hono";
-import { isUnprocessed } from "./h2/client.ts";
-import type { FieldPairs } from "./h2/message.ts";
+import { isUnprocessed } from "../h2/client.ts";
+import type { FieldPairs } from "../h2/message.ts";
 import {
   forwardedFields,
   type ForwardedHead,
@@ -19,7 +19,7 @@ import {
 } from "./forwarded.ts";
 import type { TunnelPool } from "./pool.ts";
 import { normalizeHost, type RouteTable } from "./routes.ts";
-import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
+import type { RouterTunnel } from "./tunnels/router_tunnel.ts";
 import type { RouterEvents } from "./events.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { EarlyStop } from "./early_stop.ts";

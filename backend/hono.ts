@@ -8,9 +8,9 @@
  * @example An echo route in a hono app behind a router
  * ```ts
  * import { Hono } from "hono";
- * import { upgradeWebSocket } from "./hono.ts";
- * import { createRouter } from "../router.ts";
- * import { serveReverse } from "../backend.ts";
+ * import { upgradeWebSocket } from "jsr:@ptth/router/hono";
+ * import { createRouter } from "jsr:@ptth/router/router";
+ * import { serveReverse } from "jsr:@ptth/router";
  * import { equal } from "node:assert/strict";
  * const app = new Hono().get(
  *   "/ws",
@@ -32,9 +32,9 @@
  */
 
 import { defineWebSocketHelper, type UpgradeWebSocket, WSContext } from "hono/ws";
-import { upgradeWebSocket as upgrade, type UpgradeWebSocketOptions } from "./upgrade.ts";
+import { upgradeWebSocket as upgrade, type UpgradeWebSocketOptions } from "./upgrade_websocket.ts";
 
-export type { UpgradeWebSocketOptions } from "./upgrade.ts";
+export type { UpgradeWebSocketOptions } from "./upgrade_websocket.ts";
 
 /**
  * hono middleware upgrading a request to a WebSocket and wiring its events
@@ -44,7 +44,7 @@ export type { UpgradeWebSocketOptions } from "./upgrade.ts";
  * @example
  * ```ts
  * import { Hono } from "hono";
- * import { upgradeWebSocket } from "./hono.ts";
+ * import { upgradeWebSocket } from "jsr:@ptth/router/hono";
  * import { equal } from "node:assert/strict";
  * const app = new Hono().get("/ws", upgradeWebSocket(() => ({})), (c) => c.text("not an upgrade"));
  * equal(await (await app.request("/ws")).text(), "not an upgrade");

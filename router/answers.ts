@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Http2Error } from "./h2/errors.ts";
+import { Http2Error } from "../h2/errors.ts";
 
 /**
  * A plain-text answer of the router's own.
@@ -81,7 +81,7 @@ export function clientGone(): Response {
  * @example
  * ```ts
  * import { describe } from "./answers.ts";
- * import { StreamError } from "./h2/errors.ts";
+ * import { StreamError } from "../h2/errors.ts";
  * import { equal } from "node:assert/strict";
  * equal(describe(new StreamError(1, 0x7, "refused")), "REFUSED_STREAM: refused");
  * equal(describe(new Error("gone")), "gone");

@@ -6,10 +6,10 @@
  */
 
 import { clientGone, noTunnel, text } from "./answers.ts";
-import type { ClientExchange } from "./h2/client.ts";
+import type { ClientExchange } from "../h2/client.ts";
 import type { Deadline, Deadlines } from "./deadlines.ts";
 import type { TunnelPool } from "./pool.ts";
-import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
+import type { RouterTunnel } from "./tunnels/router_tunnel.ts";
 
 /** A request still waiting for its response head this long (ms) is watched for its client leaving. */
 const CLIENT_WATCH_DELAY = 100;

@@ -9,9 +9,9 @@
 
 import type { ByteIO } from "../h2/connection.ts";
 import { TunnelRefusedError } from "./dial.ts";
-import { identityFields, type TunnelIdentity } from "./handshake.ts";
-import { TUNNEL_SUBPROTOCOL } from "./websocket_accept.ts";
-import { WebSocketIO } from "./websocket_io.ts";
+import { identityFields, type TunnelIdentity } from "../tunnel/handshake.ts";
+import { TUNNEL_SUBPROTOCOL } from "../tunnel/handshake.ts";
+import { WebSocketIO } from "../tunnel/websocket_io.ts";
 
 /** How to reach a router's WebSocket tunnel. */
 export interface WebSocketDialOptions {

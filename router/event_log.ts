@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { RouterEvent, RouterEvents } from "../events.ts";
-import type { TunnelList } from "../pool.ts";
-import type { LogFields, Logger, LogLevel } from "./logger.ts";
+import type { RouterEvent, RouterEvents } from "./events.ts";
+import type { TunnelList } from "./pool.ts";
+import type { LogFields, Logger, LogLevel } from "../log/logger.ts";
 
 /** One line to write: the message, and the fields it does not already say. */
 interface Line {
@@ -135,10 +135,10 @@ function describeEvent(event: RouterEvent, pool: TunnelList): Line {
  *
  * @example
  * ```ts
- * import { RouterEvents } from "../events.ts";
- * import { TunnelPool } from "../pool.ts";
- * import { Logger } from "./logger.ts";
- * import { logRouterEvents } from "./router_log.ts";
+ * import { RouterEvents } from "./events.ts";
+ * import { TunnelPool } from "./pool.ts";
+ * import { Logger } from "../log/logger.ts";
+ * import { logRouterEvents } from "./event_log.ts";
  * import { match } from "node:assert/strict";
  * const events = new RouterEvents();
  * const lines: string[] = [];

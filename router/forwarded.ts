@@ -7,7 +7,7 @@
  * @module
  */
 
-import { tokens } from "./tokens.ts";
+import { tokens } from "../tunnel/tokens.ts";
 
 /**
  * Request fields never forwarded: hop-by-hop ones (RFC 9110 §7.6.1), those

@@ -8,7 +8,7 @@
  */
 
 import { extendedConnectOf, takeExtendedConnect } from "../h2/extended_connect.ts";
-import { StreamWebSocket } from "./socket.ts";
+import { StreamWebSocket } from "../ws/socket.ts";
 
 /** Options of {@linkcode upgradeWebSocket}; those of `Deno.upgradeWebSocket` and more. */
 export interface UpgradeWebSocketOptions {
@@ -45,9 +45,9 @@ export interface WebSocketUpgrade {
  *
  * @example An echo server behind a router
  * ```ts
- * import { createRouter } from "../router.ts";
- * import { serveReverse } from "../backend.ts";
- * import { upgradeWebSocket } from "./upgrade.ts";
+ * import { createRouter } from "../router/create_router.ts";
+ * import { serveReverse } from "./serve_reverse.ts";
+ * import { upgradeWebSocket } from "./upgrade_websocket.ts";
  * import { equal } from "node:assert/strict";
  * await using router = createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true });
  * await using backend = serveReverse({ port: router.tunnelAddr.port, quiet: true }, (request) => {

@@ -7,15 +7,15 @@
  * @module
  */
 
-import { TunnelRefusedError } from "../tunnel/dial.ts";
-import type { LogFields, Logger } from "./logger.ts";
+import { TunnelRefusedError } from "./dial.ts";
+import type { LogFields, Logger } from "../log/logger.ts";
 
 /**
  * Logs one link's state changes; the link's callbacks call it.
  *
  * @example
  * ```ts
- * import { Logger } from "./logger.ts";
+ * import { Logger } from "../log/logger.ts";
  * import { LinkStateLog } from "./link_log.ts";
  * import { match } from "node:assert/strict";
  * const lines: string[] = [];

@@ -7,21 +7,17 @@
  * @module
  */
 
-import type { ByteIO } from "../h2/connection.ts";
+import type { ByteIO } from "../../h2/connection.ts";
 import type { TunnelAuth } from "./auth.ts";
 import {
   HandshakeError,
   isServiceName,
   parseIdentityFields,
+  TUNNEL_SUBPROTOCOL,
   type TunnelIdentity,
-} from "./handshake.ts";
-import { hasToken } from "../tokens.ts";
-import { WebSocketIO } from "./websocket_io.ts";
-
-/** The default path of the WebSocket tunnel on the router's public port. */
-export const DEFAULT_TUNNEL_PATH = "/.well-known/ptth/tunnel";
-/** The subprotocol a tunnel WebSocket offers (`Sec-WebSocket-Protocol`). */
-export const TUNNEL_SUBPROTOCOL = "ptth";
+} from "../../tunnel/handshake.ts";
+import { hasToken } from "../../tunnel/tokens.ts";
+import { WebSocketIO } from "../../tunnel/websocket_io.ts";
 
 /** A WebSocket tunnel that passed the checks. */
 export interface AcceptedWebSocketTunnel {

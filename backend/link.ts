@@ -8,7 +8,7 @@
 
 import type { ByteIO, Connection } from "../h2/connection.ts";
 import { TunnelRefusedError } from "./dial.ts";
-import { within } from "./within.ts";
+import { within } from "../tunnel/within.ts";
 
 /** Where a link is in its life. */
 export type LinkStatus = "connecting" | "connected" | "refused" | "stopped";

@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { RouteSpec } from "./router.ts";
-import { isServiceName } from "./tunnel/handshake.ts";
+import type { RouteSpec } from "./router_options.ts";
+import { isServiceName } from "../tunnel/handshake.ts";
 
 /**
  * Invalid configuration: an unknown option, a malformed value, a missing or
@@ -16,7 +16,7 @@ import { isServiceName } from "./tunnel/handshake.ts";
  *
  * @example
  * ```ts
- * import { ConfigError, loadConfig } from "./config.ts";
+ * import { ConfigError, loadConfig } from "./load.ts";
  * import { throws } from "node:assert/strict";
  * throws(
  *   () => loadConfig(["--port", "http"], () => undefined, () => "{}"),

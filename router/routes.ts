@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { RouteSpec } from "./router.ts";
+import type { RouteSpec } from "../config/router_options.ts";
 
 interface Route {
   exactHost: string | null;

@@ -14,12 +14,12 @@ import { describe, text } from "./answers.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { EarlyStop } from "./early_stop.ts";
 import type { RequestTarget } from "./forwarded.ts";
-import { isUnprocessed } from "./h2/client.ts";
+import { isUnprocessed } from "../h2/client.ts";
 import type { TunnelPool } from "./pool.ts";
-import { hasToken } from "./tokens.ts";
-import type { RouterTunnel } from "./tunnel/router_tunnel.ts";
-import { CloseCode, isValidCloseCode } from "./ws/frame.ts";
-import { StreamWebSocket } from "./ws/socket.ts";
+import { hasToken } from "../tunnel/tokens.ts";
+import type { RouterTunnel } from "./tunnels/router_tunnel.ts";
+import { CloseCode, isValidCloseCode } from "../ws/frame.ts";
+import { StreamWebSocket } from "../ws/socket.ts";
 
 /** Fields of the client's upgrade that stay on its hop (RFC 8441 §5, RFC 6455 §9). */
 const HOP_FIELDS: ReadonlySet<string> = new Set([

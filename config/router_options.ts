@@ -1,0 +1,141 @@
+/**
+ * The options of a router, as `createRouter` takes them and the configuration
+ * (flags, environment, file) produces them: types only, so that the option
+ * table and the router can both read them without importing each other.
+ *
+ * @module
+ */
+
+import type { LocalSettings } from "../h2/connection.ts";
+import type { LogFormat, LogLevel } from "../log/logger.ts";
+
+/**
+ * One routing rule: requests whose host matches `host` (exact, or `*.suffix`
+ * for any subdomain) and whose path starts with `path` go to `service`.
+ * Longest match wins: exact host before wildcard, then the longest path.
+ */
+export interface RouteSpec {
+  /** `api.example.com`, `*.apps.example.com`, or omitted for any host. */
+  host?: string;
+  /** A path prefix on segment boundaries, e.g. `/api`. @default {"/"} */
+  path?: string;
+  /** The service; `*` with a wildcard host takes the host's first label. */
+  service: string;
+}
+
+/** Options of the admin listener (`RouterOptions.admin`). */
+export interface AdminOptions {
+  /** Interface to listen on; loopback only unless told otherwise. @default {"127.0.0.1"} */
+  hostname?: string;
+  /** Port; 0 picks a free one. */
+  port: number;
+  /** A token `/metrics` and `/api/*` require as `Authorization: Bearer <token>`. @default {none} */
+  token?: string;
+  /**
+   * Services that must each have a tunnel up (not draining) before `/readyz`
+   * answers 200; without any, ready means listening.
+   * @default {[]}
+   */
+  readyServices?: string[];
+}
+
+/** Options of {@linkcode createRouter}. */
+export interface RouterOptions {
+  /** Interface for the public HTTP port. @default {"0.0.0.0"} */
+  hostname?: string;
+  /** Public HTTP port; 0 picks a free one. @default {8888} */
+  port?: number;
+  /** Interface for the tunnel port. @default {hostname} */
+  tunnelHostname?: string;
+  /** Port backends dial; 0 picks a free one. @default {8887} */
+  tunnelPort?: number;
+  /**
+   * The path on the public port where backends open tunnels over WebSocket
+   * (through HTTPS-only proxies and load balancers); `""` turns it off.
+   * @default {"/.well-known/ptth/tunnel"}
+   */
+  tunnelPath?: string;
+  /** Aborting it shuts the router down gracefully. */
+  signal?: AbortSignal;
+  /** Certificate and key (PEM) for public HTTPS; HTTP/2 is offered through ALPN. */
+  tls?: { cert: string; key: string };
+  /** Certificate and key (PEM) for TLS on the tunnel port. */
+  tunnelTls?: { cert: string; key: string };
+  /**
+   * Tokens per service: a backend presenting one of `tokens[s]` may register
+   * as service `s` only. Compared in constant time.
+   * @default {{}}
+   */
+  tokens?: Record<string, string | string[]>;
+  /**
+   * Whether tunnels without a token (and raw HTTP/2 tunnels of the Go original)
+   * are accepted; they serve service `default`.
+   * @default {true when no token is configured, else false}
+   */
+  allowAnonymous?: boolean;
+  /** The route table; none means every request goes to any tunnel. @default {[]} */
+  routes?: RouteSpec[];
+  /**
+   * Peers whose X-Forwarded-* headers are believed (IP addresses or CIDR
+   * ranges); from anyone else those headers are replaced.
+   * @default {[]}
+   */
+  trustedProxies?: string[];
+  /** Largest request header section in bytes (431 above). @default {65536} */
+  maxHeaderBytes?: number;
+  /** Largest request body in bytes (413 above). @default {Infinity} */
+  maxBodyBytes?: number;
+  /** How long to wait for a backend's response headers (ms; 504 after). @default {60000} */
+  responseHeaderTimeout?: number;
+  /**
+   * How long a request waits for a tunnel of its service to (re)connect before
+   * 503, so that a backend restart is invisible to clients (ms).
+   * @default {3000}
+   */
+  tunnelWait?: number;
+  /**
+   * How many times a failed request is sent again on another tunnel: any
+   * request the backend never processed, others only when idempotent; bodies
+   * must be absent or small enough to replay (64 KiB).
+   * @default {2}
+   */
+  maxRetries?: number;
+  /** How long a stream may move no body bytes either way before it is reset (ms). @default {300000} */
+  idleTimeout?: number;
+  /** Streams per tunnel at most, below the backend's own limit. @default {Infinity} */
+  maxStreamsPerTunnel?: number;
+  /** Tunnels per service at most (more are refused with 429). @default {256} */
+  maxTunnelsPerService?: number;
+  /** Failed handshakes per address per minute before 429. @default {10} */
+  authFailuresPerMinute?: number;
+  /**
+   * PING a tunnel that has been silent this long (ms); under the 30 s after
+   * which many NATs drop idle flows.
+   * @default {15000}
+   */
+  keepaliveInterval?: number;
+  /** Close a tunnel whose PING is not answered within this long (ms). @default {10000} */
+  keepaliveTimeout?: number;
+  /**
+   * HTTP/2 settings the router advertises on tunnels, over the tunnel defaults
+   * (README, "Defaults the endpoints advertise"); the connection window is
+   * sixteen stream windows.
+   */
+  http2?: LocalSettings;
+  /** How long a tunnel may take to complete its handshake (ms). @default {10000} */
+  handshakeTimeout?: number;
+  /** Where log lines go. @default {console.error} */
+  log?: (line: string) => void;
+  /** Log nothing (tests, embedding). @default {false} */
+  quiet?: boolean;
+  /** How log lines look: `text` for terminals, `json` for one object a line. @default {"text"} */
+  logFormat?: LogFormat;
+  /** The least severe level logged: `debug`, `info`, `warn` or `error`. @default {"info"} */
+  logLevel?: LogLevel;
+  /**
+   * An admin listener apart from the public port: `/healthz`, `/readyz`,
+   * `/api/tunnels`, `/metrics` (Prometheus) and the dashboard at `/`.
+   * @default {none}
+   */
+  admin?: AdminOptions;
+}

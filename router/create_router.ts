@@ -1,0 +1,450 @@
+/**
+ * `createRouter`: starts the public server and the tunnel listener, and
+ * wires the proxy app, the pool, the admin listener and the logs together.
+ *
+ * @module
+ */
+
+import { setImmediate } from "node:timers";
+import { hostPort } from "./addr.ts";
+import { ClientSession } from "../h2/client.ts";
+import { errorCodeName } from "../h2/constants.ts";
+import { trustedProxyMatcher } from "./forwarded.ts";
+import { type TunnelList, TunnelPool } from "./pool.ts";
+import { createProxyApp, type ProxyEnv } from "./proxy.ts";
+import { RouteTable } from "./routes.ts";
+import { tunnelHttp2 } from "../tunnel/settings.ts";
+import { within } from "../tunnel/within.ts";
+import { acceptTunnel } from "./tunnels/accept.ts";
+import { acceptWebSocketTunnel } from "./tunnels/websocket_accept.ts";
+import type { ByteIO } from "../h2/connection.ts";
+import { TunnelAuth } from "./tunnels/auth.ts";
+import { DEFAULT_TUNNEL_PATH, HandshakeError, type TunnelIdentity } from "../tunnel/handshake.ts";
+import { RouterTunnel } from "./tunnels/router_tunnel.ts";
+import { probeRtt } from "./tunnels/rtt_probe.ts";
+import { RouterEvents, type TunnelInfo } from "./events.ts";
+import { Deadlines } from "./deadlines.ts";
+import { type AdminServer, startAdminServer } from "./admin/server.ts";
+import { Logger } from "../log/logger.ts";
+import { logRouterEvents } from "./event_log.ts";
+
+export type { LocalSettings } from "../h2/connection.ts";
+export type { Tunnel, TunnelList } from "./pool.ts";
+export type { ProxyEnv } from "./proxy.ts";
+export type { AdminOptions, RouterOptions, RouteSpec } from "../config/router_options.ts";
+import type { RouterOptions } from "../config/router_options.ts";
+export type { LogFormat, LogLevel } from "../log/logger.ts";
+export {
+  type RequestRecord,
+  type RouterEvent,
+  type RouterEventListener,
+  RouterEvents,
+  type TunnelInfo,
+} from "./events.ts";
+
+/** A running router. */
+export interface Router {
+  /** The hono app answering public requests; mountable in another app. */
+  readonly app: ProxyApp;
+  /** The public HTTP(S) address. */
+  readonly addr: Deno.NetAddr;
+  /** The tunnel address backends dial. */
+  readonly tunnelAddr: Deno.NetAddr;
+  /** The connected tunnels. */
+  readonly pool: TunnelList;
+  /** What happens: tunnels, handshakes, requests, PING round trips. */
+  readonly events: RouterEvents;
+  /** The admin listener's address, when `admin` is set. */
+  readonly adminAddr?: Deno.NetAddr;
+  /** Resolves when the router has stopped. */
+  readonly finished: Promise<void>;
+  /** Stops accepting, lets in-flight requests finish, then closes every tunnel. */
+  shutdown(): Promise<void>;
+  /** Same as {@linkcode Router.shutdown}. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * The router's hono app (a `Hono` instance), typed by what embedding needs:
+ * `fetch` serves one request, `request` is hono's test helper.
+ */
+export interface ProxyApp {
+  /** Serves one public request. */
+  fetch(request: Request, env?: ProxyEnv["Bindings"]): Response | Promise<Response>;
+  /** Serves a request built from a path or URL (hono's `app.request`). */
+  request(input: string | URL | Request, init?: RequestInit): Response | Promise<Response>;
+}
+
+let tunnelCounter = 0;
+
+/**
+ * Starts a router: the public HTTP(S) server (`Deno.serve` running the hono
+ * app) and the tunnel listener (`Deno.listen`, or `Deno.listenTls`).
+ *
+ * @param options Ports, TLS, tokens, routes and limits.
+ * @returns The running router.
+ *
+ * @example Embed a router in a program
+ * ```ts
+ * import { createRouter } from "./create_router.ts";
+ * import { equal } from "node:assert/strict";
+ * await using router = createRouter({ port: 0, tunnelPort: 0, quiet: true });
+ * equal(router.pool.size, 0);
+ * ```
+ */
+export function createRouter(options: RouterOptions = {}): Router {
+  const hostname = options.hostname ?? "0.0.0.0";
+  const logger = new Logger({
+    format: options.logFormat ?? "text",
+    level: options.logLevel ?? "info",
+    sink: options.quiet ? null : (options.log ?? ((line: string) => console.error(line))),
+  });
+  // Free-text lines are about things going wrong; requests and tunnels are logged from events.
+  const log = (line: string) => logger.warn(line);
+  const pool = new TunnelPool<RouterTunnel>();
+  const events = new RouterEvents();
+  if (logger.enabled("warn")) logRouterEvents(events, pool, logger);
+  let closing = false;
+  const admin: AdminServer | undefined = options.admin && startAdminServer(options.admin, {
+    pool,
+    events,
+    services: configuredServices(options),
+    listening: () => !closing,
+    log,
+  });
+  // Keepalive PINGs only silent tunnels: for the admin's RTTs, PING busy ones too.
+  const stopProbe = admin && probeRtt(pool, events, options.keepaliveInterval ?? 15_000);
+  const routes = new RouteTable(options.routes ?? []);
+  const auth = new TunnelAuth({
+    tokens: options.tokens ?? {},
+    ...(options.allowAnonymous === undefined ? {} : { allowAnonymous: options.allowAnonymous }),
+    failuresPerMinute: options.authFailuresPerMinute ?? 10,
+  });
+  const app = createProxyApp(pool, {
+    routes,
+    trusted: trustedProxyMatcher(options.trustedProxies ?? []),
+    maxHeaderBytes: options.maxHeaderBytes ?? 65_536,
+    maxBodyBytes: options.maxBodyBytes ?? Infinity,
+    responseHeaderTimeout: options.responseHeaderTimeout ?? 60_000,
+    tunnelWait: options.tunnelWait ?? 3000,
+    maxRetries: options.maxRetries ?? 2,
+    // A WebSocket's stream must not look idle to the sweep below.
+    webSocketPingInterval: Math.min(30_000, (options.idleTimeout ?? 300_000) / 2),
+    log,
+    events,
+    // 504s may come up to a tenth of the timeout (at most 250 ms) late: one timer for all.
+    deadlines: new Deadlines(
+      Math.min(250, Math.max(10, (options.responseHeaderTimeout ?? 60_000) / 10)),
+    ),
+  });
+  const tunnelListen = {
+    hostname: options.tunnelHostname ?? hostname,
+    port: options.tunnelPort ?? 8887,
+  };
+  let listener: Deno.Listener;
+  try {
+    listener = options.tunnelTls
+      ? Deno.listenTls({ ...tunnelListen, ...options.tunnelTls })
+      : Deno.listen(tunnelListen);
+  } catch (error) {
+    stopProbe?.();
+    admin?.shutdown();
+    throw error;
+  }
+  const serveOptions = {
+    hostname,
+    port: options.port ?? 8888,
+    onListen: () => {},
+    onError: (error: unknown) => {
+      log(`public request failed: ${(error as Error)?.message ?? error}`);
+      return new Response("Internal Server Error\n", { status: 500 });
+    },
+  };
+  // Tunnels over WebSocket come in on the public port, at their own path.
+  const tunnelPath = options.tunnelPath ?? DEFAULT_TUNNEL_PATH;
+  const webSocketTunnels = new Set<ClientSession>();
+  const context: TunnelContext = { pool, auth, options, log, events };
+  const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
+    tunnelPath !== "" && request.url.includes(tunnelPath) &&
+      new URL(request.url).pathname === tunnelPath
+      ? attachWebSocket(request, info.remoteAddr, context, webSocketTunnels)
+      : app.fetch(request, { remoteAddr: info.remoteAddr });
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = options.tls
+      ? Deno.serve({ ...serveOptions, ...options.tls }, handler)
+      : Deno.serve(serveOptions, handler);
+  } catch (error) {
+    listener.close();
+    stopProbe?.();
+    admin?.shutdown();
+    throw error;
+  }
+  const acceptDone = acceptTunnels(listener, context);
+
+  // One timer for all tunnels: streams whose bodies stopped moving are reset.
+  const idleTimeout = options.idleTimeout ?? 300_000;
+  const sweep = Number.isFinite(idleTimeout)
+    ? setInterval(() => {
+      const before = Date.now() - idleTimeout;
+      for (const tunnel of pool.list()) {
+        const n = tunnel.session.connection.resetIdleStreams(before);
+        if (n > 0) log(`tunnel ${tunnel.id}: reset ${n} idle stream(s)`);
+      }
+    }, Math.max(50, Math.min(idleTimeout / 4, 5000)))
+    : undefined;
+
+  let stopping: Promise<void> | null = null;
+  const shutdown = (): Promise<void> => {
+    stopping ??= (async () => {
+      closing = true;
+      stopProbe?.();
+      clearInterval(sweep);
+      try {
+        listener.close();
+      } catch {
+        // Already closed.
+      }
+      // Deno.serve's shutdown cuts upgraded connections: drain WebSocket tunnels first.
+      await drainSessions([...webSocketTunnels], 5000);
+      await server.shutdown();
+      // Then let the backends know, and wait (bounded) for their streams to end.
+      await drainSessions(pool.list().map((tunnel) => tunnel.session), 5000);
+      for (const tunnel of pool.list()) tunnel.session.close();
+      await acceptDone;
+      await admin?.shutdown();
+    })();
+    return stopping;
+  };
+  options.signal?.addEventListener("abort", () => shutdown(), { once: true });
+  const finished = server.finished.then(() => shutdown());
+  return {
+    app,
+    addr: server.addr,
+    tunnelAddr: listener.addr as Deno.NetAddr,
+    pool,
+    events,
+    ...(admin ? { adminAddr: admin.addr } : {}),
+    finished,
+    shutdown,
+    [Symbol.asyncDispose]: shutdown,
+  };
+}
+
+/** Services the configuration names (token services, route targets), for the admin listener. */
+function configuredServices(options: RouterOptions): string[] {
+  const routed = (options.routes ?? []).map((route) => route.service);
+  const named = [...Object.keys(options.tokens ?? {}), ...routed];
+  return [...new Set(named.filter((service) => service !== "*"))].sort();
+}
+
+async function acceptTunnels(listener: Deno.Listener, context: TunnelContext): Promise<void> {
+  const pending = new Set<Promise<void>>();
+  try {
+    for await (const conn of listener) {
+      const task = attach(conn, context);
+      pending.add(task);
+      task.finally(() => pending.delete(task));
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BadResource)) {
+      context.log(`tunnel listener failed: ${error}`);
+    }
+  }
+  await Promise.all(pending);
+}
+
+async function attach(conn: Deno.Conn, context: TunnelContext): Promise<void> {
+  const remoteAddr = conn.remoteAddr as Deno.NetAddr;
+  const id = `t${++tunnelCounter}`;
+  let accepted;
+  try {
+    accepted = await acceptTunnel(conn, {
+      auth: context.auth,
+      address: remoteAddr.hostname,
+      timeout: context.options.handshakeTimeout ?? 10_000,
+      admit: (identity) => admit(context, identity),
+    });
+  } catch (error) {
+    handshakeFailed(context, remoteAddr, error);
+    try {
+      conn.close();
+    } catch {
+      // Closed by the peer.
+    }
+    return;
+  }
+  // Returned, not awaited: an async function waiting here would keep its whole
+  // frame for the tunnel's life (memory per idle tunnel counts).
+  return serveTunnel(accepted.io, {
+    id,
+    identity: accepted.identity,
+    legacy: accepted.legacy,
+    reply: accepted.reply,
+    remoteAddr,
+  }, context);
+}
+
+/** Refuses a tunnel beyond the service's tunnel limit (429). */
+function admit(context: TunnelContext, identity: TunnelIdentity): void {
+  const max = context.options.maxTunnelsPerService ?? 256;
+  if (context.pool.count(identity.service) >= max) {
+    throw new HandshakeError(429, `Too many tunnels for service ${identity.service}`);
+  }
+}
+
+/**
+ * Reports a refused handshake, logged from the event without the token: only
+ * the status and the reason, which it returns.
+ */
+function handshakeFailed(
+  context: TunnelContext,
+  remoteAddr: Deno.NetAddr,
+  error: unknown,
+): { status: number; reason: string } {
+  const status = error instanceof HandshakeError ? error.status : 400;
+  const reason = error instanceof Error ? error.message : String(error);
+  context.events.emit({
+    type: "handshake-failed",
+    time: Date.now(),
+    address: remoteAddr.hostname,
+    status,
+    reason,
+  });
+  return { status, reason };
+}
+
+/** What the router's tunnel code shares. */
+interface TunnelContext {
+  pool: TunnelPool<RouterTunnel>;
+  auth: TunnelAuth;
+  options: RouterOptions;
+  log: (line: string) => void;
+  events: RouterEvents;
+}
+
+/** A tunnel whose handshake is done, on its way into the pool. */
+interface TunnelInit {
+  id: string;
+  identity: TunnelIdentity;
+  legacy: boolean;
+  /** Bytes to send before the HTTP/2 preface (the handshake's 101). */
+  reply: Uint8Array | null;
+  remoteAddr: Deno.NetAddr;
+  /** Told of the session as soon as it exists. */
+  onSession?: (session: ClientSession) => void;
+}
+
+/** Lets the sessions' streams finish (GOAWAY), waiting at most `ms`. */
+async function drainSessions(sessions: ClientSession[], ms: number): Promise<void> {
+  if (sessions.length === 0) return;
+  for (const session of sessions) session.shutdown();
+  await within(Promise.all(sessions.map((session) => session.closed)), ms, undefined);
+}
+
+/**
+ * Answers an upgrade on the tunnel path: checks the credentials like the TCP
+ * handshake (PROTOCOL.md §11) and serves the tunnel in the WebSocket.
+ */
+async function attachWebSocket(
+  request: Request,
+  remoteAddr: Deno.NetAddr,
+  context: TunnelContext,
+  sessions: Set<ClientSession>,
+): Promise<Response> {
+  let accepted;
+  try {
+    accepted = await acceptWebSocketTunnel(request, {
+      auth: context.auth,
+      address: remoteAddr.hostname,
+      admit: (identity) => admit(context, identity),
+    });
+  } catch (error) {
+    const { status, reason } = handshakeFailed(context, remoteAddr, error);
+    return new Response(`${reason}\n`, {
+      status,
+      headers: { "content-type": "text/plain; charset=utf-8" },
+    });
+  }
+  serveTunnel(accepted.io, {
+    id: `t${++tunnelCounter}`,
+    identity: accepted.identity,
+    legacy: false,
+    reply: null,
+    remoteAddr,
+    onSession: (session) => {
+      sessions.add(session);
+      session.closed.then(() => sessions.delete(session));
+    },
+  }, context);
+  return accepted.response;
+}
+
+/** Runs HTTP/2 on a tunnel whose handshake is done, and keeps it in the pool while it lives. */
+async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext): Promise<void> {
+  const { pool, options, log, events } = context;
+  const { id, identity, legacy, reply, remoteAddr } = init;
+  const from = hostPort(remoteAddr);
+  const handshakeTimeout = options.handshakeTimeout ?? 10_000;
+  const info: TunnelInfo = {
+    id,
+    service: identity.service,
+    hosts: identity.hosts,
+    weight: identity.weight,
+    metadata: identity.metadata,
+    remoteAddr: from,
+    connectedAt: Date.now(),
+    legacy,
+  };
+  const session = new ClientSession(io, {
+    ...tunnelHttp2(options.http2),
+    ...(reply ? { prelude: reply } : {}),
+    // Frames of every request handled in one turn of the event loop leave in one write.
+    schedule: setImmediate,
+    keepalive: {
+      interval: options.keepaliveInterval ?? 15_000,
+      timeout: options.keepaliveTimeout ?? 10_000,
+    },
+    ...(options.maxStreamsPerTunnel === undefined
+      ? {}
+      : { maxConcurrentStreams: options.maxStreamsPerTunnel }),
+    onProtocolError: (error) =>
+      log(`tunnel ${id}: ${error.name} ${error.codeName}: ${error.message}`),
+    onGoaway: (_last, code) => {
+      // A plain drain is logged from the event; an error code is worth a warning.
+      if (code !== 0) log(`tunnel ${id}: backend sent GOAWAY ${errorCodeName(code)}`);
+      events.emit({ type: "tunnel-draining", time: Date.now(), tunnel: info });
+    },
+    onRtt: (rttMs) =>
+      events.emit({
+        type: "ping",
+        time: Date.now(),
+        tunnelId: id,
+        service: identity.service,
+        rttMs,
+      }),
+  });
+  init.onSession?.(session);
+  // The peer's SETTINGS tell us its limits: only then can it take requests.
+  const outcome = await within(session.connection.ready, handshakeTimeout, "timeout" as const);
+  if (outcome === "timeout" || !session.available) {
+    log(`tunnel ${id} from ${from} did not speak HTTP/2; closed`);
+    session.close();
+    return;
+  }
+  const tunnel = new RouterTunnel(id, session, remoteAddr, identity, legacy);
+  pool.add(tunnel);
+  events.emit({ type: "tunnel-open", time: Date.now(), tunnel: info });
+  // Not awaited, for the same reason as in attach().
+  return session.closed.then(() => tunnelClosed(events, info, session));
+}
+
+function tunnelClosed(events: RouterEvents, info: TunnelInfo, session: ClientSession): void {
+  const error = session.connection.error;
+  events.emit({
+    type: "tunnel-close",
+    time: Date.now(),
+    tunnel: info,
+    error: error ? error.message : null,
+  });
+}
