@@ -19,7 +19,7 @@ import { acceptTunnel } from "./tunnels/accept.ts";
 import { acceptWebSocketTunnel } from "./tunnels/websocket_accept.ts";
 import type { ByteIO } from "../h2/connection.ts";
 import { TunnelAuth } from "./tunnels/auth.ts";
-import { DEFAULT_TUNNEL_PATH, HandshakeError, type TunnelIdentity } from "../tunnel/handshake.ts";
+import { HandshakeError, type TunnelIdentity } from "../tunnel/handshake.ts";
 import { RouterTunnel } from "./tunnels/router_tunnel.ts";
 import { probeRtt } from "./tunnels/rtt_probe.ts";
 import { RouterEvents, type TunnelInfo } from "./events.ts";
@@ -33,6 +33,7 @@ export type { Tunnel, TunnelList } from "./pool.ts";
 export type { ProxyEnv } from "./proxy.ts";
 export type { AdminOptions, RouterOptions, RouteSpec } from "../config/router_options.ts";
 import type { RouterOptions } from "../config/router_options.ts";
+import { type ResolvedRouterOptions, withDefaults } from "../config/defaults.ts";
 export type { LogFormat, LogLevel } from "../log/logger.ts";
 export {
   type RequestRecord,
@@ -92,11 +93,12 @@ let tunnelCounter = 0;
  * equal(router.pool.size, 0);
  * ```
  */
-export function createRouter(options: RouterOptions = {}): Router {
-  const hostname = options.hostname ?? "0.0.0.0";
+export function createRouter(given: RouterOptions = {}): Router {
+  const options = withDefaults(given);
+  const hostname = options.hostname;
   const logger = new Logger({
-    format: options.logFormat ?? "text",
-    level: options.logLevel ?? "info",
+    format: options.logFormat,
+    level: options.logLevel,
     sink: options.quiet ? null : (options.log ?? ((line: string) => console.error(line))),
   });
   // Free-text lines are about things going wrong; requests and tunnels are logged from events.
@@ -113,33 +115,33 @@ export function createRouter(options: RouterOptions = {}): Router {
     log,
   });
   // Keepalive PINGs only silent tunnels: for the admin's RTTs, PING busy ones too.
-  const stopProbe = admin && probeRtt(pool, events, options.keepaliveInterval ?? 15_000);
-  const routes = new RouteTable(options.routes ?? []);
+  const stopProbe = admin && probeRtt(pool, events, options.keepaliveInterval);
+  const routes = new RouteTable(options.routes);
   const auth = new TunnelAuth({
-    tokens: options.tokens ?? {},
+    tokens: options.tokens,
     ...(options.allowAnonymous === undefined ? {} : { allowAnonymous: options.allowAnonymous }),
-    failuresPerMinute: options.authFailuresPerMinute ?? 10,
+    failuresPerMinute: options.authFailuresPerMinute,
   });
   const app = createProxyApp(pool, {
     routes,
-    trusted: trustedProxyMatcher(options.trustedProxies ?? []),
-    maxHeaderBytes: options.maxHeaderBytes ?? 65_536,
-    maxBodyBytes: options.maxBodyBytes ?? Infinity,
-    responseHeaderTimeout: options.responseHeaderTimeout ?? 60_000,
-    tunnelWait: options.tunnelWait ?? 3000,
-    maxRetries: options.maxRetries ?? 2,
+    trusted: trustedProxyMatcher(options.trustedProxies),
+    maxHeaderBytes: options.maxHeaderBytes,
+    maxBodyBytes: options.maxBodyBytes,
+    responseHeaderTimeout: options.responseHeaderTimeout,
+    tunnelWait: options.tunnelWait,
+    maxRetries: options.maxRetries,
     // A WebSocket's stream must not look idle to the sweep below.
-    webSocketPingInterval: Math.min(30_000, (options.idleTimeout ?? 300_000) / 2),
+    webSocketPingInterval: Math.min(30_000, options.idleTimeout / 2),
     log,
     events,
     // 504s may come up to a tenth of the timeout (at most 250 ms) late: one timer for all.
     deadlines: new Deadlines(
-      Math.min(250, Math.max(10, (options.responseHeaderTimeout ?? 60_000) / 10)),
+      Math.min(250, Math.max(10, options.responseHeaderTimeout / 10)),
     ),
   });
   const tunnelListen = {
     hostname: options.tunnelHostname ?? hostname,
-    port: options.tunnelPort ?? 8887,
+    port: options.tunnelPort,
   };
   let listener: Deno.Listener;
   try {
@@ -153,7 +155,7 @@ export function createRouter(options: RouterOptions = {}): Router {
   }
   const serveOptions = {
     hostname,
-    port: options.port ?? 8888,
+    port: options.port,
     onListen: () => {},
     onError: (error: unknown) => {
       log(`public request failed: ${(error as Error)?.message ?? error}`);
@@ -161,7 +163,7 @@ export function createRouter(options: RouterOptions = {}): Router {
     },
   };
   // Tunnels over WebSocket come in on the public port, at their own path.
-  const tunnelPath = options.tunnelPath ?? DEFAULT_TUNNEL_PATH;
+  const tunnelPath = options.tunnelPath;
   const webSocketTunnels = new Set<ClientSession>();
   const context: TunnelContext = { pool, auth, options, log, events };
   const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
@@ -183,7 +185,7 @@ export function createRouter(options: RouterOptions = {}): Router {
   const acceptDone = acceptTunnels(listener, context);
 
   // One timer for all tunnels: streams whose bodies stopped moving are reset.
-  const idleTimeout = options.idleTimeout ?? 300_000;
+  const idleTimeout = options.idleTimeout;
   const sweep = Number.isFinite(idleTimeout)
     ? setInterval(() => {
       const before = Date.now() - idleTimeout;
@@ -232,9 +234,9 @@ export function createRouter(options: RouterOptions = {}): Router {
 }
 
 /** Services the configuration names (token services, route targets), for the admin listener. */
-function configuredServices(options: RouterOptions): string[] {
-  const routed = (options.routes ?? []).map((route) => route.service);
-  const named = [...Object.keys(options.tokens ?? {}), ...routed];
+function configuredServices(options: ResolvedRouterOptions): string[] {
+  const routed = options.routes.map((route) => route.service);
+  const named = [...Object.keys(options.tokens), ...routed];
   return [...new Set(named.filter((service) => service !== "*"))].sort();
 }
 
@@ -262,7 +264,7 @@ async function attach(conn: Deno.Conn, context: TunnelContext): Promise<void> {
     accepted = await acceptTunnel(conn, {
       auth: context.auth,
       address: remoteAddr.hostname,
-      timeout: context.options.handshakeTimeout ?? 10_000,
+      timeout: context.options.handshakeTimeout,
       admit: (identity) => admit(context, identity),
     });
   } catch (error) {
@@ -287,7 +289,7 @@ async function attach(conn: Deno.Conn, context: TunnelContext): Promise<void> {
 
 /** Refuses a tunnel beyond the service's tunnel limit (429). */
 function admit(context: TunnelContext, identity: TunnelIdentity): void {
-  const max = context.options.maxTunnelsPerService ?? 256;
+  const max = context.options.maxTunnelsPerService;
   if (context.pool.count(identity.service) >= max) {
     throw new HandshakeError(429, `Too many tunnels for service ${identity.service}`);
   }
@@ -318,7 +320,7 @@ function handshakeFailed(
 interface TunnelContext {
   pool: TunnelPool<RouterTunnel>;
   auth: TunnelAuth;
-  options: RouterOptions;
+  options: ResolvedRouterOptions;
   log: (line: string) => void;
   events: RouterEvents;
 }
@@ -385,7 +387,7 @@ async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext)
   const { pool, options, log, events } = context;
   const { id, identity, legacy, reply, remoteAddr } = init;
   const from = hostPort(remoteAddr);
-  const handshakeTimeout = options.handshakeTimeout ?? 10_000;
+  const handshakeTimeout = options.handshakeTimeout;
   const info: TunnelInfo = {
     id,
     service: identity.service,
@@ -402,12 +404,10 @@ async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext)
     // Frames of every request handled in one turn of the event loop leave in one write.
     schedule: setImmediate,
     keepalive: {
-      interval: options.keepaliveInterval ?? 15_000,
-      timeout: options.keepaliveTimeout ?? 10_000,
+      interval: options.keepaliveInterval,
+      timeout: options.keepaliveTimeout,
     },
-    ...(options.maxStreamsPerTunnel === undefined
-      ? {}
-      : { maxConcurrentStreams: options.maxStreamsPerTunnel }),
+    maxConcurrentStreams: options.maxStreamsPerTunnel,
     onProtocolError: (error) =>
       log(`tunnel ${id}: ${error.name} ${error.codeName}: ${error.message}`),
     onGoaway: (_last, code) => {

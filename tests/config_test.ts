@@ -7,6 +7,7 @@ import {
   type RouterConfig,
   toRouterOptions,
 } from "../config/load.ts";
+import { ROUTER_DEFAULTS, withDefaults } from "../config/defaults.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -533,6 +534,34 @@ Deno.test("every option has a distinct flag, env var and key, a group, and a def
     if (spec.default !== undefined && !spec.type.list && spec.shown !== "") {
       deepEqual(spec.type.parse([spec.shown], `--${spec.flag}`), spec.default, spec.flag);
     }
+  }
+});
+
+Deno.test("createRouter() and the CLI start a router with the same defaults", () => {
+  // What the command line makes of no flags, no environment and no file…
+  const fromCli = withDefaults(toRouterOptions(load([]), readFrom({})));
+  // …against what the library fills in when nothing is given.
+  const fromLibrary = withDefaults({});
+  for (const key of Object.keys(ROUTER_DEFAULTS) as Array<keyof typeof ROUTER_DEFAULTS>) {
+    deepEqual(fromCli[key], fromLibrary[key], key);
+  }
+});
+
+Deno.test("the README's configuration table shows every option's default as --help does", async () => {
+  const readme = await Deno.readTextFile(`${root}/README.md`);
+  const rows = new Map<string, string[]>();
+  for (const line of readme.split("\n")) {
+    const flag = line.match(/^\| (?:`-\w`, )?`--([a-z-]+)/)?.[1];
+    // Cells are split at pipes, not at the escaped ones inside a cell (`<text\|json>`).
+    if (flag) rows.set(flag, line.split(/(?<!\\)\|/).map((cell) => cell.trim()));
+  }
+  for (const spec of OPTIONS) {
+    const row = rows.get(spec.flag);
+    ok(row, `--${spec.flag} has a row in the README's table`);
+    // Cells: "", flag, environment, file key, default, meaning, "".
+    const shown = row[4]!.replace(/^`|`$/g, "");
+    const expected = spec.shown === "--hostname" ? "the hostname" : spec.shown;
+    equal(shown, expected, `--${spec.flag}'s default in the README`);
   }
 });
 

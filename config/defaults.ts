@@ -1,0 +1,86 @@
+/**
+ * The one home of every router default: `createRouter` fills unset options
+ * from it, and the option table (so the CLI, `--help` and the README table)
+ * takes its defaults from it, so the library and the command line cannot
+ * drift apart.
+ *
+ * @module
+ */
+
+import { DEFAULT_TUNNEL_PATH } from "../tunnel/handshake.ts";
+import type { RouterOptions, RouteSpec } from "./router_options.ts";
+
+/** A default shared by every router: frozen, so that no caller can change it for the others. */
+function frozen<T extends object>(value: T): T {
+  return Object.freeze(value);
+}
+
+/**
+ * The value of every router option that has a fixed default. Options whose
+ * default depends on others (`tunnelHostname`, `allowAnonymous`) or that are
+ * off unless given (`tls`, `tunnelTls`, `admin`) are not here.
+ *
+ * @example
+ * ```ts
+ * import { ROUTER_DEFAULTS } from "./defaults.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(ROUTER_DEFAULTS.port, 8888);
+ * equal(ROUTER_DEFAULTS.tunnelPort, 8887);
+ * ```
+ */
+export const ROUTER_DEFAULTS = {
+  hostname: "0.0.0.0",
+  port: 8888,
+  tunnelPort: 8887,
+  tunnelPath: DEFAULT_TUNNEL_PATH,
+  tokens: frozen<Record<string, string | string[]>>({}),
+  routes: frozen<RouteSpec[]>([]),
+  trustedProxies: frozen<string[]>([]),
+  maxHeaderBytes: 65_536,
+  maxBodyBytes: Infinity,
+  responseHeaderTimeout: 60_000,
+  tunnelWait: 3_000,
+  maxRetries: 2,
+  idleTimeout: 300_000,
+  maxStreamsPerTunnel: Infinity,
+  maxTunnelsPerService: 256,
+  authFailuresPerMinute: 10,
+  keepaliveInterval: 15_000,
+  keepaliveTimeout: 10_000,
+  handshakeTimeout: 10_000,
+  logFormat: "text",
+  logLevel: "info",
+} as const;
+
+/** The admin listener's defaults on the command line (`createRouter` has none unless given). */
+export const ADMIN_DEFAULTS = {
+  port: 8889,
+  hostname: "127.0.0.1",
+  readyServices: frozen<string[]>([]),
+} as const;
+
+/** Router options with every defaulted option filled in. */
+export type ResolvedRouterOptions =
+  & Omit<RouterOptions, keyof typeof ROUTER_DEFAULTS>
+  & { [K in keyof typeof ROUTER_DEFAULTS]-?: NonNullable<RouterOptions[K]> };
+
+/**
+ * Fills every unset option that has a default from {@linkcode ROUTER_DEFAULTS}.
+ *
+ * @param options The options as given.
+ * @returns The same options, none of the defaulted ones undefined.
+ *
+ * @example
+ * ```ts
+ * import { withDefaults } from "./defaults.ts";
+ * import { equal } from "node:assert/strict";
+ * const options = withDefaults({ port: 0 });
+ * equal(options.port, 0);
+ * equal(options.tunnelPort, 8887);
+ * ```
+ */
+export function withDefaults(options: RouterOptions): ResolvedRouterOptions {
+  const resolved: Record<string, unknown> = { ...options };
+  for (const [key, value] of Object.entries(ROUTER_DEFAULTS)) resolved[key] ??= value;
+  return resolved as ResolvedRouterOptions;
+}
