@@ -31,27 +31,92 @@
  * @module
  */
 
-import { defineWebSocketHelper, type UpgradeWebSocket, WSContext } from "hono/ws";
+import { defineWebSocketHelper, WSContext } from "hono/ws";
 import { upgradeWebSocket as upgrade, type UpgradeWebSocketOptions } from "./upgrade_websocket.ts";
 
 export type { UpgradeWebSocketOptions } from "./upgrade_websocket.ts";
+
+/**
+ * What a route's WebSocket handlers are given as `ws`: hono's `WSContext`
+ * over the socket (`send`, `close`, `readyState`, `protocol`, `url`, `raw`).
+ */
+export interface WebSocketRouteContext {
+  /** Sends a text or binary message (what `onMessage` received can be sent back as it is). */
+  send(source: string | ArrayBufferLike | Blob | ArrayBufferView): void;
+  /** Starts the closing handshake. */
+  close(code?: number, reason?: string): void;
+  /** The socket's ready state. */
+  readonly readyState: 0 | 1 | 2 | 3;
+  /** The subprotocol agreed on. */
+  readonly protocol: string | null;
+  /** The socket's URL, when it has one. */
+  readonly url: URL | null;
+  /** The standard `WebSocket` underneath. */
+  raw?: WebSocket;
+}
+
+/** The handlers a route gives for its WebSocket, as hono's `WSEvents`. */
+export interface WebSocketRouteEvents {
+  /** The socket opened. */
+  onOpen?: (event: Event, ws: WebSocketRouteContext) => void;
+  /** A message arrived: `event.data` is a string, or an `ArrayBuffer` / `Blob` for binary. */
+  onMessage?: (
+    event: MessageEvent<string | Blob | ArrayBufferLike>,
+    ws: WebSocketRouteContext,
+  ) => void;
+  /** The socket closed. */
+  onClose?: (event: CloseEvent, ws: WebSocketRouteContext) => void;
+  /** The socket failed. */
+  onError?: (event: Event, ws: WebSocketRouteContext) => void;
+}
+
+/**
+ * The part of hono's `Context` a WebSocket route reads: the request, its
+ * path parameters, query and headers. hono passes its full `Context`.
+ */
+export interface WebSocketRouteRequest {
+  /** The request. */
+  readonly req: {
+    /** The standard `Request`. */
+    readonly raw: Request;
+    /** A path parameter of the route (`/rooms/:name` → `param("name")`). */
+    param(name: string): string | undefined;
+    /** A query parameter. */
+    query(name: string): string | undefined;
+    /** A request header. */
+    header(name: string): string | undefined;
+  };
+}
 
 /**
  * hono middleware upgrading a request to a WebSocket and wiring its events
  * to the handlers `createEvents(c)` returns; requests that are not upgrades
  * go on to the next handler. Mirrors `upgradeWebSocket` of `hono/deno`.
  *
+ * @param createEvents Makes the socket's handlers for a request.
+ * @param options The subprotocol to choose, and the socket's limits.
+ * @returns The middleware.
+ *
  * @example
  * ```ts
  * import { Hono } from "hono";
- * import { upgradeWebSocket } from "jsr:@ptth/router/hono";
+ * import { upgradeWebSocket } from "./hono.ts";
  * import { equal } from "node:assert/strict";
  * const app = new Hono().get("/ws", upgradeWebSocket(() => ({})), (c) => c.text("not an upgrade"));
  * equal(await (await app.request("/ws")).text(), "not an upgrade");
  * ```
  */
-export const upgradeWebSocket: UpgradeWebSocket<WebSocket, UpgradeWebSocketOptions> =
-  defineWebSocketHelper<WebSocket, UpgradeWebSocketOptions>((c, events, options) => {
+export function upgradeWebSocket(
+  createEvents: (
+    c: WebSocketRouteRequest,
+  ) => WebSocketRouteEvents | Promise<WebSocketRouteEvents>,
+  options?: UpgradeWebSocketOptions,
+): (c: WebSocketRouteRequest, next: () => Promise<void>) => Promise<Response | void> {
+  return helper(createEvents as never, options) as never;
+}
+
+const helper = defineWebSocketHelper<WebSocket, UpgradeWebSocketOptions>(
+  (c, events, options) => {
     if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return;
     const { socket, response } = upgrade(c.req.raw, options ?? {});
     const context = new WSContext<WebSocket>({
@@ -64,11 +129,12 @@ export const upgradeWebSocket: UpgradeWebSocket<WebSocket, UpgradeWebSocketOptio
         return socket.readyState as 0 | 1 | 2 | 3;
       },
       url: socket.url ? new URL(socket.url) : null,
-      send: (source) => socket.send(source),
+      send: (source) => socket.send(source as string | ArrayBufferLike | Blob | ArrayBufferView),
     });
     socket.onopen = (event) => events.onOpen?.(event, context);
     socket.onmessage = (event) => events.onMessage?.(event, context);
     socket.onclose = (event) => events.onClose?.(event, context);
     socket.onerror = (event) => events.onError?.(event, context);
     return response;
-  });
+  },
+);

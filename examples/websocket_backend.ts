@@ -15,11 +15,10 @@
  * @module
  */
 import { Hono } from "hono";
-import type { WSContext } from "hono/ws";
 import { serveReverse } from "../mod.ts";
-import { upgradeWebSocket } from "../backend/hono.ts";
+import { upgradeWebSocket, type WebSocketRouteContext } from "../backend/hono.ts";
 
-const room = new Set<WSContext<WebSocket>>();
+const room = new Set<WebSocketRouteContext>();
 const joined = new Set<(name: string) => void>();
 
 const app = new Hono();
