@@ -1,9 +1,5 @@
 import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
-import { createAdminApp, type TunnelView } from "../router/admin/app.ts";
-import { createRouterMetrics } from "../router/admin/router_metrics.ts";
-import { RouterStats } from "../router/admin/stats.ts";
-import { RouterEvents } from "../router/events.ts";
-import { TunnelPool } from "../router/pool.ts";
+import type { TunnelView } from "../router/admin/app.ts";
 import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
 
 const ADMIN_TOKEN = "admin-token-0123456789abcdef";
@@ -67,16 +63,28 @@ Deno.test("/readyz is ready when listening, or when every ready service has a tu
 });
 
 Deno.test("/readyz is not ready once the router is shutting down", async () => {
-  const events = new RouterEvents();
-  const pool = new TunnelPool();
-  const stats = new RouterStats(events);
-  const metrics = createRouterMetrics(events, pool);
-  const app = createAdminApp({ pool, stats, metrics: metrics.registry, listening: () => false });
-  const response = await app.request("/readyz");
-  equal(response.status, 503);
-  equal(await response.text(), "not ready: shutting down\n");
-  stats.stop();
-  metrics.stop();
+  const router = startRouter({ admin: { port: 0 } });
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  let started!: () => void;
+  const inFlight = new Promise<void>((resolve) => started = resolve);
+  const backend = await startBackend(router, async () => {
+    started();
+    await released;
+    return new Response("done");
+  });
+  equal((await get(adminUrl(router, "/readyz"))).status, 200);
+  // A request in flight holds the shutdown open: the admin listener still answers meanwhile.
+  const request = fetch(`${baseUrl(router)}/`).then((response) => response.text());
+  await withTimeout(inFlight, 5000, "request in flight");
+  const stopping = router.shutdown();
+  const during = await get(adminUrl(router, "/readyz"));
+  equal(during.status, 503);
+  equal(during.text, "not ready: shutting down\n");
+  release();
+  equal(await withTimeout(request, 5000, "in-flight request"), "done");
+  await withTimeout(stopping, 10_000, "shutdown");
+  await backend.shutdown();
 });
 
 Deno.test("/api/tunnels lists each tunnel with its identity, load, traffic, RTT and drain state", async () => {

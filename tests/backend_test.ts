@@ -23,15 +23,25 @@ Deno.test("serveReverse(handler) dials PTTH_ROUTER when no address is given", as
 Deno.test("serveReverse() accepts the three call shapes of Deno.serve", async () => {
   await using router = startRouter();
   const options = { hostname: "127.0.0.1", port: router.tunnelAddr.port, quiet: true };
+  // serveReverse(options, handler) and serveReverse({ ...options, handler })…
   await using a = serveReverse(options, () => new Response("a"));
   await using b = serveReverse({ ...options, handler: () => new Response("b") });
-  await Promise.all([a.connected, b.connected]);
-  await waitUntil(() => router.pool.size === 2, 5000, "two tunnels");
+  // …and the bare serveReverse(handler), which finds its router in PTTH_ROUTER.
+  Deno.env.set("PTTH_ROUTER", `127.0.0.1:${router.tunnelAddr.port}`);
+  let c;
+  try {
+    c = serveReverse(() => new Response("c"));
+  } finally {
+    Deno.env.delete("PTTH_ROUTER");
+  }
+  await using _c = c;
+  await withTimeout(Promise.all([a.connected, b.connected, c.connected]), 5000, "tunnels");
+  await waitUntil(() => router.pool.size === 3, 5000, "three tunnels");
   const seen = new Set<string>();
-  for (let i = 0; i < 40 && seen.size < 2; i++) {
+  for (let i = 0; i < 90 && seen.size < 3; i++) {
     seen.add(await (await fetch(baseUrl(router))).text());
   }
-  equal([...seen].sort().join(), "a,b");
+  equal([...seen].sort().join(), "a,b,c");
   throws(() => serveReverse({} as never), TypeError);
 });
 
