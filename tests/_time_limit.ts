@@ -58,4 +58,5 @@ function test(...args: unknown[]): void {
   return original({ ...definition, fn: limited(definition.name, definition.fn) });
 }
 
-Deno.test = Object.assign(test, original) as typeof Deno.test;
+// `Deno.test` is read-only in the types, not at run time.
+(Deno as { test: typeof Deno.test }).test = Object.assign(test, original) as typeof Deno.test;
