@@ -58,3 +58,13 @@ export async function waitUntil(check: () => boolean, ms: number, what: string):
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** Two ends of a real loopback TCP connection (for codec tests that want a socket, not a pipe). */
+export async function tcpPair(): Promise<[Deno.TcpConn, Deno.TcpConn]> {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const [client, server] = await Promise.all([
+    Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
+    listener.accept(),
+  ]);
+  return [client, server as Deno.TcpConn];
+}

@@ -1,19 +1,18 @@
 /**
- * RFC 8441 in the server role, over an in-memory pipe: an extended CONNECT
+ * RFC 8441 in the server role, over a loopback TCP connection: an extended CONNECT
  * reaches the handler as an upgrade GET, `upgradeWebSocket()` takes the
  * stream over, and the answer on the wire is `:status 200` without
  * END_STREAM; refusals and failures stay ordinary responses.
  */
 import { deepEqual, equal } from "node:assert/strict";
 import { ClientSession } from "../h2/client.ts";
-import { memoryPipe } from "../h2/memory_pipe.ts";
 import { type Http2Handler, serveConnection } from "../h2/server.ts";
 import { StreamWebSocket } from "../ws/socket.ts";
 import { upgradeWebSocket } from "../backend/upgrade_websocket.ts";
-import { withTimeout } from "./_helpers.ts";
+import { tcpPair, withTimeout } from "./_helpers.ts";
 
-function connect(handler: Http2Handler) {
-  const [a, b] = memoryPipe();
+async function connect(handler: Http2Handler) {
+  const [a, b] = await tcpPair();
   const server = serveConnection(b, handler, { settings: { enableConnectProtocol: true } });
   const client = new ClientSession(a);
   return { client, server };
@@ -37,7 +36,7 @@ async function openWebSocket(client: ClientSession, path: string, headers: strin
 
 Deno.test("an extended CONNECT becomes an upgrade GET and a WebSocket over the stream", async () => {
   let seen: Request | undefined;
-  const { client, server } = connect((request) => {
+  const { client, server } = await connect((request) => {
     seen = request;
     const { socket, response } = upgradeWebSocket(request, { protocol: "chat" });
     socket.onmessage = (event) => socket.send(`echo ${event.data}`);
@@ -74,7 +73,7 @@ Deno.test("an extended CONNECT becomes an upgrade GET and a WebSocket over the s
 
 Deno.test("a handler that answers otherwise refuses the extended CONNECT with its response", async () => {
   let socketClosed: Promise<CloseEvent> | undefined;
-  const { client, server } = connect((request) => {
+  const { client, server } = await connect((request) => {
     const path = new URL(request.url).pathname;
     if (path === "/nope") return new Response("no such socket", { status: 404 });
     const { socket } = upgradeWebSocket(request);
@@ -93,7 +92,7 @@ Deno.test("a handler that answers otherwise refuses the extended CONNECT with it
 });
 
 Deno.test("upgradeWebSocket() refuses a request that did not ask for a WebSocket", async () => {
-  const { client, server } = connect((request) => {
+  const { client, server } = await connect((request) => {
     try {
       upgradeWebSocket(request);
       return new Response("upgraded?");

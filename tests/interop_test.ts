@@ -19,7 +19,7 @@ import { createRouter } from "../router/create_router.ts";
 import { serveReverse } from "../backend/serve_reverse.ts";
 import { serveConnection } from "../h2/server.ts";
 import { ClientSession } from "../h2/client.ts";
-import { memoryPipe } from "../h2/memory_pipe.ts";
+import { tcpPair } from "./_helpers.ts";
 import type { ByteIO, Connection } from "../h2/connection.ts";
 import type { Http2Error } from "../h2/errors.ts";
 import { TUNNEL_STREAM_WINDOW } from "../tunnel/settings.ts";
@@ -974,13 +974,17 @@ Deno.test(
 // left in two writes waited ~40 ms for the peer's delayed ACK (h2load: 1.7k instead of
 // 15k requests/s; each small request from node:http2 ~44 ms instead of ~1 ms).
 Deno.test("interop: both HTTP/2 roles turn Nagle's algorithm off on their socket", async () => {
-  const [a, b] = memoryPipe();
+  // Real loopback sockets; the spy records the call on its way to the socket.
+  const [a, b] = await tcpPair();
   const calls: string[] = [];
-  const spy = (end: ByteIO, role: string): ByteIO & { setNoDelay(on: boolean): void } => ({
+  const spy = (end: Deno.TcpConn, role: string): ByteIO & { setNoDelay(on: boolean): void } => ({
     read: (p) => end.read(p),
     write: (p) => end.write(p),
     close: () => end.close(),
-    setNoDelay: (on) => calls.push(`${role} ${on}`),
+    setNoDelay: (on) => {
+      calls.push(`${role} ${on}`);
+      end.setNoDelay(on);
+    },
   });
   const server = serveConnection(spy(b, "server"), () => new Response("ok"));
   const client = new ClientSession(spy(a, "client"));
