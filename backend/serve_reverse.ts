@@ -256,7 +256,7 @@ interface Target {
   url?: string;
 }
 
-function parseRouter(value: string, what: string): Target {
+function parseRouter(value: string, what: string, tls: boolean): Target {
   if (/^wss?:\/\//i.test(value)) {
     let url: URL;
     try {
@@ -270,10 +270,28 @@ function parseRouter(value: string, what: string): Target {
     const port = Number(url.port || (url.protocol === "wss:" ? 443 : 80));
     return { hostname, port, serverName: hostname, url: url.href };
   }
-  const i = value.lastIndexOf(":");
-  const port = i < 0 ? 8887 : Number(value.slice(i + 1));
-  const hostname = (i < 0 ? value : value.slice(0, i)).replace(/^\[(.*)\]$/, "$1");
-  if (hostname === "" || !Number.isInteger(port) || port <= 0 || port > 65535) {
+  // The backend's own logs name routers `tcp://host:port` (or `tls://`): take that back too.
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase();
+  if (scheme !== undefined && scheme !== "tcp" && scheme !== "tls") {
+    throw new TypeError(
+      `Invalid ${what}: ${JSON.stringify(value)} (expected host:port, tcp://host:port, ` +
+        `or a ws:// or wss:// URL for a tunnel through the router's HTTP port)`,
+    );
+  }
+  if (scheme === "tls" && !tls) {
+    throw new TypeError(
+      `Invalid ${what}: ${JSON.stringify(value)} (tls:// needs the tls option, e.g. tls: true)`,
+    );
+  }
+  const address = scheme === undefined ? value : value.slice(scheme.length + 3);
+  const i = address.lastIndexOf(":");
+  const port = i < 0 || address.endsWith("]") ? 8887 : Number(address.slice(i + 1));
+  const host = i < 0 || address.endsWith("]") ? address : address.slice(0, i);
+  const hostname = host.replace(/^\[(.*)\]$/, "$1");
+  if (
+    hostname === "" || /[/?#@\s]/.test(hostname) || !/^\d+$/.test(String(port)) ||
+    port <= 0 || port > 65535
+  ) {
     throw new TypeError(`Invalid ${what}: ${JSON.stringify(value)} (expected host:port)`);
   }
   return { hostname, port, serverName: hostname };
@@ -281,8 +299,9 @@ function parseRouter(value: string, what: string): Target {
 
 /** The routers to dial: `routers`, else `hostname`/`port`, else PTTH_ROUTER (commas allowed). */
 function targetsOf(options: ServeReverseOptions): Target[] {
-  if (options.routers?.length) return options.routers.map((r) => parseRouter(r, "router"));
-  if (options.router !== undefined) return [parseRouter(options.router, "router")];
+  const tls = options.tls !== undefined && options.tls !== false;
+  if (options.routers?.length) return options.routers.map((r) => parseRouter(r, "router", tls));
+  if (options.router !== undefined) return [parseRouter(options.router, "router", tls)];
   let env: string | undefined;
   if (options.hostname === undefined || options.port === undefined) {
     try {
@@ -291,7 +310,7 @@ function targetsOf(options: ServeReverseOptions): Target[] {
       env = undefined; // No --allow-env: use the defaults.
     }
   }
-  const fromEnv = env ? env.split(",").map((r) => parseRouter(r.trim(), "PTTH_ROUTER")) : [];
+  const fromEnv = env ? env.split(",").map((r) => parseRouter(r.trim(), "PTTH_ROUTER", tls)) : [];
   if (options.hostname !== undefined || options.port !== undefined || fromEnv.length === 0) {
     const hostname = options.hostname ?? fromEnv[0]?.hostname ?? "localhost";
     return [{ hostname, port: options.port ?? fromEnv[0]?.port ?? 8887, serverName: hostname }];

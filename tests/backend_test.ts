@@ -187,3 +187,32 @@ Deno.test("serveReverse({ allAddresses }) shut down before its first lookup fini
   equal(new TextDecoder().decode(output.stdout).trim(), "stopped");
   ok(output.success, `the program did not exit by itself (signal ${output.signal})`);
 });
+
+Deno.test("serveReverse() takes back the tcp://host:port its logs print, and refuses http:// at once", async () => {
+  await using router = startRouter();
+  const port = router.tunnelAddr.port;
+  await using backend = serveReverse(
+    { router: `tcp://127.0.0.1:${port}`, quiet: true },
+    () => new Response("tcp"),
+  );
+  await withTimeout(backend.connected, 5000, "tunnel");
+  equal(await (await fetch(baseUrl(router))).text(), "tcp");
+  for (const router of [`http://127.0.0.1:${port}`, `https://127.0.0.1:${port}`, "ftp://x:1"]) {
+    let error: unknown = null;
+    try {
+      serveReverse({ router, quiet: true }, () => new Response(""));
+    } catch (thrown) {
+      error = thrown;
+    }
+    ok(error instanceof TypeError, router);
+    ok(error.message.includes("tcp://host:port"), error.message);
+  }
+  throws(
+    () => serveReverse({ router: "tls://127.0.0.1:1", quiet: true }, () => new Response("")),
+    /tls option/,
+  );
+  throws(
+    () => serveReverse({ router: "127.0.0.1:abc", quiet: true }, () => new Response("")),
+    /host:port/,
+  );
+});
