@@ -12,7 +12,12 @@ import { StreamWebSocket } from "../ws/socket.ts";
 
 /** Options of {@linkcode upgradeWebSocket}; those of `Deno.upgradeWebSocket` and more. */
 export interface UpgradeWebSocketOptions {
-  /** The subprotocol to agree on: one of those the client offered. @default {none} */
+  /**
+   * The subprotocol to agree on. It must be one the client offered in
+   * `Sec-WebSocket-Protocol` (RFC 6455 §4.2.2): otherwise the call throws a
+   * `TypeError`, as `Deno.upgradeWebSocket` does.
+   * @default {none}
+   */
   protocol?: string;
   /**
    * Send a Ping when the socket has been open this long without one (s), as
