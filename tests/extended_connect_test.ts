@@ -112,3 +112,26 @@ Deno.test("upgradeWebSocket() refuses a request that did not ask for a WebSocket
   client.close();
   await server.closed;
 });
+
+Deno.test("upgradeWebSocket() takes a protocol the client offered, and throws for one it did not", async () => {
+  const { client, server } = await connect((request) => {
+    try {
+      return upgradeWebSocket(request, { protocol: "chat" }).response;
+    } catch (error) {
+      return new Response((error as Error).message, { status: 400 });
+    }
+  });
+  const offered = await openWebSocket(client, "/a", ["sec-websocket-protocol", "superchat, chat"]);
+  equal(offered.response.status, 200);
+  equal(offered.response.headers.get("sec-websocket-protocol"), "chat");
+  await offered.up.writable.close();
+  await offered.response.body?.cancel();
+  const other = await openWebSocket(client, "/b", ["sec-websocket-protocol", "superchat"]);
+  equal(other.response.status, 400);
+  equal(
+    await other.response.text(),
+    "Cannot upgrade to WebSocket: the client did not offer protocol chat",
+  );
+  client.close();
+  await server.closed;
+});
