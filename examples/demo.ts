@@ -19,7 +19,13 @@ const here = new URL(".", import.meta.url);
 const config = new URL("../deno.json", import.meta.url).pathname;
 const port = freePort();
 const tunnelPort = freePort();
-const env = { PTTH_PORT: String(port), PTTH_TUNNEL_PORT: String(tunnelPort) };
+// Loopback only, and no fixed port: the demo must not clash with a router already running.
+const env = {
+  PTTH_HOSTNAME: "127.0.0.1",
+  PTTH_PORT: String(port),
+  PTTH_TUNNEL_PORT: String(tunnelPort),
+  PTTH_ADMIN_PORT: "0",
+};
 
 function start(script: string, extraEnv: Record<string, string>, args: string[] = []) {
   return new Deno.Command(Deno.execPath(), {
@@ -40,9 +46,17 @@ async function waitFor(check: () => Promise<boolean>, what: string): Promise<voi
 
 const url = `http://127.0.0.1:${port}/foo`;
 const router = start("router.ts", {});
-const backend = start("backend.ts", { PTTH_ROUTER: `127.0.0.1:${tunnelPort}` });
+let backend: Deno.ChildProcess | null = null;
 let code = 1;
 try {
+  // The backend starts once the router listens (a cold cache can make the router slow to start).
+  await waitFor(async () => {
+    // Its public port listens once both do (a probe of the tunnel port would look like a
+    // refused handshake in the router's log).
+    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    return true;
+  }, "the router");
+  backend = start("backend.ts", { PTTH_ROUTER: `127.0.0.1:${tunnelPort}` });
   await waitFor(async () => {
     const response = await fetch(url);
     await response.body?.cancel();
@@ -52,6 +66,7 @@ try {
   code = (await user.status).code;
 } finally {
   for (const child of [backend, router]) {
+    if (child === null) continue;
     try {
       child.kill("SIGTERM");
     } catch {

@@ -9,8 +9,20 @@ import { withTimeout } from "./_helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
-/** Loopback, free ports: what every started CLI in these tests listens on. */
-export const LISTEN = ["--hostname", "127.0.0.1", "--port", "0", "--tunnel-port", "0"];
+/**
+ * Loopback, free ports: what every started CLI in these tests listens on (a
+ * test's own `--admin-port` comes later and wins).
+ */
+export const LISTEN = [
+  "--hostname",
+  "127.0.0.1",
+  "--port",
+  "0",
+  "--tunnel-port",
+  "0",
+  "--admin-port",
+  "0",
+];
 
 /** Runs the CLI with `args` to its end; its exit code, stdout and stderr. */
 export async function runCli(args: readonly string[], env: Record<string, string> = {}) {
