@@ -27,7 +27,11 @@ Deno.test({
     await using router = startRouter({
       admin: { port: 0 },
       tokens: { api: API_TOKEN, web: WEB_TOKEN },
-      routes: [{ path: "/api", service: "api" }, { path: "/", service: "web" }],
+      // Requests for any other host (localhost, below) match no route.
+      routes: [
+        { host: "127.0.0.1", path: "/api", service: "api" },
+        { host: "127.0.0.1", service: "web" },
+      ],
       keepaliveInterval: 500,
     });
     const handler = async (request: Request) => {
@@ -69,6 +73,12 @@ Deno.test({
             : `/api/items/${n}`;
           n++;
           const init = n % 5 === 0 ? { method: "POST", body: "u".repeat(256) } : {};
+          if (n % 7 === 0) {
+            await fetch(`http://localhost:${router.addr.port}/nowhere`).then((r) =>
+              r.body?.cancel()
+            )
+              .catch(() => {});
+          }
           await Promise.all(
             [0, 1, 2].map(() =>
               fetch(`${baseUrl(router)}${path}`, init).then((r) => r.body?.cancel())
@@ -119,6 +129,12 @@ Deno.test({
       ok(rate > 0, "the request-rate chart has bars");
       const latency = await page.locator('[data-service="api"] .chart svg path').count();
       equal(latency, 3, "p50, p95 and p99 lines");
+      // Requests that matched no route: a card of their own, not a service without tunnels.
+      ok(await page.locator("[data-unrouted]").isVisible(), "the unrouted requests' card");
+      equal(await page.locator("[data-unrouted] .pill").count(), 0, "no tunnel pill on it");
+      equal(await page.locator("[data-unrouted] .empty").count(), 0, 'no "No tunnel connected"');
+      const servicesStat = page.locator(".stat", { hasText: "services" }).locator(".value");
+      equal(await servicesStat.textContent(), "2", "the services count leaves it out");
       await page.screenshot({ path: `${ARTIFACTS}dashboard.png`, fullPage: true });
 
       const phone = await browser.newPage({

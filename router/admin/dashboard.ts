@@ -261,13 +261,16 @@ function tunnelRow(t) {
     el("div", {}, el("span", { class: "k" }, "PING RTT"), ms(t.lastRttMs)));
 }
 
+// Requests that matched no route (service "") have no tunnels: a card of their own, not a service.
 function serviceCard(s) {
   const now = recent(s.rate, 5);
   const errorShare = s.window.requests ? (100 * s.window.errors / s.window.requests) : 0;
   const healthy = s.tunnels.some((t) => !t.draining);
-  return el("article", { class: "service", "data-service": s.service || "(none)" },
-    el("h2", {}, s.service || "(no service)",
-      el("span", { class: "pill " + (healthy ? "ok" : "bad") }, s.tunnels.length + (s.tunnels.length === 1 ? " tunnel" : " tunnels")),
+  const unrouted = s.service === "";
+  const attributes = unrouted ? { class: "service unrouted", "data-unrouted": "" } : { class: "service", "data-service": s.service };
+  return el("article", attributes,
+    el("h2", {}, unrouted ? "Requests that matched no route" : s.service,
+      unrouted ? null : el("span", { class: "pill " + (healthy ? "ok" : "bad") }, s.tunnels.length + (s.tunnels.length === 1 ? " tunnel" : " tunnels")),
       el("span", { class: "meta" }, s.total.requests + " requests · " + s.total.errors + " errors · " +
         bytes(s.total.bytesIn) + " in · " + bytes(s.total.bytesOut) + " out")),
     el("div", { class: "charts" },
@@ -289,7 +292,7 @@ function serviceCard(s) {
           el("span", {}, el("i", { style: "background:var(--p50)" }), "p50 " + ms(s.window.p50)),
           el("span", {}, el("i", { style: "background:var(--p95)" }), "p95 " + ms(s.window.p95)),
           el("span", {}, el("i", { style: "background:var(--p99)" }), "p99 " + ms(s.window.p99))))),
-    el("div", { class: "tunnels" },
+    unrouted ? null : el("div", { class: "tunnels" },
       s.tunnels.length ? s.tunnels.map(tunnelRow) : el("div", { class: "empty" }, "No tunnel connected")));
 }
 
@@ -305,14 +308,16 @@ function render(data) {
   const inFlight = data.services.reduce((n, s) => n + s.tunnels.reduce((m, t) => m + t.streamsInFlight, 0), 0);
   const stat = (label, value, cls) => el("div", { class: "stat" }, el("div", { class: "label" }, label),
     el("div", { class: "value " + (cls || "") }, value));
+  const services = data.services.filter((s) => s.service !== "");
   $("summary").replaceChildren(
-    stat("services", data.services.length),
+    stat("services", services.length),
     stat("tunnels", tunnels),
     stat("requests/s", rate(reqs)),
     stat("in flight", inFlight),
     stat("errors, last minute", windowErrors, windowErrors ? "bad" : ""),
     stat("requests, last minute", windowRequests));
-  $("services").replaceChildren(...data.services.map(serviceCard));
+  const unrouted = data.services.filter((s) => s.service === "");
+  $("services").replaceChildren(...services.map(serviceCard), ...unrouted.map(serviceCard));
   const errors = data.recentErrors.slice(0, 10);
   $("errors").replaceChildren(errors.length === 0
     ? el("div", { class: "muted", style: "padding:10px 12px" }, "None")
