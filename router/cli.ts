@@ -247,7 +247,8 @@ function startRouter(
  * Options come from flags, `PTTH_…` variables and the `--config` file.
  *
  * @param args The command-line arguments.
- * @returns The exit code: 0, 2 for invalid configuration, 1 when a port is in use.
+ * @returns The exit code: 0, 2 for invalid configuration or a missing permission, 1 when a
+ *   port is in use.
  *
  * @example Bad flags give exit code 2
  * ```ts
@@ -260,6 +261,21 @@ function startRouter(
  * ```
  */
 export async function main(args: string[]): Promise<number> {
+  try {
+    return await run(args);
+  } catch (error) {
+    // A permission the router was not started with: say which, in one line.
+    if (!(error instanceof Deno.errors.NotCapable)) throw error;
+    const what = error.message.replace(/, run again with.*$/, "");
+    console.error(
+      `ptth: Missing permission: ${what}; a router needs --allow-net and --allow-env ` +
+        `(and --allow-read for --config and TLS files)`,
+    );
+    return 2;
+  }
+}
+
+async function run(args: string[]): Promise<number> {
   const readFile = (path: string) => Deno.readTextFileSync(path);
   let config: RouterConfig;
   let options: RouterOptions;

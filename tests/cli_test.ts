@@ -1,6 +1,6 @@
 import { equal, match, ok, throws } from "node:assert/strict";
 import { ConfigError, loadConfig } from "../config/load.ts";
-import { runCli, withCli } from "./_cli.ts";
+import { LISTEN, runCli, withCli } from "./_cli.ts";
 
 const noEnv = () => undefined;
 const noFile = () => "{}";
@@ -77,4 +77,28 @@ Deno.test("the CLI starts a router, prints where it listens, and stops on SIGTER
     equal(response.status, 503);
     await response.body?.cancel();
   });
+});
+
+Deno.test("the CLI names a missing permission in one line and exits 2", async () => {
+  const root = new URL("..", import.meta.url).pathname;
+  for (
+    const [permissions, needed] of [
+      [
+        ["--allow-net"],
+        /^ptth: Missing permission: Requires env access to "PTTH_\w+"; a router needs --allow-net and --allow-env/,
+      ],
+      [["--allow-env"], /^ptth: Missing permission: Requires net access to "127\.0\.0\.1:0"/],
+    ] as const
+  ) {
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...permissions, "cli.ts", ...LISTEN],
+      cwd: root,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(stderr);
+    equal(code, 2, text);
+    match(text, needed);
+    equal(text.trim().split("\n").length, 1, `one line: ${text}`);
+  }
 });
