@@ -23,7 +23,7 @@ import { within } from "../tunnel/within.ts";
  *
  * @example
  * ```ts
- * import { TunnelRefusedError } from "./dial.ts";
+ * import { TunnelRefusedError } from "jsr:@ptth/router";
  * import { equal } from "node:assert/strict";
  * const error = new TunnelRefusedError(403, "Token not valid for service api");
  * equal(error.permanent, true);

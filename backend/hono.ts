@@ -100,7 +100,7 @@ export interface WebSocketRouteRequest {
  * @example
  * ```ts
  * import { Hono } from "hono";
- * import { upgradeWebSocket } from "./hono.ts";
+ * import { upgradeWebSocket } from "jsr:@ptth/router/hono";
  * import { equal } from "node:assert/strict";
  * const app = new Hono().get("/ws", upgradeWebSocket(() => ({})), (c) => c.text("not an upgrade"));
  * equal(await (await app.request("/ws")).text(), "not an upgrade");

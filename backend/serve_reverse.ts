@@ -179,8 +179,8 @@ export interface ReverseServer {
  * @example A hono app behind the tunnel
  * ```ts
  * import { Hono } from "hono";
- * import { createRouter } from "../router/create_router.ts";
- * import { serveReverse } from "./serve_reverse.ts";
+ * import { createRouter } from "jsr:@ptth/router/router";
+ * import { serveReverse } from "jsr:@ptth/router";
  * import { equal } from "node:assert/strict";
  * const app = new Hono().get("/foo", (c) => c.text("bar"));
  * await using router = createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true });
@@ -204,8 +204,8 @@ export function serveReverse(handler: ReverseHandler): ReverseServer;
  *
  * @example
  * ```ts
- * import { createRouter } from "../router/create_router.ts";
- * import { serveReverse } from "./serve_reverse.ts";
+ * import { createRouter } from "jsr:@ptth/router/router";
+ * import { serveReverse } from "jsr:@ptth/router";
  * await using router = createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true });
  * await using backend = serveReverse(
  *   { hostname: "127.0.0.1", port: router.tunnelAddr.port, quiet: true },
@@ -223,8 +223,8 @@ export function serveReverse(options: ServeReverseOptions, handler: ReverseHandl
  *
  * @example
  * ```ts
- * import { createRouter } from "../router/create_router.ts";
- * import { serveReverse } from "./serve_reverse.ts";
+ * import { createRouter } from "jsr:@ptth/router/router";
+ * import { serveReverse } from "jsr:@ptth/router";
  * await using router = createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true });
  * await using backend = serveReverse({
  *   port: router.tunnelAddr.port,

@@ -50,9 +50,9 @@ export interface WebSocketUpgrade {
  *
  * @example An echo server behind a router
  * ```ts
- * import { createRouter } from "../router/create_router.ts";
- * import { serveReverse } from "./serve_reverse.ts";
- * import { upgradeWebSocket } from "./upgrade_websocket.ts";
+ * import { createRouter } from "jsr:@ptth/router/router";
+ * import { serveReverse } from "jsr:@ptth/router";
+ * import { upgradeWebSocket } from "jsr:@ptth/router";
  * import { equal } from "node:assert/strict";
  * await using router = createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true });
  * await using backend = serveReverse({ port: router.tunnelAddr.port, quiet: true }, (request) => {
@@ -71,8 +71,9 @@ export interface WebSocketUpgrade {
  */
 export function upgradeWebSocket(
   request: Request,
-  options: UpgradeWebSocketOptions = {},
+  options?: UpgradeWebSocketOptions,
 ): WebSocketUpgrade {
+  options ??= {};
   const link = extendedConnectOf(request);
   if (link === undefined) {
     return Deno.upgradeWebSocket(request, {

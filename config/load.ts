@@ -44,7 +44,7 @@ export { ConfigError, type KeyNamer, type ValueType };
  *
  * @example
  * ```ts
- * import { loadConfig } from "./load.ts";
+ * import { loadConfig } from "jsr:@ptth/router/config";
  * import { equal } from "node:assert/strict";
  * const config = loadConfig([], () => undefined, () => "{}");
  * equal(config.port, 8888);
@@ -136,7 +136,7 @@ export type ConfigKey = Exclude<keyof RouterConfig, "sources">;
  *
  * @example
  * ```ts
- * import { OPTION_GROUPS } from "./load.ts";
+ * import { OPTION_GROUPS } from "jsr:@ptth/router/config";
  * import { equal } from "node:assert/strict";
  * equal(OPTION_GROUPS[0], "Listening");
  * ```
@@ -195,7 +195,7 @@ function option<K extends ConfigKey>(spec: OptionSpec<K>): OptionSpec<K> {
  *
  * @example
  * ```ts
- * import { OPTIONS } from "./load.ts";
+ * import { OPTIONS } from "jsr:@ptth/router/config";
  * import { equal } from "node:assert/strict";
  * const port = OPTIONS.find((option) => option.key === "port")!;
  * equal(port.flag, "port");
@@ -802,7 +802,7 @@ function checkPair(config: RouterConfig, cert: ConfigKey, key: ConfigKey): void 
  *
  * @example Flags win over the environment, which wins over the file
  * ```ts
- * import { loadConfig } from "./load.ts";
+ * import { loadConfig } from "jsr:@ptth/router/config";
  * import { equal } from "node:assert/strict";
  * const env: Record<string, string> = { PTTH_CONFIG: "ptth.json", PTTH_TUNNEL_PORT: "9001" };
  * const config = loadConfig(
@@ -895,7 +895,7 @@ function readTls(
  *
  * @example
  * ```ts
- * import { loadConfig, toRouterOptions } from "./load.ts";
+ * import { loadConfig, toRouterOptions } from "jsr:@ptth/router/config";
  * import { deepEqual, equal } from "node:assert/strict";
  * const files: Record<string, string> = {
  *   "cert.pem": "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n",

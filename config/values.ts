@@ -16,7 +16,7 @@ import { isServiceName } from "../tunnel/handshake.ts";
  *
  * @example
  * ```ts
- * import { ConfigError, loadConfig } from "./load.ts";
+ * import { ConfigError, loadConfig } from "jsr:@ptth/router/config";
  * import { throws } from "node:assert/strict";
  * throws(
  *   () => loadConfig(["--port", "http"], () => undefined, () => "{}"),

@@ -126,7 +126,7 @@ function usage(): string {
  *
  * @example
  * ```ts
- * import { printUsage } from "./cli.ts";
+ * import { printUsage } from "jsr:@ptth/router/cli";
  * import { match } from "node:assert/strict";
  * const log = console.log;
  * let text = "";
@@ -252,7 +252,7 @@ function startRouter(
  *
  * @example Bad flags give exit code 2
  * ```ts
- * import { main } from "./cli.ts";
+ * import { main } from "jsr:@ptth/router/cli";
  * import { equal } from "node:assert/strict";
  * const error = console.error;
  * console.error = () => {};

@@ -87,14 +87,17 @@ let tunnelCounter = 0;
  *
  * @example Embed a router in a program
  * ```ts
- * import { createRouter } from "./create_router.ts";
+ * import { createRouter } from "jsr:@ptth/router/router";
  * import { equal } from "node:assert/strict";
  * await using router = createRouter({ port: 0, tunnelPort: 0, quiet: true });
  * equal(router.pool.size, 0);
  * ```
  */
-export function createRouter(given: RouterOptions = {}): Router {
-  const options = withDefaults(given);
+export function createRouter(options?: RouterOptions): Router {
+  return startRouter(withDefaults(options ?? {}));
+}
+
+function startRouter(options: ResolvedRouterOptions): Router {
   const hostname = options.hostname;
   const logger = new Logger({
     format: options.logFormat,

@@ -76,7 +76,7 @@ export type RouterEventListener = (event: RouterEvent) => void;
  *
  * @example
  * ```ts
- * import { RouterEvents } from "./events.ts";
+ * import { RouterEvents } from "jsr:@ptth/router/router";
  * import { equal } from "node:assert/strict";
  * const events = new RouterEvents();
  * let seen = 0;

@@ -121,7 +121,7 @@ function concat(parts: Uint8Array[], length: number): Uint8Array {
  *
  * @example Two sockets talking over in-memory streams
  * ```ts
- * import { StreamWebSocket } from "./socket.ts";
+ * import { StreamWebSocket } from "jsr:@ptth/router";
  * import { equal } from "node:assert/strict";
  * const up = new TransformStream<Uint8Array, Uint8Array>();
  * const down = new TransformStream<Uint8Array, Uint8Array>();
