@@ -226,7 +226,11 @@ const MAX_TIMER = 2 ** 31 - 1;
 export function durationType(min = 1): ValueType<number> {
   const expected = "a duration (e.g. 30s, 500ms, 5m)";
   const check = (ms: number, shown: string, label: string): number => {
-    if (!Number.isFinite(ms) || ms < min) throw invalid(label, `${shown} is not ${expected}`);
+    if (!Number.isFinite(ms)) throw invalid(label, `${shown} is not ${expected}`);
+    if (ms < min) {
+      const least = min === 1 ? "greater than 0" : `at least ${min} ms`;
+      throw invalid(label, `${shown} is too short: it must be ${least}`);
+    }
     if (ms > MAX_TIMER) throw invalid(label, `${shown} is too long (at most 24 days)`);
     return ms;
   };

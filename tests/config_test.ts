@@ -206,12 +206,20 @@ Deno.test("durations take milliseconds or an ms, s, m or h suffix, up to what ti
   equal(load([], { PTTH_RESPONSE_HEADER_TIMEOUT: "5m" }).responseHeaderTimeout, 300_000);
   equal(loadFile({ handshakeTimeout: "1h" }).handshakeTimeout, 3_600_000);
   equal(loadFile({ handshakeTimeout: 2500 }).handshakeTimeout, 2500);
-  for (const bad of ["30d", "0", "-5s", "s", "5 minutes"]) {
+  for (const bad of ["30d", "-5s", "s", "5 minutes"]) {
     match(
       errorOf(() => load([`--handshake-timeout=${bad}`])).message,
       /^Invalid --handshake-timeout: .* is not a duration \(e\.g\. 30s, 500ms, 5m\)$/,
     );
   }
+  // A duration, but too short: said so, not "not a duration".
+  for (const zero of ["0", "0s", "0ms"]) {
+    equal(
+      errorOf(() => load(["--idle-timeout", zero])).message,
+      `Invalid --idle-timeout: "${zero}" is too short: it must be greater than 0`,
+    );
+  }
+  equal(load(["--tunnel-wait", "0"]).tunnelWait, 0, "where 0 means do not wait");
   match(
     errorOf(() => load(["--idle-timeout", "30000h"])).message,
     /^Invalid --idle-timeout: "30000h" is too long \(at most 24 days\)$/,
