@@ -760,12 +760,27 @@ function resolve<K extends ConfigKey>(
     sources[spec.key] = spec.env;
   } else if (file && Object.hasOwn(file.values, spec.key)) {
     const name = fileLabel(spec.key, file.path);
-    config[spec.key] = spec.type.fromJson(file.values[spec.key], name);
+    const value = spec.type.fromJson(file.values[spec.key], name);
+    // A file named in the config file is found from the config file's folder, not from
+    // wherever the router was started.
+    config[spec.key] = spec.type === fileType
+      ? besideFile(value as string, file.path) as typeof value
+      : value;
     sources[spec.key] = name();
   } else if (spec.default !== undefined) {
     // Copied, so that callers mutating one config's lists cannot change the table.
     config[spec.key] = structuredClone(spec.default);
   }
+}
+
+/** `path` as seen from the folder of `configPath`, unless it is absolute. */
+function besideFile(path: string, configPath: string): string {
+  if (path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path) || path.startsWith("\\\\")) return path;
+  const folder = configPath.slice(
+    0,
+    Math.max(configPath.lastIndexOf("/"), configPath.lastIndexOf("\\")) + 1,
+  );
+  return folder + path;
 }
 
 const SPEC_BY_KEY = new Map<ConfigKey, AnyOptionSpec>(OPTIONS.map((spec) => [spec.key, spec]));

@@ -634,3 +634,17 @@ Deno.test("--tunnel-path sets the WebSocket tunnel's path, and off turns it off"
   throws(() => load(["--tunnel-path", "/t?x=1"]), /not an absolute path/);
   equal(toRouterOptions(load(["--tunnel-path", "/t"]), () => "").tunnelPath, "/t");
 });
+
+Deno.test("files named in a config file are found from the config file's folder", () => {
+  const files = {
+    "etc/ptth/ptth.json": JSON.stringify({ tlsCert: "cert.pem", tlsKey: "/abs/key.pem" }),
+    "etc/ptth/cert.pem": CERT,
+    "/abs/key.pem": KEY,
+  };
+  const config = load(["--config", "etc/ptth/ptth.json"], {}, files);
+  equal(config.tlsCert, "etc/ptth/cert.pem");
+  equal(config.tlsKey, "/abs/key.pem", "an absolute path stays as it is");
+  equal(toRouterOptions(config, readFrom(files)).tls?.cert, CERT);
+  // From a flag or the environment, a relative path is the working directory's, as usual.
+  equal(load(["--tls-cert", "cert.pem", "--tls-key", "key.pem"]).tlsCert, "cert.pem");
+});
