@@ -19,6 +19,7 @@ import {
 } from "../config/load.ts";
 import { createRouter, type Router, type RouterOptions } from "./create_router.ts";
 import { Logger } from "../log/logger.ts";
+import { configurationWarnings } from "../config/warnings.ts";
 
 /** The package version, read from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -311,6 +312,11 @@ async function run(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   for (const line of banner(config, options, router, adminBusy)) say(line);
+  // What the configuration can never do (a route no backend can serve…): said once, at start.
+  const warn = config.logFormat === "json"
+    ? (line: string) => json.warn(line)
+    : (line: string) => console.error(`Warning: ${line}`);
+  for (const line of configurationWarnings(config)) warn(line);
   await router.finished;
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);

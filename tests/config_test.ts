@@ -8,6 +8,7 @@ import {
   toRouterOptions,
 } from "../config/load.ts";
 import { ROUTER_DEFAULTS, withDefaults } from "../config/defaults.ts";
+import { configurationWarnings } from "../config/warnings.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -582,14 +583,41 @@ Deno.test("the README documents every option's flag, env var and file key", asyn
   }
 });
 
-Deno.test("the README's example ptth.json is a valid configuration", async () => {
+Deno.test("the README's example ptth.json is a valid configuration that can serve every route", async () => {
   const readme = await Deno.readTextFile(`${root}/README.md`);
-  const example = readme.match(/An example `ptth.json`:\n\n```json\n([^`]*)```/)?.[1];
+  const example = readme.match(/An example `ptth.json`:[^`]*(?:`[^`]*`[^`]*)*?```json\n([^`]*)```/)
+    ?.[1];
   ok(example, "the README has an example ptth.json");
   const config = load(["--config", "ptth.json"], {}, { "ptth.json": example });
   equal(config.port, 443);
   equal(config.routes.length, 3);
   equal(config.maxBodyBytes, 10 * 1024 ** 2);
+  deepEqual(configurationWarnings(config), []);
+});
+
+Deno.test("a route or ready service no backend can serve, and an open admin without a token, are warned about", () => {
+  const token = "0123456789abcdef-api";
+  deepEqual(configurationWarnings(load(["--token", `api=${token}`, "--route", "/api=api"])), []);
+  deepEqual(configurationWarnings(load(["--route", "/=default"])), [], "anonymous serve default");
+  deepEqual(configurationWarnings(load(["--token", `api=${token}`, "--route", "/static=cdn"])), [
+    "Route /static=cdn sends requests to service cdn, which no backend can serve: " +
+    "no token is configured for cdn and anonymous tunnels are refused",
+  ]);
+  deepEqual(configurationWarnings(load(["--ready-service", "api"])), [
+    "--ready-service api can never be ready: no token is configured for api and anonymous " +
+    'tunnels serve only "default"',
+  ]);
+  deepEqual(
+    configurationWarnings(load(["--admin-hostname", "0.0.0.0"])),
+    [
+      "The admin listener on 0.0.0.0 is open to the network without a token: " +
+      "set --admin-token (or PTTH_ADMIN_TOKEN) to guard /metrics and /api",
+    ],
+  );
+  deepEqual(
+    configurationWarnings(load(["--admin-hostname", "0.0.0.0", "--admin-port", "off"])),
+    [],
+  );
 });
 
 Deno.test("the CLI exits with code 2 and one line naming the key for a bad config file", async () => {
