@@ -148,12 +148,7 @@ async function proxy(
   const { host, path } = target;
   // One pass over the request's fields: what to forward, and what the proxy reads.
   const remote = c.env?.remoteAddr?.hostname;
-  const head = forwardedFields(
-    request.headers,
-    target,
-    remote,
-    remote !== undefined && options.trusted(remote),
-  );
+  const head = forwardedFields(request.headers, target, remote, options.trusted);
   const incoming = head.requestId;
   const outcome: Outcome = {
     requestId: incoming !== null && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID(),
