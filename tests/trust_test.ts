@@ -1,8 +1,10 @@
 /**
- * Trust only what is trusted (issue 16), end to end over loopback: the
- * client address behind trusted proxies (finding 10).
+ * Trust only what is trusted (issue 16, findings 10, 13, 14 and 15), end to
+ * end over loopback: the client address behind trusted proxies, the path
+ * routes match and backends see, control characters in logs, and the Hosts
+ * the admin listener answers.
  */
-import { deepEqual, equal } from "node:assert/strict";
+import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { createRouter, type Router, type RouterOptions } from "../router/create_router.ts";
 import {
   type ReverseHandler,
@@ -10,7 +12,16 @@ import {
   serveReverse,
   type ServeReverseOptions,
 } from "../backend/serve_reverse.ts";
+import { InvalidPathError, normalizePath } from "../router/request_path.ts";
 import { withTimeout } from "./_helpers.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let rest = bytes;
+  while (rest.length > 0) rest = rest.subarray(await conn.write(rest));
+}
 
 function router(options: RouterOptions = {}): Router {
   return createRouter({
@@ -36,6 +47,54 @@ async function backend(
   }, handler);
   await withTimeout(server.connected, 5000, "tunnel");
   return server;
+}
+
+/** A raw response: what came back on the socket, read to its end. */
+interface RawAnswer {
+  status: number;
+  head: string;
+  body: string;
+}
+
+/** Reads `conn` to its end (bounded), then closes it. */
+async function readAll(conn: Deno.Conn, ms = 5000): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  const buffer = new Uint8Array(16384);
+  try {
+    await withTimeout(
+      (async () => {
+        for (;;) {
+          const n = await conn.read(buffer);
+          if (n === null) return;
+          chunks.push(buffer.slice(0, n));
+        }
+      })(),
+      ms,
+      "the answer to end",
+    );
+  } finally {
+    conn.close();
+  }
+  return chunks.map((chunk) => decoder.decode(chunk, { stream: true })).join("");
+}
+
+/**
+ * Sends one HTTP/1.1 request written byte for byte (fetch and curl would
+ * clean the path or refuse the Host), and reads the answer.
+ */
+async function rawRequest(
+  port: number,
+  target: string,
+  host = "example.com",
+  fields: string[] = [],
+): Promise<RawAnswer> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const head = [`GET ${target} HTTP/1.1`, `Host: ${host}`, "Connection: close", ...fields];
+  await writeAll(conn, encoder.encode(head.join("\r\n") + "\r\n\r\n"));
+  const text = await readAll(conn);
+  const split = text.indexOf("\r\n\r\n");
+  const status = Number(text.match(/^HTTP\/1\.1 (\d{3})/)?.[1] ?? 0);
+  return { status, head: text.slice(0, split), body: text.slice(split + 4) };
 }
 
 // ---- finding 10: the client address behind trusted proxies ----------------------------------
@@ -119,4 +178,123 @@ Deno.test("Forwarded (RFC 7239) follows the same rule: cut to the trusted chain,
       { remoteAddr: "127.0.0.1", xff: "127.0.0.1", forwarded: null },
     );
   }
+});
+
+// ---- finding 13: routes match the path the backend sees -------------------------------------
+
+const ROUTE_TOKENS = { admin: "admin-token-0123456789", web: "web-token-01234567890" };
+
+/** A router routing /admin to `admin` and the rest to `web`, a backend of each; `seen` lists what backends got. */
+async function routedPair() {
+  const r = router({
+    tokens: ROUTE_TOKENS,
+    routes: [{ path: "/admin", service: "admin" }, { path: "/", service: "web" }],
+  });
+  const seen: string[] = [];
+  const serve = (service: string) => (request: Request) => {
+    const url = new URL(request.url);
+    seen.push(`${service} ${url.pathname}`);
+    return new Response(`${service} ${url.pathname}${url.search}`);
+  };
+  const admin = await backend(r, serve("admin"), { service: "admin", token: ROUTE_TOKENS.admin });
+  const web = await backend(r, serve("web"), { service: "web", token: ROUTE_TOKENS.web });
+  return {
+    r,
+    seen,
+    async [Symbol.asyncDispose]() {
+      await admin.shutdown();
+      await web.shutdown();
+      await r.shutdown();
+    },
+  };
+}
+
+Deno.test("a path is routed as the backend will read it: unreserved escapes decoded, dot segments removed", async () => {
+  await using pair = await routedPair();
+  const cases: [string, string][] = [
+    ["/%61dmin", "admin /admin"],
+    ["/%61%64%6D%69%6E/users", "admin /admin/users"],
+    ["/a/../admin", "admin /admin"],
+    ["/static/%2e%2E/admin?x=1", "admin /admin?x=1"],
+    ["/admin/./x/../y", "admin /admin/y"],
+    ["/admin;jsessionid=1", "admin /admin;jsessionid=1"],
+    ["/caf%c3%a9", "web /caf%C3%A9"],
+    ["/.well-known/x", "web /.well-known/x"],
+    ["/adminx", "web /adminx"],
+  ];
+  for (const [target, expected] of cases) {
+    const answer = await rawRequest(pair.r.addr.port, target);
+    equal(answer.status, 200, `${target}: ${answer.body}`);
+    equal(answer.body, expected, target);
+  }
+});
+
+Deno.test("ambiguous path encodings are answered 400 by the router and never forwarded", async () => {
+  await using pair = await routedPair();
+  const refused: [string, RegExp][] = [
+    ["/%2Fadmin", /encoded slash/],
+    ["/%2fadmin", /encoded slash/],
+    ["/x/%5Cadmin", /encoded backslash/],
+    ["/x\\admin", /backslash/],
+    ["/admin%00", /NUL/],
+    ["/%zz", /two hex digits/],
+    ["/admin%4", /two hex digits/],
+    ["/%2561dmin", /double encoding/],
+    ["/%25%36%31dmin", /double encoding/],
+    ["//admin", /empty path segment/],
+    ["/x/..;/admin", /dot segment with parameters/],
+    ["/%C0%AFadmin", /not UTF-8/],
+  ];
+  for (const [target, reason] of refused) {
+    const answer = await rawRequest(pair.r.addr.port, target);
+    equal(answer.status, 400, `${target}: ${answer.body}`);
+    match(answer.body, /^Bad Request: the path has /, target);
+    match(answer.body, reason, target);
+  }
+  deepEqual(pair.seen, [], "no backend saw a refused request");
+});
+
+Deno.test("HTTP/2 clients get the same paths: curl --path-as-is over h2c", async () => {
+  await using pair = await routedPair();
+  const curl = async (path: string) => {
+    const { stdout } = await new Deno.Command("curl", {
+      args: [
+        "-sS",
+        "--http2-prior-knowledge",
+        "--path-as-is",
+        "--max-time",
+        "10",
+        "-w",
+        " %{http_version} %{http_code}",
+        `http://127.0.0.1:${pair.r.addr.port}${path}`,
+      ],
+      stdout: "piped",
+    }).output();
+    return decoder.decode(stdout);
+  };
+  equal(await curl("/%61dmin"), "admin /admin 2 200");
+  equal(await curl("/x/../admin"), "admin /admin 2 200");
+  match(await curl("/%2Fadmin"), /^Bad Request: the path has an encoded slash \(%2F\)\n 2 400$/);
+  deepEqual(pair.seen, ["admin /admin", "admin /admin"]);
+});
+
+Deno.test("normalizePath: canonical paths are fixed points, also for a URL parser", () => {
+  const samples = ["/", "/a/b", "/%61/./b/../c/", "/%7e%2D_.", "/%c3%a9", "/a;b=c/d", "/é", '/a"b'];
+  for (const sample of samples) {
+    const once = normalizePath(sample);
+    equal(normalizePath(once), once, sample);
+    equal(new URL(`http://x${once}`).pathname, once, sample);
+  }
+  equal(normalizePath("/a/b/.."), "/a/");
+  equal(normalizePath("/../../x"), "/x");
+  let refused = 0;
+  for (const bad of ["x", "\\a", "/a%2F", "/a b", "/%ff", "/%e9"]) {
+    try {
+      normalizePath(bad);
+    } catch (error) {
+      ok(error instanceof InvalidPathError, String(error));
+      refused++;
+    }
+  }
+  equal(refused, 6);
 });
