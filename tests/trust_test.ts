@@ -13,7 +13,7 @@ import {
   type ServeReverseOptions,
 } from "../backend/serve_reverse.ts";
 import { InvalidPathError, normalizePath } from "../router/request_path.ts";
-import { withTimeout } from "./_helpers.ts";
+import { waitUntil, withTimeout } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -297,4 +297,134 @@ Deno.test("normalizePath: canonical paths are fixed points, also for a URL parse
     }
   }
   equal(refused, 6);
+});
+
+// ---- finding 14: control characters in text logs --------------------------------------------
+
+/** A log line that is one line and shows no control character a terminal would act on. */
+// deno-lint-ignore no-control-regex -- control characters are what it finds
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+
+/** A router logging into `lines`. */
+function loggingRouter(lines: string[], options: RouterOptions = {}): Router {
+  return router({ quiet: false, log: (line) => lines.push(line), ...options });
+}
+
+const FORGED = "\n2025-01-01T00:00:00.000Z INFO  forged\x1b[31m\u2028\u202e\u009b";
+
+async function refusedHandshake(r: Router): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: r.tunnelAddr.port });
+  const head = [
+    "GET /.well-known/ptth/default HTTP/1.1",
+    "Host: router",
+    "Connection: upgrade",
+    "Upgrade: ptth",
+    "ALPN: h2",
+    // A bare LF does not end a field line: the value runs on, and into the reason.
+    `PTTH-Hosts: ok.example${FORGED}`,
+  ];
+  await writeAll(conn, encoder.encode(head.join("\r\n") + "\r\n\r\n"));
+  return await readAll(conn);
+}
+
+Deno.test("a refused handshake's reason is logged on one line, its control characters escaped (text)", async () => {
+  const lines: string[] = [];
+  await using r = loggingRouter(lines);
+  match(await refusedHandshake(r), /^HTTP\/1\.1 400 /);
+  await waitUntil(() => lines.some((line) => line.includes("refused")), 3000, "the log line");
+  const line = lines.find((l) => l.includes("refused"))!;
+  for (const l of lines) ok(!UNSAFE.test(l), `raw control character in ${JSON.stringify(l)}`);
+  match(line, /^\d{4}-\d\d-\d\dT[\d:.]+Z WARN {2}tunnel handshake from 127\.0\.0\.1 refused: 400 /);
+  ok(line.includes("bad host ok.example\\n2025-01-01t00:00:00.000z info  forged\\u001b[31m"), line);
+  ok(line.includes("\\u2028\\u202e\\u009b"), line);
+});
+
+Deno.test("JSON log lines escape what JSON.stringify leaves raw: C1, line separators, bidi controls", async () => {
+  const lines: string[] = [];
+  await using r = loggingRouter(lines, { logFormat: "json" });
+  await refusedHandshake(r);
+  await waitUntil(() => lines.some((line) => line.includes("refused")), 3000, "the log line");
+  for (const line of lines) {
+    ok(!UNSAFE.test(line), `raw control character in ${JSON.stringify(line)}`);
+    JSON.parse(line);
+  }
+  const record = JSON.parse(lines.find((l) => l.includes("refused"))!);
+  equal(record.event, "handshake-failed");
+  // Escaped, not lost: the value reads back as it came.
+  ok(record.reason.endsWith(FORGED.toLowerCase()), record.reason);
+});
+
+Deno.test("GOAWAY debug data from a backend is logged on one line, escaped", async () => {
+  const lines: string[] = [];
+  await using r = loggingRouter(lines);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: r.tunnelAddr.port });
+  try {
+    const head = "GET /.well-known/ptth/default HTTP/1.1\r\nHost: router\r\n" +
+      "Connection: upgrade\r\nUpgrade: ptth\r\nALPN: h2\r\n\r\n";
+    await writeAll(conn, encoder.encode(head));
+    // SETTINGS (the tunnel joins the pool), then GOAWAY PROTOCOL_ERROR with hostile debug data.
+    await writeAll(conn, new Uint8Array([0, 0, 0, 4, 0, 0, 0, 0, 0]));
+    await waitUntil(() => r.pool.size === 1, 3000, "the tunnel in the pool");
+    const debug = encoder.encode(`bye${FORGED}`);
+    const goaway = new Uint8Array(9 + 8 + debug.length);
+    const view = new DataView(goaway.buffer);
+    view.setUint32(0, (8 + debug.length) << 8 | 7); // length, type GOAWAY
+    view.setUint32(9 + 4, 1); // PROTOCOL_ERROR
+    goaway.set(debug, 17);
+    await writeAll(conn, goaway);
+    await waitUntil(() => lines.some((line) => line.includes("closed")), 3000, "the close line");
+  } finally {
+    conn.close();
+  }
+  for (const l of lines) ok(!UNSAFE.test(l), `raw control character in ${JSON.stringify(l)}`);
+  const closed = lines.find((l) => l.includes("closed"))!;
+  ok(closed.includes("bye\\n2025-01-01T00:00:00.000Z INFO  forged\\u001b[31m"), closed);
+});
+
+Deno.test("a request path with encoded CR LF is logged on one line", async () => {
+  const lines: string[] = [];
+  await using r = loggingRouter(lines);
+  await using _ = await backend(r, () => new Response("ok"));
+  const answer = await rawRequest(
+    r.addr.port,
+    "/x%0D%0A2025-01-01T00:00:00.000Z%20INFO%20forged%1B[31m",
+  );
+  equal(answer.status, 200);
+  await waitUntil(() => lines.some((line) => line.includes("GET ")), 3000, "the request line");
+  for (const l of lines) ok(!UNSAFE.test(l), `raw control character in ${JSON.stringify(l)}`);
+  equal(lines.filter((l) => l.includes("forged")).length, 1);
+});
+
+Deno.test("the backend logs a refusal reason from its router escaped", async () => {
+  // A hostile "router": it refuses the tunnel with control characters in its reason.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    const conn = await listener.accept();
+    await conn.read(new Uint8Array(4096));
+    const body = encoder.encode("no\x1b[2J\r2025-01-01T00:00:00.000Z INFO  forged\u2028x\n");
+    await writeAll(
+      conn,
+      encoder.encode(
+        `HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n` +
+          "Connection: close\r\n\r\n",
+      ),
+    );
+    await writeAll(conn, body);
+    conn.close();
+  })();
+  const lines: string[] = [];
+  const server = serveReverse({
+    hostname: "127.0.0.1",
+    port: (listener.addr as Deno.NetAddr).port,
+    token: "some-token-0123456789",
+    service: "api",
+    log: (line) => lines.push(line),
+  }, () => new Response("never"));
+  await withTimeout(server.finished.catch(() => {}), 5000, "the refused backend to stop");
+  await withTimeout(served, 5000, "the fake router");
+  listener.close();
+  const refused = lines.find((l) => l.includes("refused"));
+  ok(refused, lines.join("\n"));
+  for (const l of lines) ok(!UNSAFE.test(l), `raw control character in ${JSON.stringify(l)}`);
+  ok(refused.includes("no\\u001b[2J\\r2025-01-01T00:00:00.000Z INFO  forged\\u2028x"), refused);
 });
