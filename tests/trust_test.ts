@@ -13,6 +13,7 @@ import {
   type ServeReverseOptions,
 } from "../backend/serve_reverse.ts";
 import { InvalidPathError, normalizePath } from "../router/request_path.ts";
+import { loadConfig, toRouterOptions } from "../config/load.ts";
 import { waitUntil, withTimeout } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
@@ -427,4 +428,76 @@ Deno.test("the backend logs a refusal reason from its router escaped", async () 
   ok(refused, lines.join("\n"));
   for (const l of lines) ok(!UNSAFE.test(l), `raw control character in ${JSON.stringify(l)}`);
   ok(refused.includes("no\\u001b[2J\\r2025-01-01T00:00:00.000Z INFO  forged\\u2028x"), refused);
+});
+
+// ---- finding 15: the admin listener answers only Hosts that name it ------------------------
+
+/** A router with an admin listener and one backend, whose metadata holds a secret. */
+async function adminRouter(hosts?: string[]) {
+  const r = router({ admin: { port: 0, ...(hosts ? { hosts } : {}) } });
+  const b = await backend(r, () => new Response("ok"), { metadata: { secret: "s3cr3t" } });
+  return {
+    port: r.adminAddr!.port,
+    async [Symbol.asyncDispose]() {
+      await b.shutdown();
+      await r.shutdown();
+    },
+  };
+}
+
+Deno.test("DNS rebinding: Host evil.example gets 421 and no data from the admin listener, token or not", async () => {
+  await using admin = await adminRouter();
+  const port = admin.port;
+  for (const path of ["/api/tunnels", "/api/stats", "/metrics", "/", "/nowhere"]) {
+    for (const host of [`evil.example:${port}`, "evil.example", "localhost.evil.example"]) {
+      const answer = await rawRequest(port, path, host);
+      equal(answer.status, 421, `${host} ${path}`);
+      match(answer.body, /^Misdirected Request/);
+      ok(!answer.body.includes("s3cr3t") && !answer.body.includes("tunnel"), answer.body);
+    }
+  }
+  // Probes stay open to any Host: load balancers probe by whatever name they have.
+  equal((await rawRequest(port, "/healthz", "evil.example")).status, 200);
+  equal((await rawRequest(port, "/readyz", "evil.example")).status, 200);
+});
+
+Deno.test("the admin listener answers loopback names, IP addresses, its own name and --admin-host names", async () => {
+  await using admin = await adminRouter(["ops.example.com"]);
+  const port = admin.port;
+  for (
+    const host of [
+      `localhost:${port}`,
+      "LOCALHOST.",
+      `127.0.0.1:${port}`,
+      `[::1]:${port}`,
+      "192.0.2.7",
+      `ops.example.com:${port}`,
+      "Ops.Example.Com.",
+    ]
+  ) {
+    const answer = await rawRequest(port, "/api/tunnels", host);
+    equal(answer.status, 200, host);
+    equal(JSON.parse(answer.body).tunnels.length, 1, host);
+  }
+  for (const host of ["ops.example.com.evil", "x@localhost", "localhost:x", "[::1"]) {
+    const answer = await rawRequest(port, "/api/tunnels", host);
+    ok(answer.status === 421 || answer.status === 400, `${host}: ${answer.status}`);
+  }
+});
+
+Deno.test("--admin-host, PTTH_ADMIN_HOSTS and adminHosts reach the admin listener's options", () => {
+  const read = () => "{}";
+  const fromFlags = loadConfig(
+    ["--admin-host", "ops.example.com", "--admin-host", "b.example"],
+    () => undefined,
+    read,
+  );
+  deepEqual(toRouterOptions(fromFlags, read).admin?.hosts, ["ops.example.com", "b.example"]);
+  const fromEnv = loadConfig(
+    [],
+    (name) => name === "PTTH_ADMIN_HOSTS" ? "a.example" : undefined,
+    read,
+  );
+  deepEqual(toRouterOptions(fromEnv, read).admin?.hosts, ["a.example"]);
+  deepEqual(toRouterOptions(loadConfig([], () => undefined, read), read).admin?.hosts, []);
 });
