@@ -531,7 +531,8 @@ class Backend implements ReverseServer {
   }
 
   #serve(request: Request, info: StreamInfo, router: string): Response | Promise<Response> {
-    // The public client as the router saw it; without X-Forwarded-For, the router.
+    // The public client: the router puts it first in X-Forwarded-For, resolved
+    // through trusted proxies (PROTOCOL.md §8). Without the field, the router.
     const forwarded = request.headers.get("x-forwarded-for");
     const hostname = forwarded ? forwarded.split(",")[0]!.trim() : router;
     return this.#handler(request, {

@@ -57,6 +57,7 @@ export const ADMIN_DEFAULTS = {
   port: 8889,
   hostname: "127.0.0.1",
   readyServices: frozen<string[]>([]),
+  hosts: frozen<string[]>([]),
 } as const;
 
 /** Router options with every defaulted option filled in. */

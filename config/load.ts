@@ -17,6 +17,7 @@ import {
   countType,
   durationType,
   fileType,
+  hostnamesType,
   hostnameType,
   invalid,
   type KeyNamer,
@@ -108,6 +109,8 @@ export interface RouterConfig {
   adminHostname: string;
   /** The token `/metrics` and `/api/*` on the admin listener require. */
   adminToken?: string;
+  /** Host names the admin listener answers besides loopback names and IP addresses. @default {[]} */
+  adminHosts: string[];
   /** Services that must each have a tunnel before `/readyz` answers 200. @default {[]} */
   readyServices: string[];
   /** How log lines look. @default {"text"} */
@@ -508,6 +511,18 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
     shown: "none",
     help: "Require Authorization: Bearer TOKEN for /metrics and /api/* (probes stay open); " +
       "at least 16 characters",
+  }),
+  option({
+    key: "adminHosts",
+    flag: "admin-host",
+    env: "PTTH_ADMIN_HOSTS",
+    inFile: true,
+    group: "Admin",
+    type: hostnamesType,
+    default: ADMIN_DEFAULTS.hosts,
+    shown: "none",
+    help: "Answer the dashboard, /metrics and /api/* for this Host name too, besides localhost, " +
+      "IP addresses and --admin-hostname; other Hosts get 421 (DNS rebinding)",
   }),
   option({
     key: "readyServices",
@@ -961,6 +976,7 @@ export function toRouterOptions(
       hostname: config.adminHostname,
       port: config.adminPort,
       readyServices: config.readyServices,
+      hosts: config.adminHosts,
       ...(config.adminToken === undefined ? {} : { token: config.adminToken }),
     };
   }

@@ -37,6 +37,14 @@ export interface AdminOptions {
    * @default {[]}
    */
   readyServices?: string[];
+  /**
+   * Host names the admin listener answers besides loopback names, IP
+   * addresses and its own `hostname`: a request for any other Host gets 421
+   * on all but `/healthz` and `/readyz`, so a page re-pointed at it by DNS
+   * rebinding reads nothing.
+   * @default {[]}
+   */
+  hosts?: string[];
 }
 
 /** Options of {@linkcode createRouter}. */

@@ -143,6 +143,24 @@ function parseHostname(text: string, label: string): string {
 /** Interfaces to listen on: host names, IPv4 or bare IPv6 addresses. */
 export const hostnameType = scalar("<host>", parseHostname, jsonString("a string", parseHostname));
 
+/** Host names (the admin listener's): repeat the flag, commas in the environment, an array in the file. */
+export const hostnamesType: ValueType<string[]> = {
+  metavar: "<host>",
+  list: true,
+  parse: (texts, label) => [...new Set(texts.map((text) => parseHostname(text, label)))],
+  fromJson(value, name) {
+    if (!Array.isArray(value)) throw invalid(name(), "expected an array of host names");
+    return [
+      ...new Set(value.map((entry, index) => {
+        if (typeof entry !== "string") {
+          throw invalid(name(`[${index}]`), `expected a string, got ${show(entry)}`);
+        }
+        return parseHostname(entry, name(`[${index}]`));
+      })),
+    ];
+  },
+};
+
 function parsePath(text: string, label: string): string {
   if (text === "") throw invalid(label, "the file name is empty");
   return text;

@@ -2,7 +2,10 @@
  * Log lines with levels, in two formats: text for a terminal
  * (`2025-01-02T03:04:05.678Z INFO  message key=value`) and JSON lines for log
  * pipelines (`{"time":…,"level":"info","msg":…,"key":"value"}`). The router
- * and the backend both write through it, so their lines look alike.
+ * and the backend both write through it, so their lines look alike. Messages
+ * and values carry what peers sent (paths, hosts, handshake reasons, GOAWAY
+ * debug data), so control characters are escaped in both formats: a peer can
+ * neither start a forged line nor send the terminal escape sequences.
  *
  * @module
  */
@@ -36,10 +39,58 @@ export interface LoggerOptions {
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
+/**
+ * Characters a terminal or a log viewer acts on instead of showing: C0
+ * controls (a line feed starts a forged line, ESC starts an escape sequence),
+ * DEL, C1 controls (0x9b is CSI to some terminals), the line and paragraph
+ * separators, and the bidirectional controls that reorder what is shown
+ * (Unicode TR #9: ALM, LRM, RLM, LRE…RLO, LRI…PDI).
+ */
+// deno-lint-ignore no-control-regex -- control characters are what it finds
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+const UNSAFE_ALL = new RegExp(UNSAFE.source, "g");
+/** What JSON.stringify leaves as it is (it escapes C0 controls itself). */
+const UNSAFE_IN_JSON = /[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+const UNSAFE_IN_JSON_ALL = new RegExp(UNSAFE_IN_JSON.source, "g");
+
+/** One unsafe character as JSON escapes it (`\n`, `\u001b`): read alike in text and JSON lines. */
+function escapeChar(char: string): string {
+  if (char === "\n") return "\\n";
+  if (char === "\r") return "\\r";
+  if (char === "\t") return "\\t";
+  return "\\u" + char.charCodeAt(0).toString(16).padStart(4, "0");
+}
+
+/**
+ * Text with every unsafe character escaped, so that a value from a peer
+ * (a path, a handshake's reason, GOAWAY debug data) stays on its line and
+ * cannot drive the terminal.
+ *
+ * @param text Any text.
+ * @returns The same text with those characters as JSON escapes (`\n`, `\u001b`).
+ *
+ * @example
+ * ```ts
+ * import { escapeControls } from "./logger.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(escapeControls("a\nb\x1b[31m\u202e"), "a\\nb\\u001b[31m\\u202e");
+ * equal(escapeControls("plain"), "plain");
+ * ```
+ */
+export function escapeControls(text: string): string {
+  return UNSAFE.test(text) ? text.replace(UNSAFE_ALL, escapeChar) : text;
+}
+
 /** A value as logfmt writes it: bare when it has no space, quote or `=`, else JSON-quoted. */
 function textValue(value: string | number | boolean | null): string {
   const text = String(value);
-  return text !== "" && /^[^\s"=\\]+$/.test(text) ? text : JSON.stringify(text);
+  if (text !== "" && /^[^\s"=\\]+$/.test(text) && !UNSAFE.test(text)) return text;
+  return escapeJson(JSON.stringify(text));
+}
+
+/** JSON text with what JSON.stringify leaves unescaped escaped: still the same JSON value. */
+function escapeJson(json: string): string {
+  return UNSAFE_IN_JSON.test(json) ? json.replace(UNSAFE_IN_JSON_ALL, escapeChar) : json;
 }
 
 /**
@@ -108,9 +159,9 @@ export class Logger {
       for (const [key, value] of Object.entries(fields)) {
         if (value !== undefined && !(key in record)) record[key] = value;
       }
-      line = JSON.stringify(record);
+      line = escapeJson(JSON.stringify(record));
     } else {
-      line = `${time} ${level.toUpperCase().padEnd(5)} ${message}`;
+      line = `${time} ${level.toUpperCase().padEnd(5)} ${escapeControls(message)}`;
       for (const [key, value] of Object.entries(fields)) {
         if (value !== undefined) line += ` ${key}=${textValue(value)}`;
       }

@@ -2,12 +2,21 @@
  * The fields a proxy adds and removes on the way to a backend: hop-by-hop
  * fields out (RFC 9110 §7.6.1), `Via` in (§7.6.3), and X-Forwarded-* set from
  * what the router saw, trusting a client's own values only when it is a
- * configured trusted proxy.
+ * configured trusted proxy, and then, for the client's address, only the
+ * entries trusted proxies vouch for (client_address.ts).
  *
  * @module
  */
 
 import { tokens } from "../tunnel/tokens.ts";
+import {
+  forwardedChain,
+  forwardedForChain,
+  forwardedForOf,
+  type TrustedProxies,
+} from "./client_address.ts";
+
+export { trustedProxyMatcher } from "./client_address.ts";
 
 /**
  * Request fields never forwarded: hop-by-hop ones (RFC 9110 §7.6.1), those
@@ -30,92 +39,6 @@ const FORWARDING: ReadonlySet<string> = new Set([
   "x-forwarded-host",
   "forwarded",
 ]);
-
-type Matcher = (address: string) => boolean;
-
-function parseIPv4(text: string): number[] | null {
-  const parts = text.split(".");
-  if (parts.length !== 4) return null;
-  const bytes = parts.map((p) => (/^\d{1,3}$/.test(p) ? Number(p) : 256));
-  return bytes.every((b) => b < 256) ? bytes : null;
-}
-
-/** Parses an IP address into 16 bytes (IPv4 as IPv4-mapped IPv6), or `null`. */
-function parseIP(text: string): number[] | null {
-  const v4 = parseIPv4(text);
-  if (v4) return [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...v4];
-  if (!text.includes(":")) return null;
-  let head = text;
-  let tail: number[] = [];
-  const lastColon = text.lastIndexOf(":");
-  const embedded = parseIPv4(text.slice(lastColon + 1));
-  if (embedded) {
-    head = text.slice(0, lastColon + 1) + "0:0";
-    tail = embedded;
-  }
-  const halves = head.split("::");
-  if (halves.length > 2) return null;
-  const group = (s: string) => (s === "" ? [] : s.split(":"));
-  const left = group(halves[0]!);
-  const right = halves.length === 2 ? group(halves[1]!) : [];
-  const missing = 8 - left.length - right.length;
-  if (missing < 0 || (halves.length === 1 && missing !== 0)) return null;
-  const words = [...left, ...Array(missing).fill("0"), ...right];
-  const bytes: number[] = [];
-  for (const word of words) {
-    if (!/^[0-9a-f]{1,4}$/i.test(word)) return null;
-    const n = parseInt(word, 16);
-    bytes.push(n >> 8, n & 0xff);
-  }
-  if (tail.length) bytes.splice(12, 4, ...tail);
-  return bytes;
-}
-
-/**
- * Builds a matcher for trusted proxies from IP addresses and CIDR ranges.
- *
- * @param list Addresses (`10.0.0.1`, `::1`) or ranges (`10.0.0.0/8`, `fd00::/8`).
- * @returns A function telling whether an address is in the list.
- * @throws {TypeError} On an entry that is not an address or range.
- *
- * @example
- * ```ts
- * import { trustedProxyMatcher } from "./forwarded.ts";
- * import { equal } from "node:assert/strict";
- * const trusted = trustedProxyMatcher(["10.0.0.0/8", "::1"]);
- * equal(trusted("10.1.2.3"), true);
- * equal(trusted("11.0.0.1"), false);
- * equal(trusted("::1"), true);
- * ```
- */
-export function trustedProxyMatcher(list: readonly string[]): Matcher {
-  if (list.length === 0) return () => false;
-  const ranges = list.map((entry) => {
-    const [address, prefixText] = entry.split("/");
-    const bytes = parseIP(address!);
-    const isV4 = parseIPv4(address!) !== null;
-    const prefix = prefixText === undefined ? 128 : Number(prefixText) + (isV4 ? 96 : 0);
-    if (
-      bytes === null || !(prefix >= 0 && prefix <= 128) ||
-      (prefixText !== undefined && !/^\d+$/.test(prefixText))
-    ) {
-      throw new TypeError(`Invalid trusted proxy: ${JSON.stringify(entry)}`);
-    }
-    return { bytes, prefix };
-  });
-  return (address: string) => {
-    const bytes = parseIP(address);
-    if (bytes === null) return false;
-    return ranges.some((range) => {
-      for (let bit = 0; bit < range.prefix; bit += 8) {
-        const bits = Math.min(8, range.prefix - bit);
-        const mask = (0xff << (8 - bits)) & 0xff;
-        if ((bytes[bit >> 3]! & mask) !== (range.bytes[bit >> 3]! & mask)) return false;
-      }
-      return true;
-    });
-  };
-}
 
 /** Where a public request goes, read from its URL once (URL getters build a new string each call). */
 export interface RequestTarget {
@@ -186,10 +109,15 @@ export interface ForwardedHead {
  * X-Forwarded-For/-Proto/-Host. The fields the proxy itself needs come back
  * from the same pass, instead of a `Headers.get()` each.
  *
+ * From a trusted proxy, X-Forwarded-For (or, without it, the `for` nodes of
+ * `Forwarded`) is cut to the entries trusted proxies vouch for, so that its
+ * first entry is the client; `Forwarded` is cut the same way and gets the
+ * peer appended. From anyone else, both are replaced or dropped.
+ *
  * @param headers The public request's fields.
  * @param target The public request's target (its scheme and host are forwarded).
  * @param remote The public client's address, when known.
- * @param trusted Whether that client is a trusted proxy (its forwarding fields are kept).
+ * @param trusted Which addresses are trusted proxies (their forwarding fields are read).
  * @returns The fields, their size, and the fields the proxy reads.
  *
  * @example
@@ -200,7 +128,7 @@ export interface ForwardedHead {
  *   new Headers({ "x-forwarded-for": "6.6.6.6", accept: "*\/*", "x-request-id": "abc" }),
  *   requestTarget(new URL("http://example.com/")),
  *   "192.0.2.1",
- *   false,
+ *   () => false,
  * );
  * deepEqual(head.fields, [
  *   "accept", "*\/*", "via", "1.1 ptth",
@@ -214,7 +142,7 @@ export function forwardedFields(
   headers: Headers,
   target: RequestTarget,
   remote: string | undefined,
-  trusted: boolean,
+  trusted: TrustedProxies,
 ): ForwardedHead {
   const head = collect(headers, target, remote, trusted, null);
   // RFC 9110 §7.6.1: fields named in Connection are hop-by-hop too. Beyond
@@ -241,9 +169,10 @@ function collect(
   headers: Headers,
   target: RequestTarget,
   remote: string | undefined,
-  trusted: boolean,
+  trustedProxies: TrustedProxies,
   named: Set<string> | null,
 ): ForwardedHead {
+  const trusted = remote !== undefined && trustedProxies(remote);
   const head: ForwardedHead = {
     fields: [],
     headerBytes: 0,
@@ -257,6 +186,7 @@ function collect(
   let forwardedFor: string | null = null;
   let proto: string | null = null;
   let forwardedHost: string | null = null;
+  let forwarded: string | null = null;
   // forEach, not for…of: no iterator and result objects per field.
   headers.forEach((value, name) => {
     head.headerBytes += name.length + value.length + 32;
@@ -280,16 +210,23 @@ function collect(
       if (name === "x-forwarded-for") forwardedFor = value;
       else if (name === "x-forwarded-proto") proto = value;
       else if (name === "x-forwarded-host") forwardedHost = value;
-      else fields.push(name, value);
+      else forwarded = value;
       return;
     }
     fields.push(name, value);
   });
   // RFC 9110 §7.6.3: each intermediary appends itself to Via.
   fields.push("via", via === null ? "1.1 ptth" : `${via}, 1.1 ptth`);
-  const hop = remote ?? null;
-  if (hop !== null || forwardedFor !== null) {
-    fields.push("x-forwarded-for", [forwardedFor, hop].filter((v) => v !== null).join(", "));
+  if (remote !== undefined) {
+    // The client is the first entry (client_address.ts); anything else, the peer.
+    if (!trusted) fields.push("x-forwarded-for", remote);
+    else {
+      const chain = forwardedFor ?? (forwarded === null ? null : forwardedForOf(forwarded));
+      fields.push("x-forwarded-for", forwardedForChain(chain, remote, trustedProxies));
+      if (forwarded !== null) {
+        fields.push("forwarded", forwardedChain(forwarded, remote, trustedProxies));
+      }
+    }
   }
   fields.push("x-forwarded-proto", proto ?? target.scheme);
   fields.push("x-forwarded-host", forwardedHost ?? target.host);

@@ -1,7 +1,8 @@
 /**
  * The public side of the router: a hono app that routes each request to a
- * service, enforces the request limits, and forwards it over a tunnel of that
- * service, answering 404/413/431/502/503/504 with a clear body when it cannot.
+ * service by its canonical path (request_path.ts), enforces the request
+ * limits, and forwards it over a tunnel of that service, answering
+ * 400/404/413/431/502/503/504 with a clear body when it cannot.
  *
  * @module
  */
@@ -18,6 +19,7 @@ import {
   requestTarget,
 } from "./forwarded.ts";
 import type { TunnelPool } from "./pool.ts";
+import { InvalidPathError, requestPath } from "./request_path.ts";
 import { normalizeHost, type RouteTable } from "./routes.ts";
 import type { RouterTunnel } from "./tunnels/router_tunnel.ts";
 import type { RouterEvents } from "./events.ts";
@@ -145,15 +147,12 @@ async function proxy(
   const started = performance.now();
   const request = c.req.raw;
   const target = requestTarget(new URL(request.url));
+  // Routes match, and the backend gets, the path made canonical (request_path.ts).
+  const refused = canonicalize(target, request.url);
   const { host, path } = target;
   // One pass over the request's fields: what to forward, and what the proxy reads.
   const remote = c.env?.remoteAddr?.hostname;
-  const head = forwardedFields(
-    request.headers,
-    target,
-    remote,
-    remote !== undefined && options.trusted(remote),
-  );
+  const head = forwardedFields(request.headers, target, remote, options.trusted);
   const incoming = head.requestId;
   const outcome: Outcome = {
     requestId: incoming !== null && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID(),
@@ -196,7 +195,14 @@ async function proxy(
     report();
   };
   head.fields.push("x-request-id", outcome.requestId);
-  const response = await forward(request, target, head, pool, options, outcome, onClose);
+  let response: Response;
+  if (refused === null) {
+    response = await forward(request, target, head, pool, options, outcome, onClose);
+  } else {
+    // Never forwarded: the router and the backend might read it differently.
+    outcome.error = refused.message;
+    response = text(400, `Bad Request: the path has ${refused.reason}`);
+  }
   // The router's own answers get the request's id here. A backend's response to
   // a plain request was built with it; a WebSocket upgrade's answers go without.
   if (outcome.status === 0) response.headers.set("x-request-id", outcome.requestId);
@@ -207,6 +213,26 @@ async function proxy(
     report();
   }
   return response;
+}
+
+/**
+ * Puts the canonical path into `target` (the URL parser's differs: it keeps
+ * `%61`, and reads a backslash as a slash); returns the error when the path
+ * is refused.
+ */
+function canonicalize(target: RequestTarget, url: string): InvalidPathError | null {
+  let pathname: string;
+  try {
+    pathname = requestPath(url);
+  } catch (error) {
+    if (error instanceof InvalidPathError) return error;
+    throw error;
+  }
+  if (pathname !== target.pathname) {
+    target.pathname = pathname;
+    target.path = pathname + target.url.search;
+  }
+  return null;
 }
 
 async function forward(

@@ -7,6 +7,7 @@
  */
 
 import type { RouteSpec } from "../config/router_options.ts";
+import { normalizePath } from "./request_path.ts";
 
 interface Route {
   exactHost: string | null;
@@ -39,6 +40,19 @@ export function normalizeHost(host: string): string {
   const colon = h.lastIndexOf(":");
   if (colon >= 0) h = h.slice(0, colon);
   return h.endsWith(".") ? h.slice(0, -1) : h;
+}
+
+/** A segment's parameters: from `;` to the end of the segment. */
+const PARAMETERS = /;[^/]*/g;
+
+/** A route's path, canonical as request paths are (so `/%61dmin` is `/admin`). */
+function routePath(path: string): string {
+  if (/[?#]/.test(path)) throw new TypeError(`Invalid route path: ${JSON.stringify(path)}`);
+  try {
+    return normalizePath(path).replace(PARAMETERS, "");
+  } catch (error) {
+    throw new TypeError(`Invalid route path ${JSON.stringify(path)}: ${(error as Error).message}`);
+  }
 }
 
 /** Whether `path` starts with `prefix` on a segment boundary. */
@@ -80,7 +94,7 @@ export class RouteTable {
       return {
         exactHost: wildcard ? null : host,
         suffix: wildcard ? host!.slice(1) : null,
-        path: spec.path ?? "/",
+        path: routePath(spec.path ?? "/"),
         service: spec.service,
       };
     });
@@ -95,11 +109,14 @@ export class RouteTable {
    * Finds the service for a request.
    *
    * @param host The request's host (any case, port allowed).
-   * @param path The request's path.
+   * @param path The request's path, canonical (`normalizePath`).
    * @returns The service, or `null` when no route matches.
    */
   resolve(host: string, path: string): RouteMatch {
     const name = normalizeHost(host);
+    // Segment parameters (`/admin;jsessionid=1`) are matched without: servlet
+    // containers drop them before they route.
+    if (path.includes(";")) path = path.replace(PARAMETERS, "");
     let best: Route | null = null;
     let bestRank = -1;
     for (const route of this.#routes) {

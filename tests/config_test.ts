@@ -74,6 +74,7 @@ Deno.test("loadConfig() gives every option its default when nothing is set", () 
     keepaliveTimeout: 10_000,
     adminPort: 8889,
     adminHostname: "127.0.0.1",
+    adminHosts: [],
     readyServices: [],
     logFormat: "text",
     logLevel: "info",

@@ -11,6 +11,7 @@ import { Hono } from "hono";
 import { hostPort } from "../addr.ts";
 import type { Tunnel, TunnelList } from "../pool.ts";
 import { bearerToken } from "./bearer_token.ts";
+import { adminHostMatcher } from "./host_guard.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
 import { METRICS_CONTENT_TYPE, type MetricsRegistry } from "./metrics.ts";
 import {
@@ -42,6 +43,14 @@ export interface AdminAppOptions {
   listening?: () => boolean;
   /** The version shown on the dashboard. @default {""} */
   version?: string;
+  /**
+   * Host names answered besides loopback names and IP addresses (the
+   * listener's own name, `--admin-host`); other Hosts get 421 on all but the
+   * probes (DNS rebinding). @default {[]}
+   */
+  hosts?: readonly string[];
+  /** Where refusals of a foreign Host are reported (one line per 10 s at most). */
+  log?: (line: string) => void;
 }
 
 /** One tunnel as `/api/tunnels` describes it. */
@@ -123,7 +132,10 @@ function missingServices(pool: TunnelList, readyServices: readonly string[]): st
  * - `GET /metrics`: Prometheus text exposition.
  *
  * With a token, `/api/*` and `/metrics` need `Authorization: Bearer <token>`;
- * the probes and the page (which holds no data) do not.
+ * the probes and the page (which holds no data) do not. Only the probes
+ * answer a `Host` that does not name the listener (see `hosts`): anything
+ * else gets 421 Misdirected Request, so that a page re-pointed here by DNS
+ * rebinding reads nothing, token or not.
  *
  * @param options What the app reads, the token and readiness rules.
  * @returns The hono app.
@@ -156,6 +168,22 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   const app = new Hono();
   const noStore = { "cache-control": "no-store" };
 
+  // Before everything but the probes (load balancers probe by any name).
+  const named = adminHostMatcher(options.hosts ?? []);
+  const refusals = throttledLog(options.log);
+  app.use("*", async (c, next) => {
+    const path = c.req.path;
+    if (path === "/healthz" || path === "/readyz") return await next();
+    const host = c.req.header("host") ?? new URL(c.req.url).host;
+    if (named(host)) return await next();
+    refusals(host);
+    return c.text(
+      "Misdirected Request: this admin listener answers only its own host names " +
+        "(localhost, its addresses, --admin-host)\n",
+      421,
+      noStore,
+    );
+  });
   app.get("/", (c) => c.html(DASHBOARD_HTML, 200, noStore));
   app.get("/healthz", (c) => c.text("ok\n", 200, noStore));
   app.get("/readyz", (c) => {
@@ -196,4 +224,22 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   });
   app.notFound((c) => c.text("Not Found\n", 404));
   return app;
+}
+
+/** Reports refused Hosts at most once per 10 s, with how many were refused meanwhile. */
+function throttledLog(log: ((line: string) => void) | undefined): (host: string) => void {
+  let last = -Infinity;
+  let unreported = 0;
+  return (host) => {
+    if (log === undefined) return;
+    unreported++;
+    const now = Date.now();
+    if (now - last < 10_000) return;
+    last = now;
+    log(
+      `admin listener refused ${unreported} request(s) for a foreign Host (421), ` +
+        `the latest for ${JSON.stringify(host)}: DNS rebinding, or add it with --admin-host`,
+    );
+    unreported = 0;
+  };
 }

@@ -79,6 +79,9 @@ export function startAdminServer(options: AdminOptions, sources: AdminSources): 
     services: sources.services,
     listening: sources.listening,
     version: denoJson.version,
+    // The name it listens on names it too (a wildcard address never reaches here as a Host).
+    hosts: [...(options.hosts ?? []), options.hostname ?? "127.0.0.1"],
+    log: sources.log,
   });
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
