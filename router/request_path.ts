@@ -80,7 +80,7 @@ function canonicalEnd(text: string, start: number): number {
     const code = text.charCodeAt(i);
     if (code === 0x2f) {
       const next = i + 1 < end ? text.charCodeAt(i + 1) : -1;
-      if (next === 0x2f) throw new InvalidPathError("an empty path segment (//)");
+      if (next === 0x2f) return -1; // `//`: merged below.
       // A segment `.` or `..` (or `.;x`, `..;x`), but not `.well-known`.
       if (next === 0x2e) {
         const after = i + 2 < end ? text.charCodeAt(i + 2) : -1;
@@ -106,10 +106,11 @@ function canonicalEnd(text: string, start: number): number {
  * Refused, as frameworks do not agree on what they mean: an encoded slash
  * (`%2F`), an encoded backslash (`%5C`) or a backslash (some read it as a
  * slash), `%00`, a `%` without two hex digits, a double encoding (`%25`
- * followed by two hex digits: decoded twice, it is another escape), an empty
- * segment (`//`: some merge slashes), a dot segment with parameters (`..;x`:
- * Tomcat reads `..`), control characters and escapes of octets that are not
- * UTF-8 (overlong forms such as `%C0%AF` for `/`).
+ * followed by two hex digits: decoded twice, it is another escape), a dot
+ * segment with parameters (`..;x`: Tomcat reads `..`), control characters and
+ * escapes of octets that are not UTF-8 (overlong forms such as `%C0%AF` for
+ * `/`). Empty segments are merged (`//admin` is `/admin`), as some frameworks
+ * merge slashes and nginx does by default.
  *
  * A path without `%`, dot segments or characters to encode costs one scan
  * and comes back as it is.
@@ -126,6 +127,7 @@ function canonicalEnd(text: string, start: number): number {
  * equal(normalizePath("/a/../admin"), "/admin");
  * equal(normalizePath("/a/%2e%2E/admin/"), "/admin/");
  * equal(normalizePath("/caf%c3%a9"), "/caf%C3%A9");
+ * equal(normalizePath("//admin//x"), "/admin/x");
  * throws(() => normalizePath("/%2Fadmin"), InvalidPathError);
  * throws(() => normalizePath("/a\\b"), InvalidPathError);
  * ```
@@ -187,7 +189,12 @@ function rebuild(path: string): string {
     if (stop < 0) stop = end;
     const last = stop === end;
     const segment = canonicalSegment(path, start, stop);
-    if (segment === "" && !last) throw new InvalidPathError("an empty path segment (//)");
+    // Slashes are merged, as nginx does by default: some frameworks read `//admin` as
+    // `/admin`, others as it is, so the backend gets the one both agree on.
+    if (segment === "" && !last) {
+      start = stop + 1;
+      continue;
+    }
     // RFC 3986 §5.2.4: `.` goes, `..` takes the segment before it; a last dot
     // segment leaves the path ending in a slash.
     if (segment === "." || segment === "..") {

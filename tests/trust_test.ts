@@ -222,6 +222,9 @@ Deno.test("a path is routed as the backend will read it: unreserved escapes deco
     ["/caf%c3%a9", "web /caf%C3%A9"],
     ["/.well-known/x", "web /.well-known/x"],
     ["/adminx", "web /adminx"],
+    // Slashes merged, as nginx does: a framework that merges them and one that does not agree.
+    ["//admin", "admin /admin"],
+    ["/web//admin/", "web /web/admin/"],
   ];
   for (const [target, expected] of cases) {
     const answer = await rawRequest(pair.r.addr.port, target);
@@ -242,7 +245,6 @@ Deno.test("ambiguous path encodings are answered 400 by the router and never for
     ["/admin%4", /two hex digits/],
     ["/%2561dmin", /double encoding/],
     ["/%25%36%31dmin", /double encoding/],
-    ["//admin", /empty path segment/],
     ["/x/..;/admin", /dot segment with parameters/],
     ["/%C0%AFadmin", /not UTF-8/],
   ];
