@@ -19,6 +19,7 @@ import { acceptTunnel } from "./tunnels/accept.ts";
 import { acceptWebSocketTunnel } from "./tunnels/websocket_accept.ts";
 import type { ByteIO } from "../h2/connection.ts";
 import { TunnelAuth } from "./tunnels/auth.ts";
+import { type Reservation, TunnelAdmission } from "./tunnels/admission.ts";
 import { HandshakeError, type TunnelIdentity } from "../tunnel/handshake.ts";
 import { RouterTunnel } from "./tunnels/router_tunnel.ts";
 import { probeRtt } from "./tunnels/rtt_probe.ts";
@@ -122,6 +123,7 @@ export function createRouter(given: RouterOptions = {}): Router {
     ...(options.allowAnonymous === undefined ? {} : { allowAnonymous: options.allowAnonymous }),
     failuresPerMinute: options.authFailuresPerMinute,
   });
+  const admission = new TunnelAdmission({ maxTunnelsPerService: options.maxTunnelsPerService });
   const app = createProxyApp(pool, {
     routes,
     trusted: trustedProxyMatcher(options.trustedProxies),
@@ -165,7 +167,7 @@ export function createRouter(given: RouterOptions = {}): Router {
   // Tunnels over WebSocket come in on the public port, at their own path.
   const tunnelPath = options.tunnelPath;
   const webSocketTunnels = new Set<ClientSession>();
-  const context: TunnelContext = { pool, auth, options, log, events };
+  const context: TunnelContext = { pool, auth, admission, options, log, events };
   const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
     tunnelPath !== "" && request.url.includes(tunnelPath) &&
       new URL(request.url).pathname === tunnelPath
@@ -260,14 +262,18 @@ async function attach(conn: Deno.Conn, context: TunnelContext): Promise<void> {
   const remoteAddr = conn.remoteAddr as Deno.NetAddr;
   const id = `t${++tunnelCounter}`;
   let accepted;
+  let reservation: Reservation | undefined;
   try {
     accepted = await acceptTunnel(conn, {
       auth: context.auth,
       address: remoteAddr.hostname,
       timeout: context.options.handshakeTimeout,
-      admit: (identity) => admit(context, identity),
+      admit: (identity) => {
+        reservation = context.admission.admit(identity);
+      },
     });
   } catch (error) {
+    reservation?.release();
     handshakeFailed(context, remoteAddr, error);
     try {
       conn.close();
@@ -284,15 +290,8 @@ async function attach(conn: Deno.Conn, context: TunnelContext): Promise<void> {
     legacy: accepted.legacy,
     reply: accepted.reply,
     remoteAddr,
+    reservation: reservation!,
   }, context);
-}
-
-/** Refuses a tunnel beyond the service's tunnel limit (429). */
-function admit(context: TunnelContext, identity: TunnelIdentity): void {
-  const max = context.options.maxTunnelsPerService;
-  if (context.pool.count(identity.service) >= max) {
-    throw new HandshakeError(429, `Too many tunnels for service ${identity.service}`);
-  }
 }
 
 /**
@@ -320,6 +319,8 @@ function handshakeFailed(
 interface TunnelContext {
   pool: TunnelPool<RouterTunnel>;
   auth: TunnelAuth;
+  /** Slots of tunnels from their handshake on. */
+  admission: TunnelAdmission;
   options: ResolvedRouterOptions;
   log: (line: string) => void;
   events: RouterEvents;
@@ -333,6 +334,8 @@ interface TunnelInit {
   /** Bytes to send before the HTTP/2 preface (the handshake's 101). */
   reply: Uint8Array | null;
   remoteAddr: Deno.NetAddr;
+  /** Its slot, taken at the handshake: released when it fails or leaves the pool. */
+  reservation: Reservation;
   /** Told of the session as soon as it exists. */
   onSession?: (session: ClientSession) => void;
 }
@@ -355,13 +358,18 @@ async function attachWebSocket(
   sessions: Set<ClientSession>,
 ): Promise<Response> {
   let accepted;
+  let reservation: Reservation | undefined;
   try {
     accepted = await acceptWebSocketTunnel(request, {
       auth: context.auth,
       address: remoteAddr.hostname,
-      admit: (identity) => admit(context, identity),
+      admit: (identity) => {
+        reservation = context.admission.admit(identity);
+      },
     });
   } catch (error) {
+    // Admitted, then the upgrade itself failed: the slot was never used.
+    reservation?.release();
     const { status, reason } = handshakeFailed(context, remoteAddr, error);
     return new Response(`${reason}\n`, {
       status,
@@ -374,6 +382,7 @@ async function attachWebSocket(
     legacy: false,
     reply: null,
     remoteAddr,
+    reservation: reservation!,
     onSession: (session) => {
       sessions.add(session);
       session.closed.then(() => sessions.delete(session));
@@ -385,7 +394,7 @@ async function attachWebSocket(
 /** Runs HTTP/2 on a tunnel whose handshake is done, and keeps it in the pool while it lives. */
 async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext): Promise<void> {
   const { pool, options, log, events } = context;
-  const { id, identity, legacy, reply, remoteAddr } = init;
+  const { id, identity, legacy, reply, remoteAddr, reservation } = init;
   const from = hostPort(remoteAddr);
   const handshakeTimeout = options.handshakeTimeout;
   const info: TunnelInfo = {
@@ -425,21 +434,30 @@ async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext)
       }),
   });
   init.onSession?.(session);
-  // The peer's SETTINGS tell us its limits: only then can it take requests.
+  // The peer's SETTINGS tell us its limits: only then can it take requests. (`ready` also
+  // resolves when the connection closes first: such a tunnel frees its slot at once.)
   const outcome = await within(session.connection.ready, handshakeTimeout, "timeout" as const);
   if (outcome === "timeout" || !session.available) {
     log(`tunnel ${id} from ${from} did not speak HTTP/2; closed`);
     session.close();
+    reservation.release();
     return;
   }
   const tunnel = new RouterTunnel(id, session, remoteAddr, identity, legacy);
   pool.add(tunnel);
   events.emit({ type: "tunnel-open", time: Date.now(), tunnel: info });
   // Not awaited, for the same reason as in attach().
-  return session.closed.then(() => tunnelClosed(events, info, session));
+  return session.closed.then(() => tunnelClosed(events, info, session, reservation));
 }
 
-function tunnelClosed(events: RouterEvents, info: TunnelInfo, session: ClientSession): void {
+/** The tunnel has left the pool (it leaves when its session closes): its slot goes. */
+function tunnelClosed(
+  events: RouterEvents,
+  info: TunnelInfo,
+  session: ClientSession,
+  reservation: Reservation,
+): void {
+  reservation.release();
   const error = session.connection.error;
   events.emit({
     type: "tunnel-close",
