@@ -20,6 +20,7 @@ import { acceptWebSocketTunnel } from "./tunnels/websocket_accept.ts";
 import type { ByteIO } from "../h2/connection.ts";
 import { TunnelAuth } from "./tunnels/auth.ts";
 import { type Reservation, TunnelAdmission } from "./tunnels/admission.ts";
+import { HostPolicy } from "./tunnels/host_policy.ts";
 import { HandshakeError, type TunnelIdentity } from "../tunnel/handshake.ts";
 import { RouterTunnel } from "./tunnels/router_tunnel.ts";
 import { probeRtt } from "./tunnels/rtt_probe.ts";
@@ -96,6 +97,12 @@ let tunnelCounter = 0;
  */
 export function createRouter(given: RouterOptions = {}): Router {
   const options = withDefaults(given);
+  // First: overlapping host patterns are a configuration error, thrown before anything listens.
+  const hostPolicy = new HostPolicy({
+    serviceHosts: options.serviceHosts,
+    routes: options.routes,
+    tokensConfigured: Object.keys(options.tokens).length > 0,
+  });
   const hostname = options.hostname;
   const logger = new Logger({
     format: options.logFormat,
@@ -123,9 +130,13 @@ export function createRouter(given: RouterOptions = {}): Router {
     ...(options.allowAnonymous === undefined ? {} : { allowAnonymous: options.allowAnonymous }),
     failuresPerMinute: options.authFailuresPerMinute,
   });
-  const admission = new TunnelAdmission({ maxTunnelsPerService: options.maxTunnelsPerService });
+  const admission = new TunnelAdmission({
+    maxTunnelsPerService: options.maxTunnelsPerService,
+    policy: hostPolicy,
+  });
   const app = createProxyApp(pool, {
     routes,
+    hostOwners: hostPolicy,
     trusted: trustedProxyMatcher(options.trustedProxies),
     maxHeaderBytes: options.maxHeaderBytes,
     maxBodyBytes: options.maxBodyBytes,
@@ -268,8 +279,8 @@ async function attach(conn: Deno.Conn, context: TunnelContext): Promise<void> {
       auth: context.auth,
       address: remoteAddr.hostname,
       timeout: context.options.handshakeTimeout,
-      admit: (identity) => {
-        reservation = context.admission.admit(identity);
+      admit: (identity, anonymous) => {
+        reservation = context.admission.admit(identity, anonymous);
       },
     });
   } catch (error) {
@@ -319,7 +330,7 @@ function handshakeFailed(
 interface TunnelContext {
   pool: TunnelPool<RouterTunnel>;
   auth: TunnelAuth;
-  /** Slots of tunnels from their handshake on. */
+  /** Hosts and slots of tunnels from their handshake on. */
   admission: TunnelAdmission;
   options: ResolvedRouterOptions;
   log: (line: string) => void;
@@ -334,7 +345,7 @@ interface TunnelInit {
   /** Bytes to send before the HTTP/2 preface (the handshake's 101). */
   reply: Uint8Array | null;
   remoteAddr: Deno.NetAddr;
-  /** Its slot, taken at the handshake: released when it fails or leaves the pool. */
+  /** Its slot and hosts, taken at the handshake: released when it fails or leaves the pool. */
   reservation: Reservation;
   /** Told of the session as soon as it exists. */
   onSession?: (session: ClientSession) => void;
@@ -363,8 +374,8 @@ async function attachWebSocket(
     accepted = await acceptWebSocketTunnel(request, {
       auth: context.auth,
       address: remoteAddr.hostname,
-      admit: (identity) => {
-        reservation = context.admission.admit(identity);
+      admit: (identity, anonymous) => {
+        reservation = context.admission.admit(identity, anonymous);
       },
     });
   } catch (error) {
@@ -450,7 +461,7 @@ async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext)
   return session.closed.then(() => tunnelClosed(events, info, session, reservation));
 }
 
-/** The tunnel has left the pool (it leaves when its session closes): its slot goes. */
+/** The tunnel has left the pool (it leaves when its session closes): its slot and hosts go. */
 function tunnelClosed(
   events: RouterEvents,
   info: TunnelInfo,

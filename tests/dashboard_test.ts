@@ -27,6 +27,7 @@ Deno.test({
     await using router = startRouter({
       admin: { port: 0 },
       tokens: { api: API_TOKEN, web: WEB_TOKEN },
+      serviceHosts: { web: ["www.example.com"] },
       routes: [{ path: "/api", service: "api" }, { path: "/", service: "web" }],
       keepaliveInterval: 500,
     });
