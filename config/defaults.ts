@@ -34,6 +34,7 @@ export const ROUTER_DEFAULTS = {
   tunnelPort: 8887,
   tunnelPath: DEFAULT_TUNNEL_PATH,
   tokens: frozen<Record<string, string | string[]>>({}),
+  serviceHosts: frozen<Record<string, string[]>>({}),
   routes: frozen<RouteSpec[]>([]),
   trustedProxies: frozen<string[]>([]),
   maxHeaderBytes: 65_536,

@@ -29,6 +29,7 @@ import {
   quote,
   routesType,
   secretType,
+  serviceHostsType,
   servicesType,
   sizeType,
   tokensType,
@@ -75,6 +76,8 @@ export interface RouterConfig {
   tokens: Record<string, string | string[]>;
   /** Whether tunnels without a token are accepted; unset lets the router decide. */
   allowAnonymous?: boolean;
+  /** Host patterns per service that its backends may announce. @default {{}} */
+  serviceHosts: Record<string, string[]>;
   /** The route table. @default {[]} */
   routes: RouteSpec[];
   /** IP addresses or CIDR ranges whose X-Forwarded-* headers are believed. @default {[]} */
@@ -322,6 +325,18 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
     type: booleanType("[=<bool>]"),
     shown: "true without tokens",
     help: "Accept tunnels without a token (they serve service default)",
+  }),
+  option({
+    key: "serviceHosts",
+    flag: "service-hosts",
+    env: "PTTH_SERVICE_HOSTS",
+    inFile: true,
+    group: "Authentication",
+    type: serviceHostsType,
+    default: ROUTER_DEFAULTS.serviceHosts,
+    shown: "none",
+    help: "Let backends of SERVICE announce hosts PATTERN covers (a host or *.suffix); " +
+      "without it a service announces none (anonymous ones may when no token is set)",
   }),
   option({
     key: "routes",
@@ -954,6 +969,7 @@ export function toRouterOptions(
     tunnelPort: config.tunnelPort,
     tunnelPath: config.tunnelPath,
     tokens: config.tokens,
+    serviceHosts: config.serviceHosts,
     routes: config.routes,
     trustedProxies: config.trustedProxies,
     maxHeaderBytes: config.maxHeaderBytes,

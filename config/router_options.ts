@@ -81,6 +81,17 @@ export interface RouterOptions {
    * @default {true when no token is configured, else false}
    */
   allowAnonymous?: boolean;
+  /**
+   * The hosts each service's backends may announce (`PTTH-Hosts`): patterns,
+   * each an exact host or `*.suffix`; an announced name must be covered by one
+   * (an announced `*.a.example.com` by `*.a.example.com` or `*.example.com`).
+   * A host belongs to at most one service: patterns of two services must not
+   * share a name. A service without an entry announces no hosts, except
+   * anonymous tunnels of a router with no tokens at all (a single tenant), which
+   * may announce any host no route names.
+   * @default {{}}
+   */
+  serviceHosts?: Record<string, string[]>;
   /** The route table; none means every request goes to any tunnel. @default {[]} */
   routes?: RouteSpec[];
   /**

@@ -1,13 +1,15 @@
 /**
  * How option values are written and checked: ports, hostnames, sizes,
- * durations, counts, booleans, tokens, routes and proxy addresses, each from
- * flag or environment text and from config-file JSON. Private to config.ts.
+ * durations, counts, booleans, tokens, routes, host patterns per service and
+ * proxy addresses, each from flag or environment text and from config-file
+ * JSON. Private to config.ts.
  *
  * @module
  */
 
 import type { RouteSpec } from "./router_options.ts";
 import { isServiceName } from "../tunnel/handshake.ts";
+import { describeHostConflict, findHostConflict, isHostPattern } from "./host_patterns.ts";
 
 /**
  * Invalid configuration: an unknown option, a malformed value, a missing or
@@ -485,6 +487,78 @@ export const routesType: ValueType<RouteSpec[]> = {
     if (!Array.isArray(value)) throw invalid(name(), "expected an array of routes");
     const routes = value.map((entry, index) => routeFromJson(entry, name, `[${index}]`));
     return checkDistinct(routes, (index) => name(`[${index}]`));
+  },
+};
+
+function checkHostPattern(pattern: string, service: string, label: string): string {
+  if (!isHostPattern(pattern)) {
+    throw invalid(
+      label,
+      `${quote(pattern)} of service ${quote(service)} is not a host pattern ` +
+        "(a lowercase host name without a port, or *.suffix for subdomains)",
+    );
+  }
+  return pattern;
+}
+
+function addPattern(hosts: Map<string, string[]>, service: string, pattern: string): void {
+  const list = hosts.get(service) ?? [];
+  if (!list.includes(pattern)) list.push(pattern);
+  hosts.set(service, list);
+}
+
+/** A host belongs to at most one service: patterns of two services must not share a name. */
+function checkDisjoint(hosts: Map<string, string[]>, label: string): Record<string, string[]> {
+  const record = Object.fromEntries(hosts);
+  const conflict = findHostConflict(record);
+  if (conflict !== undefined) throw invalid(label, describeHostConflict(conflict));
+  return record;
+}
+
+/**
+ * The host patterns each service's backends may announce: `SERVICE=PATTERN`
+ * items, or a JSON object from service to a pattern or an array of them.
+ */
+export const serviceHostsType: ValueType<Record<string, string[]>> = {
+  metavar: "<service=pattern>",
+  list: true,
+  parse(texts, label) {
+    const hosts = new Map<string, string[]>();
+    for (const text of texts) {
+      const equals = text.indexOf("=");
+      if (equals < 0) {
+        throw invalid(label, `${quote(text)} is not SERVICE=PATTERN (e.g. api=*.api.example.com)`);
+      }
+      const service = text.slice(0, equals);
+      if (!isServiceName(service)) {
+        throw invalid(label, `${quote(service)} is not a service name (${SERVICE_RULE})`);
+      }
+      addPattern(hosts, service, checkHostPattern(text.slice(equals + 1), service, label));
+    }
+    return checkDisjoint(hosts, label);
+  },
+  fromJson(value, name) {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw invalid(name(), 'expected an object like {"api": ["api.example.com"]}');
+    }
+    const hosts = new Map<string, string[]>();
+    for (const [service, entry] of Object.entries(value)) {
+      const key = `.${service}`;
+      if (!isServiceName(service)) {
+        throw invalid(name(key), `${quote(service)} is not a service name (${SERVICE_RULE})`);
+      }
+      // An empty array is allowed: the service announces no hosts, as without an entry.
+      hosts.set(service, []);
+      const list: unknown[] = Array.isArray(entry) ? entry : [entry];
+      list.forEach((pattern, index) => {
+        const at = Array.isArray(entry) ? `${key}[${index}]` : key;
+        if (typeof pattern !== "string") {
+          throw invalid(name(at), "expected a host pattern or an array of them");
+        }
+        addPattern(hosts, service, checkHostPattern(pattern, service, name(at)));
+      });
+    }
+    return checkDisjoint(hosts, name());
   },
 };
 

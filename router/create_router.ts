@@ -19,6 +19,8 @@ import { acceptTunnel } from "./tunnels/accept.ts";
 import { acceptWebSocketTunnel } from "./tunnels/websocket_accept.ts";
 import type { ByteIO } from "../h2/connection.ts";
 import { TunnelAuth } from "./tunnels/auth.ts";
+import { type Reservation, TunnelAdmission } from "./tunnels/admission.ts";
+import { HostPolicy } from "./tunnels/host_policy.ts";
 import { HandshakeError, type TunnelIdentity } from "../tunnel/handshake.ts";
 import { RouterTunnel } from "./tunnels/router_tunnel.ts";
 import { probeRtt } from "./tunnels/rtt_probe.ts";
@@ -98,6 +100,12 @@ export function createRouter(options?: RouterOptions): Router {
 }
 
 function startRouter(options: ResolvedRouterOptions): Router {
+  // First: overlapping host patterns are a configuration error, thrown before anything listens.
+  const hostPolicy = new HostPolicy({
+    serviceHosts: options.serviceHosts,
+    routes: options.routes,
+    tokensConfigured: Object.keys(options.tokens).length > 0,
+  });
   const hostname = options.hostname;
   const logger = new Logger({
     format: options.logFormat,
@@ -125,8 +133,13 @@ function startRouter(options: ResolvedRouterOptions): Router {
     ...(options.allowAnonymous === undefined ? {} : { allowAnonymous: options.allowAnonymous }),
     failuresPerMinute: options.authFailuresPerMinute,
   });
+  const admission = new TunnelAdmission({
+    maxTunnelsPerService: options.maxTunnelsPerService,
+    policy: hostPolicy,
+  });
   const app = createProxyApp(pool, {
     routes,
+    hostOwners: hostPolicy,
     trusted: trustedProxyMatcher(options.trustedProxies),
     maxHeaderBytes: options.maxHeaderBytes,
     maxBodyBytes: options.maxBodyBytes,
@@ -168,7 +181,7 @@ function startRouter(options: ResolvedRouterOptions): Router {
   // Tunnels over WebSocket come in on the public port, at their own path.
   const tunnelPath = options.tunnelPath;
   const webSocketTunnels = new Set<ClientSession>();
-  const context: TunnelContext = { pool, auth, options, log, events };
+  const context: TunnelContext = { pool, auth, admission, options, log, events };
   const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
     tunnelPath !== "" && request.url.includes(tunnelPath) &&
       new URL(request.url).pathname === tunnelPath
@@ -263,14 +276,18 @@ async function attach(conn: Deno.Conn, context: TunnelContext): Promise<void> {
   const remoteAddr = conn.remoteAddr as Deno.NetAddr;
   const id = `t${++tunnelCounter}`;
   let accepted;
+  let reservation: Reservation | undefined;
   try {
     accepted = await acceptTunnel(conn, {
       auth: context.auth,
       address: remoteAddr.hostname,
       timeout: context.options.handshakeTimeout,
-      admit: (identity) => admit(context, identity),
+      admit: (identity, anonymous) => {
+        reservation = context.admission.admit(identity, anonymous);
+      },
     });
   } catch (error) {
+    reservation?.release();
     handshakeFailed(context, remoteAddr, error);
     try {
       conn.close();
@@ -287,15 +304,8 @@ async function attach(conn: Deno.Conn, context: TunnelContext): Promise<void> {
     legacy: accepted.legacy,
     reply: accepted.reply,
     remoteAddr,
+    reservation: reservation!,
   }, context);
-}
-
-/** Refuses a tunnel beyond the service's tunnel limit (429). */
-function admit(context: TunnelContext, identity: TunnelIdentity): void {
-  const max = context.options.maxTunnelsPerService;
-  if (context.pool.count(identity.service) >= max) {
-    throw new HandshakeError(429, `Too many tunnels for service ${identity.service}`);
-  }
 }
 
 /**
@@ -323,6 +333,8 @@ function handshakeFailed(
 interface TunnelContext {
   pool: TunnelPool<RouterTunnel>;
   auth: TunnelAuth;
+  /** Hosts and slots of tunnels from their handshake on. */
+  admission: TunnelAdmission;
   options: ResolvedRouterOptions;
   log: (line: string) => void;
   events: RouterEvents;
@@ -336,6 +348,8 @@ interface TunnelInit {
   /** Bytes to send before the HTTP/2 preface (the handshake's 101). */
   reply: Uint8Array | null;
   remoteAddr: Deno.NetAddr;
+  /** Its slot and hosts, taken at the handshake: released when it fails or leaves the pool. */
+  reservation: Reservation;
   /** Told of the session as soon as it exists. */
   onSession?: (session: ClientSession) => void;
 }
@@ -358,13 +372,18 @@ async function attachWebSocket(
   sessions: Set<ClientSession>,
 ): Promise<Response> {
   let accepted;
+  let reservation: Reservation | undefined;
   try {
     accepted = await acceptWebSocketTunnel(request, {
       auth: context.auth,
       address: remoteAddr.hostname,
-      admit: (identity) => admit(context, identity),
+      admit: (identity, anonymous) => {
+        reservation = context.admission.admit(identity, anonymous);
+      },
     });
   } catch (error) {
+    // Admitted, then the upgrade itself failed: the slot was never used.
+    reservation?.release();
     const { status, reason } = handshakeFailed(context, remoteAddr, error);
     return new Response(`${reason}\n`, {
       status,
@@ -377,6 +396,7 @@ async function attachWebSocket(
     legacy: false,
     reply: null,
     remoteAddr,
+    reservation: reservation!,
     onSession: (session) => {
       sessions.add(session);
       session.closed.then(() => sessions.delete(session));
@@ -388,7 +408,7 @@ async function attachWebSocket(
 /** Runs HTTP/2 on a tunnel whose handshake is done, and keeps it in the pool while it lives. */
 async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext): Promise<void> {
   const { pool, options, log, events } = context;
-  const { id, identity, legacy, reply, remoteAddr } = init;
+  const { id, identity, legacy, reply, remoteAddr, reservation } = init;
   const from = hostPort(remoteAddr);
   const handshakeTimeout = options.handshakeTimeout;
   const info: TunnelInfo = {
@@ -428,21 +448,30 @@ async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext)
       }),
   });
   init.onSession?.(session);
-  // The peer's SETTINGS tell us its limits: only then can it take requests.
+  // The peer's SETTINGS tell us its limits: only then can it take requests. (`ready` also
+  // resolves when the connection closes first: such a tunnel frees its slot at once.)
   const outcome = await within(session.connection.ready, handshakeTimeout, "timeout" as const);
   if (outcome === "timeout" || !session.available) {
     log(`tunnel ${id} from ${from} did not speak HTTP/2; closed`);
     session.close();
+    reservation.release();
     return;
   }
   const tunnel = new RouterTunnel(id, session, remoteAddr, identity, legacy);
   pool.add(tunnel);
   events.emit({ type: "tunnel-open", time: Date.now(), tunnel: info });
   // Not awaited, for the same reason as in attach().
-  return session.closed.then(() => tunnelClosed(events, info, session));
+  return session.closed.then(() => tunnelClosed(events, info, session, reservation));
 }
 
-function tunnelClosed(events: RouterEvents, info: TunnelInfo, session: ClientSession): void {
+/** The tunnel has left the pool (it leaves when its session closes): its slot and hosts go. */
+function tunnelClosed(
+  events: RouterEvents,
+  info: TunnelInfo,
+  session: ClientSession,
+  reservation: Reservation,
+): void {
+  reservation.release();
   const error = session.connection.error;
   events.emit({
     type: "tunnel-close",

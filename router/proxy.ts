@@ -34,6 +34,11 @@ export type ProxyEnv = { Bindings: { remoteAddr?: Deno.NetAddr } };
 export interface ProxyOptions {
   /** The route table (empty: any tunnel). */
   routes: RouteTable;
+  /**
+   * Which service a host belongs to by configuration (`serviceHosts`): a
+   * request for it no route matches goes to that service, never to any tunnel.
+   */
+  hostOwners?: { owner(host: string): string | undefined };
   /** Whether an address is a trusted proxy. */
   trusted: (address: string) => boolean;
   /** Largest request header section (bytes). */
@@ -257,13 +262,14 @@ async function forward(
   const declared = length === null ? -1 : Number(length);
   if (declared > options.maxBodyBytes) return contentTooLarge(options.maxBodyBytes);
 
-  // Which service answers: the route table, then hosts backends announced, else any tunnel.
+  // Which service answers: the route table, then the host's owner (configured, or announced by
+  // a backend), else any tunnel.
   let service: string | null = null;
   const route = options.routes.isEmpty ? null : options.routes.resolve(host, pathname);
   if (route !== null) service = route.service;
   else {
     const name = normalizeHost(host);
-    const claimed = pool.serviceForHost(name);
+    const claimed = options.hostOwners?.owner(name) ?? pool.serviceForHost(name);
     if (claimed !== undefined) service = claimed;
     else if (!options.routes.isEmpty) {
       return text(404, `Not Found: no route for host ${name}`);

@@ -91,6 +91,7 @@ Deno.test("/api/tunnels lists each tunnel with its identity, load, traffic, RTT 
   await using router = startRouter({
     admin: { port: 0 },
     tokens: { api: API_TOKEN },
+    serviceHosts: { api: ["api.example.com"] },
     keepaliveInterval: 100,
   });
   let release!: () => void;

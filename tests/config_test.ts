@@ -58,6 +58,7 @@ Deno.test("loadConfig() gives every option its default when nothing is set", () 
     tunnelHostname: "0.0.0.0",
     tunnelPath: "/.well-known/ptth/tunnel",
     tokens: {},
+    serviceHosts: {},
     routes: [],
     trustedProxies: [],
     maxHeaderBytes: 65536,

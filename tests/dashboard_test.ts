@@ -27,6 +27,7 @@ Deno.test({
     await using router = startRouter({
       admin: { port: 0 },
       tokens: { api: API_TOKEN, web: WEB_TOKEN },
+      serviceHosts: { web: ["www.example.com"] },
       // Requests for any other host (localhost, below) match no route.
       routes: [
         { host: "127.0.0.1", path: "/api", service: "api" },

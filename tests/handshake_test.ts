@@ -403,7 +403,10 @@ function assertRefusal(
 }
 
 Deno.test("a hand-written handshake gets exactly 101, then the router's HTTP/2 client preface", async () => {
-  await using router = startRouter({ tokens: { api: API_TOKEN } });
+  await using router = startRouter({
+    tokens: { api: API_TOKEN },
+    serviceHosts: { api: ["api.example.com", "*.api.example.com"] },
+  });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.tunnelAddr.port });
   try {
     await writeAll(
@@ -771,7 +774,10 @@ Deno.test("serveReverse without a needed token: TunnelRefusedError 401", async (
 });
 
 Deno.test("serveReverse with the right token, hosts, weight and metadata is served", async () => {
-  await using router = startRouter({ tokens: { api: API_TOKEN } });
+  await using router = startRouter({
+    tokens: { api: API_TOKEN },
+    serviceHosts: { api: ["api.example.com"] },
+  });
   await using backend = serveReverse({
     hostname: "127.0.0.1",
     port: router.tunnelAddr.port,

@@ -217,7 +217,11 @@ Deno.test("wildcard hosts take the service from the first label, and a service w
 });
 
 Deno.test("hosts a backend announces route to its service when no route says otherwise", async () => {
-  await using r = router({ tokens: TOKENS, allowAnonymous: true });
+  await using r = router({
+    tokens: TOKENS,
+    allowAnonymous: true,
+    serviceHosts: { a: ["a.example.net"] },
+  });
   await using _a = await backend(
     r,
     { service: "a", token: TOKENS.a, hosts: ["a.example.net"] },

@@ -202,6 +202,7 @@ Deno.test("public HTTPS and tunnel TLS at once, with tokens, end to end", async 
     tls: { cert, key },
     tunnelTls: { cert, key },
     tokens: { api: TOKEN },
+    serviceHosts: { api: ["localhost"] },
   });
   await using _backend = await startBackend(router.tunnelAddr.port, echo, {
     tls: { caCerts: [ca] },

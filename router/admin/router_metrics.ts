@@ -25,6 +25,7 @@ export const HANDSHAKE_REASONS = [
   "timeout",
   "unauthenticated",
   "forbidden",
+  "host_not_allowed",
   "rate_limited",
   "too_many_tunnels",
   "other",
@@ -46,6 +47,7 @@ export type HandshakeReason = typeof HANDSHAKE_REASONS[number];
  * import { equal } from "node:assert/strict";
  * equal(handshakeReason(403, "Token not valid for service api"), "forbidden");
  * equal(handshakeReason(400, "Handshake timed out"), "timeout");
+ * equal(handshakeReason(403, "Host a.example not allowed for service b"), "host_not_allowed");
  * ```
  */
 export function handshakeReason(status: number, reason: string): HandshakeReason {
@@ -55,7 +57,7 @@ export function handshakeReason(status: number, reason: string): HandshakeReason
     case 401:
       return "unauthenticated";
     case 403:
-      return "forbidden";
+      return /^Host \S+ not allowed/.test(reason) ? "host_not_allowed" : "forbidden";
     case 429:
       return /too many tunnels/i.test(reason) ? "too_many_tunnels" : "rate_limited";
     default:

@@ -45,8 +45,11 @@ export interface AcceptOptions {
   timeout: number;
   /** How long a silent peer is given before it is taken for a raw HTTP/2 server (ms). */
   legacyWait?: number;
-  /** A last check before 101, e.g. the tunnels-per-service cap; throw HandshakeError to refuse. */
-  admit?: (identity: TunnelIdentity) => void;
+  /**
+   * A last check before 101 (the hosts it may announce, the tunnels-per-service
+   * cap), told whether the tunnel came without a token; throw HandshakeError to refuse.
+   */
+  admit?: (identity: TunnelIdentity, anonymous: boolean) => void;
 }
 
 const ANONYMOUS: TunnelIdentity = { service: "default", hosts: [], weight: 1, metadata: {} };
@@ -108,7 +111,7 @@ export async function acceptTunnel(io: ByteIO, options: AcceptOptions): Promise<
       if (!options.auth.anonymousAllowed) {
         throw new HandshakeError(401, "Raw HTTP/2 tunnel refused: this router requires a token");
       }
-      options.admit?.(ANONYMOUS);
+      options.admit?.(ANONYMOUS, true);
       const io2 = chunk === "silent"
         ? new PrefixedIO(io, new Uint8Array(0), first)
         : new PrefixedIO(io, chunk);
@@ -143,7 +146,7 @@ export async function acceptTunnel(io: ByteIO, options: AcceptOptions): Promise<
       weight: request.weight,
       metadata: request.metadata,
     };
-    options.admit?.(identity);
+    options.admit?.(identity, request.token === null);
     return {
       io: new PrefixedIO(io, head.subarray(end)),
       identity,

@@ -35,8 +35,12 @@ export interface AcceptWebSocketOptions {
   auth: TunnelAuth;
   /** The peer's IP address, for rate limiting and logs. */
   address: string;
-  /** A last check before the upgrade, e.g. the tunnels-per-service cap; throw HandshakeError to refuse. */
-  admit?: (identity: TunnelIdentity) => void;
+  /**
+   * A last check before the upgrade (the hosts it may announce, the
+   * tunnels-per-service cap), told whether the tunnel came without a token;
+   * throw HandshakeError to refuse.
+   */
+  admit?: (identity: TunnelIdentity, anonymous: boolean) => void;
 }
 
 /**
@@ -84,7 +88,7 @@ export async function acceptWebSocketTunnel(
     weight: fields.weight,
     metadata: fields.metadata,
   };
-  options.admit?.(identity);
+  options.admit?.(identity, fields.token === null);
   const { socket, response } = Deno.upgradeWebSocket(request, {
     // HTTP/2 keepalive PINGs watch the tunnel; the WebSocket's own would only add traffic.
     idleTimeout: 0,
