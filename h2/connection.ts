@@ -917,7 +917,9 @@ export class Connection implements StreamHost {
         throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `DATA on idle stream ${id}`);
       }
       this.#releaseConnection(flowLength);
-      if (this.#recentlyClosed.get(id) === Closed.RESET_BY_US) return; // §5.1: ignore after our RST.
+      const how = this.#recentlyClosed.get(id);
+      if (how === Closed.RESET_BY_US) return; // §5.1: ignore after our RST.
+      if (how === undefined && !this.#isPeerStream(id)) return this.#forgotten(id, "DATA");
       throw new StreamError(id, ErrorCode.STREAM_CLOSED, `DATA on closed stream ${id}`);
     }
     if (!stream.remoteOpen || !stream.headReceived) {
@@ -936,6 +938,16 @@ export class Connection implements StreamHost {
     const padding = flowLength - data.length;
     if (padding > 0) this.release(stream, padding);
     stream.receiveData(data, endStream, owned);
+  }
+
+  /**
+   * A frame on a stream we opened and closed longer ago than we remember (see
+   * #onNewStreamHeaders): ignored as after our RST_STREAM, which the stream is
+   * remembered by again, and counted as a frame that only costs us.
+   */
+  #forgotten(id: number, what: string): void {
+    this.#recentlyClosed.set(id, Closed.RESET_BY_US);
+    this.#spend(`${what} on a forgotten stream`);
   }
 
   #appendBlock(fragment: Uint8Array, endHeaders: boolean): void {
@@ -1004,7 +1016,15 @@ export class Connection implements StreamHost {
   #onNewStreamHeaders(id: number, fields: string[] | null, endStream: boolean): void {
     if (!this.#isPeerStream(id) || this.role === "client") {
       // §5.1.1: the peer may open only streams of its own parity; a server opens none.
-      if (this.#isIdle(id) || !this.#recentlyClosed.has(id)) {
+      if (this.#isIdle(id)) {
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `HEADERS on unexpected stream ${id}`);
+      }
+      if (!this.#recentlyClosed.has(id)) {
+        // A stream we opened and closed longer ago than we remember: a response that
+        // crossed our RST_STREAM while we opened a thousand more, as a proxy does whose
+        // clients cancel in bulk. §5.1 lets us ignore frames after our RST_STREAM for
+        // as long as we choose: ignored, as a frame that only costs us.
+        if (!this.#isPeerStream(id)) return this.#forgotten(id, "HEADERS");
         throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `HEADERS on unexpected stream ${id}`);
       }
     }
