@@ -115,11 +115,16 @@ const WRITE_HIGH_WATER = 256 * 1024;
 /** Output backlog at which we stop answering PING/SETTINGS of a peer that does not read. */
 const CONTROL_BACKLOG_LIMIT = 4 * 1024 * 1024;
 /**
- * Frames that cost work but carry no request (PING, SETTINGS, RST_STREAM from
- * the peer, PRIORITY, empty DATA, unknown types) are limited by a token bucket:
- * this many at once, refilled at FLOOD_RATE per second. Beyond it the peer is
- * flooding (rapid reset, CVE-2023-44487; ping and settings floods, CVE-2019-9512/9515;
- * empty frames, CVE-2019-9518) and gets GOAWAY ENHANCE_YOUR_CALM (§10.5).
+ * Frames that cost work but carry no request (PING, SETTINGS, PRIORITY, empty
+ * DATA, unknown types, RST_STREAM and stream errors on streams already closed)
+ * are limited by a token bucket: this many at once, refilled at FLOOD_RATE per
+ * second. Beyond it the peer is flooding (ping, settings and reset floods,
+ * CVE-2019-9512/9514/9515; empty frames, CVE-2019-9518) and gets GOAWAY
+ * ENHANCE_YOUR_CALM (§10.5). Resetting an open stream, or provoking its reset,
+ * is not counted: it is how a proxy passes a client's cancellation on, and the
+ * work a reset stream may still cause (rapid reset, CVE-2023-44487; MadeYouReset,
+ * CVE-2025-8671) is bounded where it is done, by the server role counting the
+ * handlers that still run (server.ts).
  */
 const FLOOD_BURST = 5000;
 const FLOOD_RATE = 1000;
@@ -840,7 +845,7 @@ export class Connection implements StreamHost {
         case FrameType.PRIORITY:
           return this.#spend("PRIORITY"); // §5.3.2: parsed above, otherwise ignored.
         case FrameType.RST_STREAM:
-          this.#spend("RST_STREAM");
+          // Budgeted in #onRstStream: cancelling an open stream is no flood.
           return this.#onRstStream(frame.streamId, frame.errorCode);
         case FrameType.SETTINGS:
           if (!frame.ack) this.#spend("SETTINGS");
@@ -871,14 +876,16 @@ export class Connection implements StreamHost {
       throw new ConnectionError(error.code, error.message, { cause: error });
     }
     this.#hooks.onProtocolError?.(error);
-    // Every RST_STREAM the peer provokes costs a reset handler and output: a peer that
-    // provokes them in a loop is flooding as surely as one that sends its own
-    // (MadeYouReset, CVE-2025-8671), and one that does not read must not grow our backlog.
-    this.#spend("stream error");
+    const stream = this.#streams.get(error.streamId);
+    // A frame that provokes a RST_STREAM on a stream already closed does nothing else:
+    // in a loop it is a flood (CVE-2019-9514). The reset of an open stream ends a
+    // request the peer made, however it provoked it: what the request set running is
+    // bounded by the server role (MadeYouReset, CVE-2025-8671: see FLOOD_BURST).
+    if (stream === undefined) this.#spend("stream error");
+    // A peer that does not read must not grow our backlog of RST_STREAM frames.
     if (this.#out.length > CONTROL_BACKLOG_LIMIT) {
       throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "Peer does not read our RST_STREAM");
     }
-    const stream = this.#streams.get(error.streamId);
     if (stream) {
       stream.reset(error.code, error);
     } else if (this.#recentlyClosed.get(error.streamId) !== Closed.RESET_BY_US) {
@@ -1071,7 +1078,13 @@ export class Connection implements StreamHost {
       if (this.#isIdle(id)) {
         throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${id}`);
       }
-      return; // Closed already: nothing to do.
+      // Closed already: nothing to do. The peer's first reset of a stream it had not
+      // reset yet crossed our end of it on the wire (a cancel meeting a complete
+      // response); any other is a frame that only costs us.
+      const how = this.#recentlyClosed.get(id);
+      if (how === undefined || how === Closed.RESET_BY_PEER) this.#spend("RST_STREAM");
+      else this.#recentlyClosed.set(id, Closed.RESET_BY_PEER);
+      return;
     }
     this.#recentlyClosed.set(id, Closed.RESET_BY_PEER);
     stream.receiveReset(

@@ -13,13 +13,114 @@
  * @module
  */
 
-import { equal } from "node:assert/strict";
+import { equal, ok } from "node:assert/strict";
 import { ClientSession } from "../h2/client.ts";
 import { FrameType, SettingId } from "../h2/constants.ts";
+import { serveReverse } from "../backend/serve_reverse.ts";
+import { tunnelHttp2 } from "../tunnel/settings.ts";
 import { withTimeout } from "./_helpers.ts";
-import { ackSettings, loopbackPair, RawPeer } from "./_raw_peer.ts";
+import { ackSettings, loopbackPair, RawPeer, settle } from "./_raw_peer.ts";
+
+/** Resolves after `ms`. */
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 // ---- finding 6: cancellations never cost a backend its tunnel ---------------------------------
+
+Deno.test("a backend keeps its tunnel through 20,000 cancelled requests, and normal requests beside them are answered", async () => {
+  // This test plays the router: a ClientSession on a tunnel a real serveReverse
+  // backend dialed, cancelling requests as a router does for clients that leave.
+  const [ours, theirs] = await loopbackPair();
+  let slowRunning = 0;
+  let slowPeak = 0;
+  let dialed = false;
+  const connect = () => {
+    if (dialed) throw new Error("This test has one tunnel: a second would mean the first was lost");
+    dialed = true;
+    return theirs;
+  };
+  const backend = serveReverse(
+    { connect, legacy: true, quiet: true },
+    async (request) => {
+      if (new URL(request.url).pathname === "/slow") {
+        // A handler that ignores cancellation and takes its time.
+        slowPeak = Math.max(slowPeak, ++slowRunning);
+        await sleep(5);
+        slowRunning--;
+        return new Response("slow");
+      }
+      return new Response("ok");
+    },
+  );
+  const goaways: string[] = [];
+  const session = new ClientSession(ours, {
+    ...tunnelHttp2(),
+    onGoaway: (_last, code, debug) => goaways.push(`${code} ${debug}`),
+  });
+  try {
+    await withTimeout(session.connection.ready, 5000, "the backend's SETTINGS");
+    const get = (path: string) =>
+      session.send({ method: "GET", scheme: "http", authority: "example.com", path });
+    // Normal requests, one after the other, for as long as the flood lasts.
+    let flooding = true;
+    const answers: string[] = [];
+    const normal = (async () => {
+      while ((flooding || answers.length < 20) && session.available) {
+        try {
+          const head = await get("/ok").response;
+          const body = head.body instanceof Uint8Array
+            ? new TextDecoder().decode(head.body)
+            : await new Response(head.body).text();
+          answers.push(`${head.status} ${body}`);
+        } catch (error) {
+          answers.push(`failed: ${error}`);
+        }
+      }
+    })();
+    let cancelled = 0;
+    const failures: Promise<unknown>[] = [];
+    for (let batch = 0; batch < 40; batch++) {
+      // Half are cancelled in the write that sends them (rapid reset), half once
+      // their handler runs.
+      const late = [];
+      for (let i = 0; i < 250; i++) {
+        const now = get("/slow");
+        now.cancel();
+        failures.push(now.response.catch(() => {}));
+        const later = get("/slow");
+        failures.push(later.response.catch(() => {}));
+        late.push(later);
+      }
+      await sleep(1);
+      for (const exchange of late) exchange.cancel();
+      cancelled += 500;
+      await sleep(1);
+    }
+    flooding = false;
+    await withTimeout(Promise.all(failures), 10_000, "the cancelled requests to settle");
+    await withTimeout(normal, 10_000, "the normal requests");
+    equal(cancelled, 20_000);
+    equal(goaways.length, 0, `the backend sent GOAWAY: ${goaways.join("; ")}`);
+    ok(
+      session.connection.isOpen && session.available,
+      `the tunnel closed: ${session.connection.error}`,
+    );
+    equal(session.connection.error, null);
+    equal(backend.tunnels, 1);
+    ok(answers.length >= 20, `${answers.length} normal requests`);
+    equal(answers.filter((a) => a !== "200 ok").length, 0, answers.join(","));
+    // Handlers whose streams were reset still count until they return: never more
+    // than the backend's SETTINGS_MAX_CONCURRENT_STREAMS (1,024) at once.
+    ok(slowPeak <= 1024, `${slowPeak} handlers ran at once`);
+    const last = await get("/ok").response;
+    equal(last.status, 200);
+  } finally {
+    session.close();
+    await session.closed;
+    await backend.shutdown();
+  }
+});
 
 Deno.test("a response that crossed the router's cancel is ignored even after a thousand newer streams, not taken for a protocol error", async () => {
   // The router remembers the last 1,024 streams it closed. A backend slow to see a
