@@ -455,7 +455,9 @@ export class Http2Stream {
         if (last && after !== END_OF_BODY) released = true;
         if (pendingHead) this.sendHeaders(pendingHead, false);
         pendingHead = null;
-        await this.#sendChunk(chunk, last);
+        // An empty chunk moves nothing: as a DATA frame without END_STREAM it would
+        // count against the peer's flood guard for empty frames (RFC 9113 §10.5).
+        if (chunk.length > 0 || last) await this.#sendChunk(chunk, last);
         // Its octets were copied into the output: the buffer takes a later read.
         if (free !== null && chunk.buffer.byteLength === size) {
           free.push(chunk.buffer as ArrayBuffer);

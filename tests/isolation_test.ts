@@ -17,6 +17,7 @@ import { equal, ok } from "node:assert/strict";
 import { ClientSession } from "../h2/client.ts";
 import { FrameType, SettingId } from "../h2/constants.ts";
 import { serveReverse } from "../backend/serve_reverse.ts";
+import { serveConnection } from "../h2/server.ts";
 import { tunnelHttp2 } from "../tunnel/settings.ts";
 import { withTimeout } from "./_helpers.ts";
 import { ackSettings, loopbackPair, RawPeer, settle } from "./_raw_peer.ts";
@@ -163,5 +164,40 @@ Deno.test("a response that crossed the router's cancel is ignored even after a t
     session.close();
     await session.closed;
     await peer.close();
+  }
+});
+
+Deno.test("a body's empty chunks are not sent as empty DATA frames, which the peer's flood guard counts", async () => {
+  // An upload whose source yields empty chunks (a public client's, passed on by the
+  // router) must not look like an empty-frame flood (CVE-2019-9518) to the backend.
+  const [ours, theirs] = await loopbackPair();
+  const errors: string[] = [];
+  const server = serveConnection(
+    theirs,
+    async (request) => new Response(`${(await request.arrayBuffer()).byteLength}`),
+    { onProtocolError: (error) => errors.push(error.message) },
+  );
+  const session = new ClientSession(ours);
+  try {
+    let pulls = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (++pulls > 10_000) return controller.close();
+        controller.enqueue(new Uint8Array(pulls % 1000 === 0 ? 1 : 0));
+      },
+    });
+    const response = await session.request({
+      method: "POST",
+      scheme: "http",
+      authority: "example.com",
+      path: "/upload",
+      body,
+    });
+    equal(await response.text(), "10");
+    equal(errors.join("; "), "");
+  } finally {
+    session.close();
+    await session.closed;
+    await server.closed;
   }
 });
