@@ -451,7 +451,8 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
     type: countType(false, 0),
     default: ROUTER_DEFAULTS.maxRetries,
     shown: "2",
-    help: "Resend a failed request this often on another tunnel (unprocessed or idempotent ones)",
+    help: "Resend a failed request this often on another tunnel (unprocessed ones, or " +
+      "idempotent ones whose tunnel failed)",
   }),
   option({
     key: "keepaliveInterval",

@@ -95,8 +95,9 @@ export interface RouterOptions {
   tunnelWait?: number;
   /**
    * How many times a failed request is sent again on another tunnel: any
-   * request the backend never processed, others only when idempotent; bodies
-   * must be absent or small enough to replay (64 KiB).
+   * request the backend never processed, others only when idempotent and their
+   * tunnel failed under them (never one whose own stream the backend reset);
+   * bodies must be absent or small enough to replay (64 KiB).
    * @default {2}
    */
   maxRetries?: number;

@@ -10,6 +10,7 @@ import { Hono } from "hono";
 import { describe, text } from "./answers.ts";
 import type { Context } from "hono";
 import { isUnprocessed } from "../h2/client.ts";
+import { StreamError } from "../h2/errors.ts";
 import type { FieldPairs } from "../h2/message.ts";
 import {
   forwardedFields,
@@ -97,11 +98,15 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"])
 
 /**
  * Whether a failed request may be sent again: always when the backend never
- * processed it (REFUSED_STREAM, a GOAWAY that excluded it: RFC 9113 §8.7),
- * otherwise only for idempotent methods (RFC 9110 §9.2.2).
+ * processed it (REFUSED_STREAM, a GOAWAY that excluded it: RFC 9113 §8.7);
+ * when its tunnel failed under it, only if its method is idempotent (RFC 9110
+ * §9.2.2); never when its own stream was reset otherwise (PROTOCOL_ERROR,
+ * INTERNAL_ERROR …): the backend rejected this request, and the others would
+ * too, so one bad request must not spread over every tunnel of its service.
  */
 function mayRetry(error: unknown, method: string): boolean {
-  return isUnprocessed(error) || IDEMPOTENT.has(method);
+  if (isUnprocessed(error)) return true;
+  return !(error instanceof StreamError) && IDEMPOTENT.has(method);
 }
 
 /** Counts body bytes on their way through, failing the stream past `limit`. */

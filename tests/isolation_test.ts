@@ -15,11 +15,13 @@
 
 import { equal, ok } from "node:assert/strict";
 import { ClientSession } from "../h2/client.ts";
-import { FrameType, SettingId } from "../h2/constants.ts";
+import { ErrorCode, FrameType, SettingId } from "../h2/constants.ts";
+import type { SettingsFrame } from "../h2/frame.ts";
 import { serveReverse } from "../backend/serve_reverse.ts";
 import { serveConnection } from "../h2/server.ts";
+import type { Router } from "../router/create_router.ts";
 import { tunnelHttp2 } from "../tunnel/settings.ts";
-import { withTimeout } from "./_helpers.ts";
+import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
 import { ackSettings, loopbackPair, RawPeer, settle } from "./_raw_peer.ts";
 
 /** Resolves after `ms`. */
@@ -199,5 +201,85 @@ Deno.test("a body's empty chunks are not sent as empty DATA frames, which the pe
     session.close();
     await session.closed;
     await server.closed;
+  }
+});
+
+/**
+ * A raw HTTP/2 backend in the router's pool that answers every request by
+ * resetting its stream with `code`, and records the streams it saw.
+ */
+async function resettingTunnel(
+  router: Router,
+  code: number,
+): Promise<{ streams: number[]; close(): Promise<void> }> {
+  const before = router.pool.size;
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.tunnelAddr.port });
+  const peer = new RawPeer(conn, { readPreface: true });
+  peer.out.settings([[SettingId.MAX_CONCURRENT_STREAMS, 100]]);
+  await peer.flush();
+  const first = await peer.nextFrame();
+  ok(first !== null && first.header.type === FrameType.SETTINGS, "router preface");
+  equal((first.frame as SettingsFrame).ack, false);
+  await ackSettings(peer);
+  await waitUntil(() => router.pool.size > before, 2000, "the raw tunnel in the pool");
+  const streams: number[] = [];
+  let open = true;
+  const loop = (async () => {
+    while (open) {
+      const received = await peer.nextFrame(60_000).catch(() => null);
+      if (received === null) return;
+      if (received.header.type === FrameType.HEADERS && received.fields !== undefined) {
+        streams.push(received.header.streamId);
+        peer.out.rstStream(received.header.streamId, code);
+        await peer.flush().catch(() => {});
+      }
+    }
+  })();
+  return {
+    streams,
+    async close() {
+      open = false;
+      await peer.close();
+      await loop;
+    },
+  };
+}
+
+for (
+  const [name, code] of [
+    ["PROTOCOL_ERROR", ErrorCode.PROTOCOL_ERROR],
+    ["INTERNAL_ERROR", ErrorCode.INTERNAL_ERROR],
+  ] as const
+) {
+  Deno.test(`a GET a backend resets with ${name} is answered 502 and not retried on the service's other tunnels`, async () => {
+    await using router = startRouter({ allowAnonymous: true, tunnelWait: 0 });
+    const tunnels = [];
+    try {
+      for (let i = 0; i < 3; i++) tunnels.push(await resettingTunnel(router, code));
+      const response = await fetch(`${baseUrl(router)}/bad`);
+      const text = await response.text();
+      equal(response.status, 502);
+      ok(text.includes(name), text);
+      const seen = tunnels.map((t) => t.streams.length);
+      equal(seen.reduce((a, b) => a + b), 1, `streams each tunnel saw: ${seen.join(",")}`);
+    } finally {
+      for (const tunnel of tunnels) await tunnel.close();
+    }
+  });
+}
+
+Deno.test("a GET refused with REFUSED_STREAM is still retried on another tunnel (RFC 9113 §8.7)", async () => {
+  await using router = startRouter({ allowAnonymous: true, tunnelWait: 0 });
+  const refusing = await resettingTunnel(router, ErrorCode.REFUSED_STREAM);
+  try {
+    await using _good = await startBackend(router, () => new Response("good"));
+    // Either tunnel may be picked first; a refusal sends the request to the other.
+    for (let i = 0; i < 6; i++) {
+      const response = await fetch(`${baseUrl(router)}/x`);
+      equal(`${response.status} ${await response.text()}`, "200 good");
+    }
+    ok(refusing.streams.length > 0, "the refusing tunnel was never tried");
+  } finally {
+    await refusing.close();
   }
 });
