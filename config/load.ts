@@ -90,6 +90,8 @@ export interface RouterConfig {
   handshakeTimeout: number;
   /** Streams per tunnel at most. @default {Infinity} */
   maxStreamsPerTunnel: number;
+  /** Requests of one service that may wait for a stream slot or a tunnel. @default {1024} */
+  maxQueuedRequests: number;
   /** Tunnels per service at most. @default {256} */
   maxTunnelsPerService: number;
   /** Failed handshakes per address per minute before 429. @default {10} */
@@ -408,6 +410,17 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
     default: ROUTER_DEFAULTS.maxStreamsPerTunnel,
     shown: "unlimited",
     help: "Concurrent requests per tunnel at most (below the backend's own limit)",
+  }),
+  option({
+    key: "maxQueuedRequests",
+    flag: "max-queued-requests",
+    env: "PTTH_MAX_QUEUED_REQUESTS",
+    inFile: true,
+    group: "Limits",
+    type: countType(false, 0),
+    default: ROUTER_DEFAULTS.maxQueuedRequests,
+    shown: "1024",
+    help: "Requests of one service that may wait for a stream slot or a tunnel (503 beyond)",
   }),
   option({
     key: "maxTunnelsPerService",
@@ -933,6 +946,7 @@ export function toRouterOptions(
     idleTimeout: config.idleTimeout,
     handshakeTimeout: config.handshakeTimeout,
     maxStreamsPerTunnel: config.maxStreamsPerTunnel,
+    maxQueuedRequests: config.maxQueuedRequests,
     maxTunnelsPerService: config.maxTunnelsPerService,
     authFailuresPerMinute: config.authFailuresPerMinute,
     tunnelWait: config.tunnelWait,

@@ -105,6 +105,13 @@ export interface RouterOptions {
   idleTimeout?: number;
   /** Streams per tunnel at most, below the backend's own limit. @default {Infinity} */
   maxStreamsPerTunnel?: number;
+  /**
+   * Requests of one service that may wait at once for a stream slot (every
+   * tunnel of the service at its stream limit) or for a tunnel to connect;
+   * beyond it a request is answered 503 with `Retry-After` at once.
+   * @default {1024}
+   */
+  maxQueuedRequests?: number;
   /** Tunnels per service at most (more are refused with 429). @default {256} */
   maxTunnelsPerService?: number;
   /** Failed handshakes per address per minute before 429. @default {10} */

@@ -33,6 +33,8 @@ export {
   ClientSession,
   type ClientSessionOptions,
   isUnprocessed,
+  QueueFullError,
+  type QueueLimit,
 } from "./client.ts";
 export {
   type Http2Handler,

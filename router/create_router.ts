@@ -27,6 +27,7 @@ import { Deadlines } from "./deadlines.ts";
 import { type AdminServer, startAdminServer } from "./admin/server.ts";
 import { Logger } from "../log/logger.ts";
 import { logRouterEvents } from "./event_log.ts";
+import { RequestQueues } from "./request_queues.ts";
 
 export type { LocalSettings } from "../h2/connection.ts";
 export type { Tunnel, TunnelList } from "./pool.ts";
@@ -117,6 +118,7 @@ export function createRouter(given: RouterOptions = {}): Router {
   // Keepalive PINGs only silent tunnels: for the admin's RTTs, PING busy ones too.
   const stopProbe = admin && probeRtt(pool, events, options.keepaliveInterval);
   const routes = new RouteTable(options.routes);
+  const queues = new RequestQueues(options.maxQueuedRequests, log);
   const auth = new TunnelAuth({
     tokens: options.tokens,
     ...(options.allowAnonymous === undefined ? {} : { allowAnonymous: options.allowAnonymous }),
@@ -130,6 +132,7 @@ export function createRouter(given: RouterOptions = {}): Router {
     responseHeaderTimeout: options.responseHeaderTimeout,
     tunnelWait: options.tunnelWait,
     maxRetries: options.maxRetries,
+    queues,
     // A WebSocket's stream must not look idle to the sweep below.
     webSocketPingInterval: Math.min(30_000, options.idleTimeout / 2),
     log,
@@ -165,7 +168,7 @@ export function createRouter(given: RouterOptions = {}): Router {
   // Tunnels over WebSocket come in on the public port, at their own path.
   const tunnelPath = options.tunnelPath;
   const webSocketTunnels = new Set<ClientSession>();
-  const context: TunnelContext = { pool, auth, options, log, events };
+  const context: TunnelContext = { pool, auth, options, log, events, queues };
   const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
     tunnelPath !== "" && request.url.includes(tunnelPath) &&
       new URL(request.url).pathname === tunnelPath
@@ -323,6 +326,8 @@ interface TunnelContext {
   options: ResolvedRouterOptions;
   log: (line: string) => void;
   events: RouterEvents;
+  /** Each service's queue bound, shared by its tunnels' sessions. */
+  queues: RequestQueues;
 }
 
 /** A tunnel whose handshake is done, on its way into the pool. */
@@ -384,7 +389,7 @@ async function attachWebSocket(
 
 /** Runs HTTP/2 on a tunnel whose handshake is done, and keeps it in the pool while it lives. */
 async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext): Promise<void> {
-  const { pool, options, log, events } = context;
+  const { pool, options, log, events, queues } = context;
   const { id, identity, legacy, reply, remoteAddr } = init;
   const from = hostPort(remoteAddr);
   const handshakeTimeout = options.handshakeTimeout;
@@ -408,6 +413,7 @@ async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext)
       timeout: options.keepaliveTimeout,
     },
     maxConcurrentStreams: options.maxStreamsPerTunnel,
+    queueLimit: queues.of(identity.service),
     onProtocolError: (error) =>
       log(`tunnel ${id}: ${error.name} ${error.codeName}: ${error.message}`),
     onGoaway: (_last, code) => {

@@ -65,6 +65,7 @@ Deno.test("loadConfig() gives every option its default when nothing is set", () 
     idleTimeout: 300_000,
     handshakeTimeout: 10_000,
     maxStreamsPerTunnel: Infinity,
+    maxQueuedRequests: 1024,
     maxTunnelsPerService: 256,
     authFailuresPerMinute: 10,
     tunnelWait: 3000,
@@ -625,4 +626,15 @@ Deno.test("--tunnel-path sets the WebSocket tunnel's path, and off turns it off"
   throws(() => load(["--tunnel-path", "tunnel"]), /not an absolute path/);
   throws(() => load(["--tunnel-path", "/t?x=1"]), /not an absolute path/);
   equal(toRouterOptions(load(["--tunnel-path", "/t"]), () => "").tunnelPath, "/t");
+});
+
+Deno.test("--max-queued-requests takes 0 and up, and is passed to the router", () => {
+  equal(load(["--max-queued-requests", "0"]).maxQueuedRequests, 0);
+  equal(load([], { PTTH_MAX_QUEUED_REQUESTS: "50" }).maxQueuedRequests, 50);
+  match(
+    errorOf(() => load(["--max-queued-requests", "unlimited"])).message,
+    /^Invalid --max-queued-requests: "unlimited" is not a whole number$/,
+  );
+  const options = toRouterOptions(load(["--max-queued-requests", "7"]), readFrom({}));
+  equal(options.maxQueuedRequests, 7);
 });

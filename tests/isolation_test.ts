@@ -283,3 +283,143 @@ Deno.test("a GET refused with REFUSED_STREAM is still retried on another tunnel 
     await refusing.close();
   }
 });
+
+// ---- finding 7: bounded queues; cancelled requests leave them at once ------------------------
+
+/** A backend that takes two streams at once and holds each until released. */
+async function narrowBackend(router: Router) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  let started = 0;
+  const backend = await startBackend(router, async (request) => {
+    started++;
+    // Ends early when the router cancels the stream.
+    await Promise.race([
+      released,
+      new Promise((resolve) => request.signal.addEventListener("abort", resolve)),
+    ]);
+    return new Response(`done ${new URL(request.url).pathname}`);
+  }, { http2: { maxConcurrentStreams: 2 } });
+  return {
+    backend,
+    release,
+    get started() {
+      return started;
+    },
+  };
+}
+
+Deno.test("a request beyond --max-queued-requests waiting for a stream slot gets 503 with Retry-After at once, and logs one line", async () => {
+  const logs: string[] = [];
+  await using router = startRouter({
+    allowAnonymous: true,
+    maxQueuedRequests: 4,
+    quiet: false,
+    logLevel: "warn",
+    log: (line) => logs.push(line),
+  });
+  const narrow = await narrowBackend(router);
+  try {
+    const base = baseUrl(router);
+    const tunnel = router.pool.list()[0]!;
+    // Two streams run, four wait for a slot: the queue is full.
+    const admitted = Array.from({ length: 6 }, (_, i) => fetch(`${base}/${i}`));
+    await waitUntil(() => tunnel.inFlight === 6, 2000, "two open streams and four queued");
+    await waitUntil(() => narrow.started === 2, 2000, "two requests at the backend");
+    const refusals = [];
+    for (let i = 0; i < 20; i++) {
+      const started = performance.now();
+      const response = await withTimeout(
+        fetch(`${base}/over`),
+        2000,
+        "the answer beyond the queue",
+      );
+      refusals.push({
+        status: response.status,
+        retryAfter: response.headers.get("retry-after"),
+        text: await response.text(),
+        ms: performance.now() - started,
+      });
+    }
+    for (const refusal of refusals) {
+      equal(refusal.status, 503, refusal.text);
+      equal(refusal.retryAfter, "1");
+      ok(refusal.text.includes("too many requests wait"), refusal.text);
+      ok(refusal.ms < 500, `answered after ${refusal.ms.toFixed(0)} ms`);
+    }
+    equal(tunnel.inFlight, 6, "the refused requests never queued");
+    const lines = logs.filter((line) => line.includes("maxQueuedRequests"));
+    equal(lines.length, 1, `one line for 20 refusals within a second: ${lines.join("\n")}`);
+    narrow.release();
+    const answers = await withTimeout(Promise.all(admitted), 5000, "the admitted requests");
+    for (const [i, response] of answers.entries()) {
+      equal(`${response.status} ${await response.text()}`, `200 done /${i}`);
+    }
+  } finally {
+    narrow.release();
+    await narrow.backend.shutdown();
+  }
+});
+
+Deno.test("a request beyond --max-queued-requests waiting for a tunnel to connect gets 503 at once", async () => {
+  await using router = startRouter({
+    allowAnonymous: true,
+    maxQueuedRequests: 2,
+    tunnelWait: 10_000,
+    routes: [{ service: "api" }],
+    tokens: { api: "token-for-the-api-service-0001" },
+  });
+  const base = baseUrl(router);
+  const waiting = [0, 1].map(() => {
+    const controller = new AbortController();
+    // Aborted at the end.
+    const response = fetch(`${base}/wait`, { signal: controller.signal }).catch(() => null);
+    return { controller, response };
+  });
+  try {
+    await sleep(200); // Both wait for a tunnel of api now.
+    const started = performance.now();
+    const response = await withTimeout(fetch(`${base}/over`), 2000, "the answer beyond the queue");
+    const text = await response.text();
+    equal(response.status, 503, text);
+    ok(text.includes("too many requests wait for a backend for service api"), text);
+    equal(response.headers.get("retry-after"), "1");
+    ok(performance.now() - started < 500);
+  } finally {
+    for (const { controller } of waiting) controller.abort();
+    for (const { response } of waiting) await settle(response, 2000);
+  }
+});
+
+Deno.test("a request whose client leaves gives its place in the queue up at once", async () => {
+  await using router = startRouter({ allowAnonymous: true, maxQueuedRequests: 10 });
+  const narrow = await narrowBackend(router);
+  try {
+    const base = baseUrl(router);
+    const tunnel = router.pool.list()[0]!;
+    const running = [0, 1].map((i) => fetch(`${base}/run${i}`));
+    await waitUntil(() => narrow.started === 2, 2000, "two running requests");
+    // Fill the queue with requests whose clients leave.
+    const controllers = Array.from({ length: 10 }, () => new AbortController());
+    const leaving = controllers.map((c, i) =>
+      fetch(`${base}/leave${i}`, { signal: c.signal }).catch(() => "aborted")
+    );
+    await waitUntil(() => tunnel.inFlight === 12, 2000, "ten queued requests");
+    for (const controller of controllers) controller.abort();
+    await Promise.all(leaving);
+    // Gone from the queue at once (Deno reports an HTTP/1.1 client leaving within a tick
+    // of the router's watch, 100 ms in): their places go to new requests.
+    await waitUntil(() => tunnel.inFlight === 2, 1000, "the cancelled requests to leave");
+    const next = fetch(`${base}/next`);
+    await waitUntil(() => tunnel.inFlight === 3, 1000, "a new request queued");
+    narrow.release();
+    for (const response of [...await Promise.all(running), await next]) {
+      equal(response.status, 200);
+      await response.body?.cancel();
+    }
+    equal(narrow.started, 3, "no cancelled request reached the backend");
+  } finally {
+    narrow.release();
+    await narrow.backend.shutdown();
+  }
+});
