@@ -423,3 +423,32 @@ Deno.test("a request whose client leaves gives its place in the queue up at once
     await narrow.backend.shutdown();
   }
 });
+
+Deno.test("a request whose signal aborted before the router's watch began is stopped then, not at the header timeout", async () => {
+  // An embedding app hands the router requests of its own; one whose client left
+  // 20 ms in must be stopped when the watch begins (100 ms), not after 60 s.
+  await using router = startRouter({ allowAnonymous: true });
+  const narrow = await narrowBackend(router);
+  try {
+    const base = baseUrl(router);
+    const tunnel = router.pool.list()[0]!;
+    const running = [0, 1].map((i) => fetch(`${base}/run${i}`));
+    await waitUntil(() => narrow.started === 2, 2000, "two running requests");
+    const controller = new AbortController();
+    const answer = router.app.fetch(
+      new Request(`${base}/queued`, { signal: controller.signal }),
+      { remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 } },
+    );
+    await waitUntil(() => tunnel.inFlight === 3, 1000, "the request queued");
+    await sleep(20);
+    controller.abort();
+    const response = await withTimeout(Promise.resolve(answer), 1000, "the stopped request");
+    equal(response.status, 499);
+    equal(tunnel.inFlight, 2);
+    narrow.release();
+    for (const r of await Promise.all(running)) await r.body?.cancel();
+  } finally {
+    narrow.release();
+    await narrow.backend.shutdown();
+  }
+});
