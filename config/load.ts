@@ -92,6 +92,8 @@ export interface RouterConfig {
   maxStreamsPerTunnel: number;
   /** Requests of one service that may wait for a stream slot or a tunnel. @default {1024} */
   maxQueuedRequests: number;
+  /** Unread response bytes held for clients, across tunnels. @default {268435456} */
+  maxResponseBuffer: number;
   /** Tunnels per service at most. @default {256} */
   maxTunnelsPerService: number;
   /** Failed handshakes per address per minute before 429. @default {10} */
@@ -421,6 +423,19 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
     default: ROUTER_DEFAULTS.maxQueuedRequests,
     shown: "1024",
     help: "Requests of one service that may wait for a stream slot or a tunnel (503 beyond)",
+  }),
+  option({
+    key: "maxResponseBuffer",
+    flag: "max-response-buffer",
+    env: "PTTH_MAX_RESPONSE_BUFFER",
+    inFile: true,
+    group: "Limits",
+    type: sizeType(false),
+    default: ROUTER_DEFAULTS.maxResponseBuffer,
+    shown: "256mb",
+    help: "Response data held for clients that have not read it, all tunnels together (a " +
+      "stream window, 4mb, per response at most); past it, responses whose clients took " +
+      "nothing for 1s are reset, the largest first",
   }),
   option({
     key: "maxTunnelsPerService",
@@ -947,6 +962,7 @@ export function toRouterOptions(
     handshakeTimeout: config.handshakeTimeout,
     maxStreamsPerTunnel: config.maxStreamsPerTunnel,
     maxQueuedRequests: config.maxQueuedRequests,
+    maxResponseBuffer: config.maxResponseBuffer,
     maxTunnelsPerService: config.maxTunnelsPerService,
     authFailuresPerMinute: config.authFailuresPerMinute,
     tunnelWait: config.tunnelWait,

@@ -112,6 +112,14 @@ export interface RouterOptions {
    * @default {1024}
    */
   maxQueuedRequests?: number;
+  /**
+   * Response bytes the router may hold for public clients that have not taken
+   * them yet, across all tunnels. Each response holds at most its stream window
+   * (4 MiB); past this budget, streams whose clients took nothing for a second
+   * are reset, those holding the most first.
+   * @default {268435456}
+   */
+  maxResponseBuffer?: number;
   /** Tunnels per service at most (more are refused with 429). @default {256} */
   maxTunnelsPerService?: number;
   /** Failed handshakes per address per minute before 429. @default {10} */

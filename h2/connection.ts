@@ -29,6 +29,7 @@ import {
   readFrameHeader,
   ShrinkRule,
 } from "./frame.ts";
+import type { BufferMeter } from "./buffer_meter.ts";
 import { ReceiveWindow, SendWindow } from "./flow.ts";
 import { HeaderListSizeError, HpackDecoder, HpackEncoder, HpackError } from "./hpack/mod.ts";
 import { StreamTable } from "./stream_table.ts";
@@ -72,6 +73,18 @@ export interface ConnectionOptions {
   settings?: LocalSettings;
   /** The connection-level receive window. @default {16777216} */
   connectionWindowSize?: number;
+  /**
+   * When the connection-level receive window is given back (RFC 9113 §6.9.1):
+   * `"read"`, as the application reads each stream's DATA, so that the
+   * connection window bounds what all streams hold together; or `"arrival"`,
+   * as DATA arrives, so that streams whose readers stopped hold only their own
+   * stream windows and never stall the other streams (bound what they hold
+   * together with `bufferMeter`).
+   * @default {"read"}
+   */
+  connectionCredit?: "read" | "arrival";
+  /** Counts the inbound octets streams hold for their readers; may be shared by connections. */
+  bufferMeter?: BufferMeter;
   /**
    * Liveness: PING a connection that has been silent (or unable to write) for
    * `interval` ms, and close it when no PING ACK arrives within `timeout` ms,
@@ -235,6 +248,8 @@ export class Connection implements StreamHost {
   readonly ready: Promise<void>;
   /** Resolves when the peer acknowledged our SETTINGS (it has read our preface). */
   readonly acknowledged: Promise<void>;
+  /** Where streams count the inbound octets they hold for their readers, if anywhere. */
+  readonly bufferMeter: BufferMeter | null;
 
   #io: ByteIO;
   #hooks: ConnectionHooks = {};
@@ -257,6 +272,7 @@ export class Connection implements StreamHost {
   #sendWindow = new SendWindow(DEFAULT_INITIAL_WINDOW_SIZE);
   #receiveWindow = new ReceiveWindow(DEFAULT_INITIAL_WINDOW_SIZE);
   #connectionWindowSize: number;
+  #creditOnArrival: boolean;
   #sawSettings = false;
   #resolveReady!: () => void;
   #resolveAcknowledged!: () => void;
@@ -326,6 +342,8 @@ export class Connection implements StreamHost {
       enableConnectProtocol: s.enableConnectProtocol ?? false,
     };
     this.#connectionWindowSize = options.connectionWindowSize ?? 16 * 1024 * 1024;
+    this.#creditOnArrival = options.connectionCredit === "arrival";
+    this.bufferMeter = options.bufferMeter ?? null;
     this.#keepalive = options.keepalive ?? null;
     this.#prelude = options.prelude ?? null;
     this.#schedule = options.schedule ?? queueMicrotask;
@@ -917,6 +935,8 @@ export class Connection implements StreamHost {
     if (!this.#receiveWindow.receive(flowLength)) {
       throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "DATA exceeds connection window");
     }
+    // Given back now: only the stream's own window holds what its reader has not taken.
+    if (this.#creditOnArrival) this.#grantConnection(flowLength);
     const stream = this.#streams.get(id);
     if (stream === undefined) {
       if (this.#isIdle(id)) {
@@ -1294,7 +1314,12 @@ export class Connection implements StreamHost {
     }
   }
 
+  /** Gives the connection window back for octets consumed, unless it was given on arrival. */
   #releaseConnection(n: number): void {
+    if (!this.#creditOnArrival) this.#grantConnection(n);
+  }
+
+  #grantConnection(n: number): void {
     const increment = this.#receiveWindow.release(n);
     if (increment > 0 && !this.#ioClosed) {
       this.#out.windowUpdate(0, increment);

@@ -36,6 +36,7 @@ export {
   QueueFullError,
   type QueueLimit,
 } from "./client.ts";
+export { BufferMeter, type MeteredBuffer } from "./buffer_meter.ts";
 export {
   type Http2Handler,
   serveConnection,

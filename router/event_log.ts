@@ -29,6 +29,7 @@ function levelOf(event: RouterEvent): LogLevel {
     case "tunnel-close":
       return event.error === null ? "info" : "warn";
     case "handshake-failed":
+    case "responses-shed":
       return "warn";
     case "ping":
       return "debug";
@@ -119,6 +120,19 @@ function describeEvent(event: RouterEvent, pool: TunnelList): Line {
         message: `tunnel ${event.tunnelId} PING round trip ${round(event.rttMs)}ms`,
         fields: {},
         json: { event: "ping", tunnel: event.tunnelId, rtt_ms: round(event.rttMs) },
+      };
+    case "responses-shed":
+      return {
+        message: `reset ${event.streams} response stream(s) whose clients stopped reading, ` +
+          `dropping ${event.bytes} unread bytes: unread response data passed ` +
+          `maxResponseBuffer (${event.budget})`,
+        fields: {},
+        json: {
+          event: "responses-shed",
+          streams: event.streams,
+          bytes: event.bytes,
+          budget: event.budget,
+        },
       };
   }
 }

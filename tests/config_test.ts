@@ -66,6 +66,7 @@ Deno.test("loadConfig() gives every option its default when nothing is set", () 
     handshakeTimeout: 10_000,
     maxStreamsPerTunnel: Infinity,
     maxQueuedRequests: 1024,
+    maxResponseBuffer: 256 * 1024 * 1024,
     maxTunnelsPerService: 256,
     authFailuresPerMinute: 10,
     tunnelWait: 3000,
@@ -637,4 +638,16 @@ Deno.test("--max-queued-requests takes 0 and up, and is passed to the router", (
   );
   const options = toRouterOptions(load(["--max-queued-requests", "7"]), readFrom({}));
   equal(options.maxQueuedRequests, 7);
+});
+
+Deno.test("--max-response-buffer takes a size, and is passed to the router", () => {
+  equal(load(["--max-response-buffer", "64mb"]).maxResponseBuffer, 64 * 1024 * 1024);
+  equal(load([], { PTTH_MAX_RESPONSE_BUFFER: "1gb" }).maxResponseBuffer, 1024 ** 3);
+  equal(loadFile({ maxResponseBuffer: 1_000_000 }).maxResponseBuffer, 1_000_000);
+  match(
+    errorOf(() => load(["--max-response-buffer", "0"])).message,
+    /^Invalid --max-response-buffer: "0" is not a size/,
+  );
+  const options = toRouterOptions(load(["--max-response-buffer", "1mb"]), readFrom({}));
+  equal(options.maxResponseBuffer, 1024 * 1024);
 });

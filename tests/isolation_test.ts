@@ -20,7 +20,10 @@ import type { SettingsFrame } from "../h2/frame.ts";
 import { serveReverse } from "../backend/serve_reverse.ts";
 import { serveConnection } from "../h2/server.ts";
 import type { Router } from "../router/create_router.ts";
+import type { RouterEvent } from "../router/events.ts";
 import { tunnelHttp2 } from "../tunnel/settings.ts";
+import type { MeteredBuffer } from "../h2/buffer_meter.ts";
+import { ResponseBudget, type Shed } from "../router/response_budget.ts";
 import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
 import { ackSettings, loopbackPair, RawPeer, settle } from "./_raw_peer.ts";
 
@@ -450,5 +453,206 @@ Deno.test("a request whose signal aborted before the router's watch began is sto
   } finally {
     narrow.release();
     await narrow.backend.shutdown();
+  }
+});
+
+// ---- finding 8: a client that does not read holds only its own stream ------------------------
+
+/** A chunk the big responses repeat (the codec copies what it sends). */
+const CHUNK = new Uint8Array(256 * 1024).fill(0x61);
+
+/** A backend whose `/big` responses never end, counting what each sent. */
+async function bigBackend(router: Router) {
+  const sent = new Map<string, number>();
+  const cancelled: string[] = [];
+  const backend = await startBackend(router, (request) => {
+    const path = new URL(request.url).pathname;
+    if (path.startsWith("/big")) {
+      sent.set(path, 0);
+      return new Response(
+        new ReadableStream<Uint8Array>({
+          pull(controller) {
+            sent.set(path, sent.get(path)! + CHUNK.length);
+            controller.enqueue(CHUNK);
+          },
+          cancel() {
+            cancelled.push(path);
+          },
+        }, { highWaterMark: 0 }),
+      );
+    }
+    const size = Number(new URL(request.url).searchParams.get("size") ?? "1048576");
+    return new Response(new Uint8Array(size).fill(0x62));
+  });
+  const total = () => [...sent.values()].reduce((a, b) => a + b, 0);
+  return { backend, sent, cancelled, total };
+}
+
+/**
+ * A public HTTP/2 client (h2c, prior knowledge) with 64 KiB stream windows
+ * that starts `count` downloads and never reads them.
+ */
+async function stalledDownloads(router: Router, count: number, prefix = "/big") {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.addr.port });
+  const session = new ClientSession(conn);
+  const heads = await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      session.request({
+        method: "GET",
+        scheme: "http",
+        authority: "127.0.0.1",
+        path: `${prefix}${i}`,
+      })),
+  );
+  for (const head of heads) equal(head.status, 200);
+  return {
+    async close() {
+      session.close();
+      await session.closed;
+    },
+  };
+}
+
+/** Waits until `value()` has not changed for `quietMs`, within `ms`. */
+async function settled(value: () => number, quietMs: number, ms: number): Promise<number> {
+  const deadline = Date.now() + ms;
+  let last = value();
+  let since = Date.now();
+  while (Date.now() - since < quietMs) {
+    if (Date.now() > deadline) throw new Error(`Still moving after ${ms} ms: ${value()}`);
+    await sleep(25);
+    const now = value();
+    if (now !== last) [last, since] = [now, Date.now()];
+  }
+  return last;
+}
+
+Deno.test("32 clients that never read their downloads hold only their own streams: another response on the tunnel gets its whole body", async () => {
+  await using router = startRouter({ allowAnonymous: true });
+  const big = await bigBackend(router);
+  // Each stalled stream fills its 4 MiB window in the router (Deno.serve takes a
+  // part of it out to its side: about 2 MiB here); together they hold more than the
+  // 64 MiB connection window of the tunnel.
+  const stalled = await stalledDownloads(router, 32);
+  try {
+    const total = await settled(big.total, 300, 10_000);
+    ok(total >= 64 * 1024 * 1024, `the stalled downloads took ${total} bytes`);
+    const response = await fetch(`${baseUrl(router)}/small?size=${1024 * 1024}`);
+    equal(response.status, 200);
+    const body = await withTimeout(response.arrayBuffer(), 5000, "the body beside them");
+    equal(body.byteLength, 1024 * 1024);
+    equal(router.pool.size, 1, "one tunnel carried all of it");
+    equal(big.cancelled.length, 0, "no stalled stream was reset under the default budget");
+  } finally {
+    await stalled.close();
+    await big.backend.shutdown();
+  }
+});
+
+Deno.test("past --max-response-buffer, the streams whose clients stopped reading are reset, the largest first, and readers are not", async () => {
+  const events: RouterEvent[] = [];
+  const budget = 8 * 1024 * 1024;
+  await using router = startRouter({ allowAnonymous: true, maxResponseBuffer: budget });
+  router.events.on((event) => events.push(event));
+  const big = await bigBackend(router);
+  const stalled = await stalledDownloads(router, 6);
+  try {
+    // A client that reads all along, while the stalled ones hold ~24 MiB.
+    const reader = fetch(`${baseUrl(router)}/small?size=${48 * 1024 * 1024}`).then(async (r) =>
+      `${r.status} ${(await r.arrayBuffer()).byteLength}`
+    );
+    // After a second without reads, enough stalled streams go to get under the budget
+    // (each holds up to its 4 MiB window, less what Deno.serve took on its side), and
+    // only as many: what fits the budget stays.
+    await waitUntil(() => big.cancelled.length > 0, 5000, "stalled streams reset");
+    equal(await withTimeout(reader, 10_000, "the reading client"), `200 ${48 * 1024 * 1024}`);
+    await settled(() => big.cancelled.length, 500, 5000);
+    ok(big.cancelled.length < 6, `${big.cancelled.length} of 6 streams reset`);
+    const shed = events.filter((e) => e.type === "responses-shed");
+    ok(shed.length > 0, "a responses-shed event");
+    const streams = shed.reduce((n, e) => n + (e.type === "responses-shed" ? e.streams : 0), 0);
+    equal(streams, big.cancelled.length);
+    // The tunnel still serves.
+    const after = await fetch(`${baseUrl(router)}/small?size=10`);
+    equal(await after.text(), "bbbbbbbbbb");
+  } finally {
+    await stalled.close();
+    await big.backend.shutdown();
+  }
+});
+
+Deno.test("a complete response its client never read is dropped past --max-response-buffer: the client gets an error, never a short body passed off as whole", async () => {
+  await using router = startRouter({ allowAnonymous: true, maxResponseBuffer: 1024 * 1024 });
+  const shed: number[] = [];
+  router.events.on((event) => {
+    if (event.type === "responses-shed") shed.push(event.streams);
+  });
+  const size = 4 * 1024 * 1024;
+  await using _backend = await startBackend(router, () => new Response(new Uint8Array(size)));
+  // The whole body fits the tunnel's 4 MiB stream window: the router's stream closes
+  // with what the client has not taken still in it.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.addr.port });
+  const session = new ClientSession(conn);
+  try {
+    const head = await session.request({
+      method: "GET",
+      scheme: "http",
+      authority: "127.0.0.1",
+      path: "/complete",
+    });
+    equal(head.status, 200);
+    await waitUntil(() => shed.length > 0, 5000, "the unread body dropped");
+    equal(shed[0], 1);
+    const outcome = await withTimeout(
+      head.arrayBuffer().then((body) => `read ${body.byteLength}`, () => "failed"),
+      5000,
+      "the client's read",
+    );
+    equal(outcome, "failed");
+  } finally {
+    session.close();
+    await session.closed;
+  }
+});
+
+Deno.test("the response budget resets stalled buffers largest first, only until it is back under, and never one read within the last second", async () => {
+  // The choice itself, on buffers whose sizes and reads are set exactly (the cases
+  // above show it on sockets, where Deno.serve decides how much each holds).
+  const sheds: Shed[] = [];
+  const budget = new ResponseBudget(10, (shed) => sheds.push(shed));
+  const now = Date.now();
+  const abandoned: string[] = [];
+  const buffer = (name: string, bytes: number, readAgo: number): MeteredBuffer => {
+    const b = {
+      meterSlot: -1,
+      unreadBytes: bytes,
+      lastRead: now - readAgo,
+      abandon() {
+        abandoned.push(name);
+        const held = b.unreadBytes;
+        b.unreadBytes = 0;
+        budget.meter.remove(b, held);
+      },
+    };
+    return b;
+  };
+  try {
+    const buffers = [
+      buffer("small stalled", 3, 5000),
+      buffer("large stalled", 8, 2000),
+      buffer("largest, read just now", 20, 10),
+      buffer("middle stalled", 5, 3000),
+    ];
+    for (const b of buffers) budget.meter.add(b, b.unreadBytes);
+    equal(budget.meter.bytes, 36);
+    await waitUntil(() => sheds.length > 0, 2000, "a sweep");
+    // 36 → 28 → 23: still over 10, but only buffers read within the last second are left
+    // with more, and those stay.
+    equal(abandoned.join(","), "large stalled,middle stalled,small stalled");
+    equal(sheds[0]!.streams, 3);
+    equal(sheds[0]!.bytes, 16);
+    equal(budget.meter.bytes, 20);
+  } finally {
+    budget.stop();
   }
 });
