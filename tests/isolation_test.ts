@@ -312,7 +312,7 @@ async function narrowBackend(router: Router) {
   };
 }
 
-Deno.test("a request beyond --max-queued-requests waiting for a stream slot gets 503 with Retry-After at once, and logs one line", async () => {
+Deno.test("a request beyond --max-queued-requests waiting for a stream slot gets 503 with Retry-After at once, logged at most once a second", async () => {
   const logs: string[] = [];
   await using router = startRouter({
     allowAnonymous: true,
@@ -330,6 +330,7 @@ Deno.test("a request beyond --max-queued-requests waiting for a stream slot gets
     await waitUntil(() => tunnel.inFlight === 6, 2000, "two open streams and four queued");
     await waitUntil(() => narrow.started === 2, 2000, "two requests at the backend");
     const refusals = [];
+    const refusing = performance.now();
     for (let i = 0; i < 20; i++) {
       const started = performance.now();
       const response = await withTimeout(
@@ -348,11 +349,16 @@ Deno.test("a request beyond --max-queued-requests waiting for a stream slot gets
       equal(refusal.status, 503, refusal.text);
       equal(refusal.retryAfter, "1");
       ok(refusal.text.includes("too many requests wait"), refusal.text);
-      ok(refusal.ms < 500, `answered after ${refusal.ms.toFixed(0)} ms`);
+      ok(refusal.ms < 1000, `answered after ${refusal.ms.toFixed(0)} ms`);
     }
+    const refusedFor = performance.now() - refusing;
     equal(tunnel.inFlight, 6, "the refused requests never queued");
+    // At most one line a second, however many refusals.
     const lines = logs.filter((line) => line.includes("maxQueuedRequests"));
-    equal(lines.length, 1, `one line for 20 refusals within a second: ${lines.join("\n")}`);
+    ok(
+      lines.length >= 1 && lines.length <= 1 + Math.floor(refusedFor / 1000),
+      `${lines.length} lines for 20 refusals in ${refusedFor.toFixed(0)} ms: ${lines.join("\n")}`,
+    );
     narrow.release();
     const answers = await withTimeout(Promise.all(admitted), 5000, "the admitted requests");
     for (const [i, response] of answers.entries()) {
@@ -387,7 +393,7 @@ Deno.test("a request beyond --max-queued-requests waiting for a tunnel to connec
     equal(response.status, 503, text);
     ok(text.includes("too many requests wait for a backend for service api"), text);
     equal(response.headers.get("retry-after"), "1");
-    ok(performance.now() - started < 500);
+    ok(performance.now() - started < 1000);
   } finally {
     for (const { controller } of waiting) controller.abort();
     for (const { response } of waiting) await settle(response, 2000);
@@ -412,7 +418,7 @@ Deno.test("a request whose client leaves gives its place in the queue up at once
     await Promise.all(leaving);
     // Gone from the queue at once (Deno reports an HTTP/1.1 client leaving within a tick
     // of the router's watch, 100 ms in): their places go to new requests.
-    await waitUntil(() => tunnel.inFlight === 2, 1000, "the cancelled requests to leave");
+    await waitUntil(() => tunnel.inFlight === 2, 2000, "the cancelled requests to leave");
     const next = fetch(`${base}/next`);
     await waitUntil(() => tunnel.inFlight === 3, 1000, "a new request queued");
     narrow.release();
@@ -445,7 +451,7 @@ Deno.test("a request whose signal aborted before the router's watch began is sto
     await waitUntil(() => tunnel.inFlight === 3, 1000, "the request queued");
     await sleep(20);
     controller.abort();
-    const response = await withTimeout(Promise.resolve(answer), 1000, "the stopped request");
+    const response = await withTimeout(Promise.resolve(answer), 2000, "the stopped request");
     equal(response.status, 499);
     equal(tunnel.inFlight, 2);
     narrow.release();
