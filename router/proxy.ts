@@ -24,6 +24,7 @@ import type { RouterTunnel } from "./tunnels/router_tunnel.ts";
 import type { RouterEvents } from "./events.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { EarlyStop } from "./early_stop.ts";
+import { QUEUE_FULL } from "./event_log.ts";
 import type { RequestQueues } from "./request_queues.ts";
 import { isWebSocketUpgrade, proxyWebSocket } from "./websocket_proxy.ts";
 
@@ -401,7 +402,7 @@ function stopped(
 
 /** The 503 for a request its service's queue had no place for; logged by the queue. */
 function full(service: string | null, outcome: Outcome): Response {
-  outcome.error = "queue full";
+  outcome.error = QUEUE_FULL;
   return queueFull(service);
 }
 

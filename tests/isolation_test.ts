@@ -355,6 +355,8 @@ Deno.test("a request beyond --max-queued-requests waiting for a stream slot gets
     equal(tunnel.inFlight, 6, "the refused requests never queued");
     // At most one line a second, however many refusals.
     const lines = logs.filter((line) => line.includes("maxQueuedRequests"));
+    // Each refusal is an ordinary request line (info), not a warning of its own.
+    equal(logs.filter((line) => line.includes("/over 503")).length, 0, logs.join("\n"));
     ok(
       lines.length >= 1 && lines.length <= 1 + Math.floor(refusedFor / 1000),
       `${lines.length} lines for 20 refusals in ${refusedFor.toFixed(0)} ms: ${lines.join("\n")}`,
