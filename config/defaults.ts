@@ -44,6 +44,8 @@ export const ROUTER_DEFAULTS = {
   maxRetries: 2,
   idleTimeout: 300_000,
   maxStreamsPerTunnel: Infinity,
+  maxQueuedRequests: 1024,
+  maxResponseBuffer: 256 * 1024 * 1024,
   maxTunnelsPerService: 256,
   authFailuresPerMinute: 10,
   keepaliveInterval: 15_000,

@@ -94,6 +94,10 @@ export interface RouterConfig {
   handshakeTimeout: number;
   /** Streams per tunnel at most. @default {Infinity} */
   maxStreamsPerTunnel: number;
+  /** Requests of one service that may wait for a stream slot or a tunnel. @default {1024} */
+  maxQueuedRequests: number;
+  /** Unread response bytes held for clients, across tunnels. @default {268435456} */
+  maxResponseBuffer: number;
   /** Tunnels per service at most. @default {256} */
   maxTunnelsPerService: number;
   /** Failed handshakes per address per minute before 429. @default {10} */
@@ -428,6 +432,30 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
     help: "Concurrent requests per tunnel at most (below the backend's own limit)",
   }),
   option({
+    key: "maxQueuedRequests",
+    flag: "max-queued-requests",
+    env: "PTTH_MAX_QUEUED_REQUESTS",
+    inFile: true,
+    group: "Limits",
+    type: countType(false, 0),
+    default: ROUTER_DEFAULTS.maxQueuedRequests,
+    shown: "1024",
+    help: "Requests of one service that may wait for a stream slot or a tunnel (503 beyond)",
+  }),
+  option({
+    key: "maxResponseBuffer",
+    flag: "max-response-buffer",
+    env: "PTTH_MAX_RESPONSE_BUFFER",
+    inFile: true,
+    group: "Limits",
+    type: sizeType(false),
+    default: ROUTER_DEFAULTS.maxResponseBuffer,
+    shown: "256mb",
+    help: "Response data held for clients that have not read it, all tunnels together (a " +
+      "stream window, 4mb, per response at most); past it, responses whose clients took " +
+      "nothing for 1s are reset, the largest first",
+  }),
+  option({
     key: "maxTunnelsPerService",
     flag: "max-tunnels-per-service",
     env: "PTTH_MAX_TUNNELS_PER_SERVICE",
@@ -469,7 +497,8 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
     type: countType(false, 0),
     default: ROUTER_DEFAULTS.maxRetries,
     shown: "2",
-    help: "Resend a failed request this often on another tunnel (unprocessed or idempotent ones)",
+    help: "Resend a failed request this often on another tunnel (unprocessed ones, or " +
+      "idempotent ones whose tunnel failed)",
   }),
   option({
     key: "keepaliveInterval",
@@ -978,6 +1007,8 @@ export function toRouterOptions(
     idleTimeout: config.idleTimeout,
     handshakeTimeout: config.handshakeTimeout,
     maxStreamsPerTunnel: config.maxStreamsPerTunnel,
+    maxQueuedRequests: config.maxQueuedRequests,
+    maxResponseBuffer: config.maxResponseBuffer,
     maxTunnelsPerService: config.maxTunnelsPerService,
     authFailuresPerMinute: config.authFailuresPerMinute,
     tunnelWait: config.tunnelWait,

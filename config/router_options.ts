@@ -114,8 +114,9 @@ export interface RouterOptions {
   tunnelWait?: number;
   /**
    * How many times a failed request is sent again on another tunnel: any
-   * request the backend never processed, others only when idempotent; bodies
-   * must be absent or small enough to replay (64 KiB).
+   * request the backend never processed, others only when idempotent and their
+   * tunnel failed under them (never one whose own stream the backend reset);
+   * bodies must be absent or small enough to replay (64 KiB).
    * @default {2}
    */
   maxRetries?: number;
@@ -123,6 +124,21 @@ export interface RouterOptions {
   idleTimeout?: number;
   /** Streams per tunnel at most, below the backend's own limit. @default {Infinity} */
   maxStreamsPerTunnel?: number;
+  /**
+   * Requests of one service that may wait at once for a stream slot (every
+   * tunnel of the service at its stream limit) or for a tunnel to connect;
+   * beyond it a request is answered 503 with `Retry-After` at once.
+   * @default {1024}
+   */
+  maxQueuedRequests?: number;
+  /**
+   * Response bytes the router may hold for public clients that have not taken
+   * them yet, across all tunnels. Each response holds at most its stream window
+   * (4 MiB); past this budget, streams whose clients took nothing for a second
+   * are reset, those holding the most first.
+   * @default {268435456}
+   */
+  maxResponseBuffer?: number;
   /** Tunnels per service at most (more are refused with 429). @default {256} */
   maxTunnelsPerService?: number;
   /** Failed handshakes per address per minute before 429. @default {10} */

@@ -11,6 +11,7 @@ import { ErrorCode } from "./constants.ts";
 import { ConnectionError, type Http2Error, StreamError } from "./errors.ts";
 import { type FieldPairs, NULL_BODY_STATUS, parseResponseHead, parseTrailers } from "./message.ts";
 import type { Http2Stream } from "./stream.ts";
+import { WaitQueue } from "./wait_queue.ts";
 
 /** One request to send. */
 export interface ClientRequest {
@@ -39,6 +40,38 @@ export interface ClientRequest {
   onClose?: (bytesSent: number, bytesReceived: number) => void;
 }
 
+/**
+ * A bound on the requests that wait for a stream slot, which several
+ * sessions may share (a router bounds each service's queue across its
+ * tunnels).
+ */
+export interface QueueLimit {
+  /** Takes a place in the queue; `false` when none is left. */
+  enter(): boolean;
+  /** Gives a place back. */
+  leave(): void;
+}
+
+/**
+ * Why a request was not sent: it would have waited for a stream slot, and
+ * its session's {@linkcode QueueLimit} had no place left. Never processed,
+ * but retrying at once elsewhere would only queue it again.
+ *
+ * @example
+ * ```ts
+ * import { QueueFullError } from "./client.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(new QueueFullError().name, "QueueFullError");
+ * ```
+ */
+export class QueueFullError extends Error {
+  /** @param message What was full. */
+  constructor(message = "Too many requests wait for a stream slot") {
+    super(message);
+    this.name = "QueueFullError";
+  }
+}
+
 /** Options of a {@linkcode ClientSession}. */
 export interface ClientSessionOptions extends ConnectionOptions {
   /** Told of every protocol error the peer caused (for logs). */
@@ -47,6 +80,11 @@ export interface ClientSessionOptions extends ConnectionOptions {
   onGoaway?: (lastStreamId: number, errorCode: number, debug: string) => void;
   /** Opens at most this many streams, even if the peer allows more. @default {Infinity} */
   maxConcurrentStreams?: number;
+  /**
+   * Bounds the requests waiting for a stream slot: one that finds no place
+   * fails at once with {@linkcode QueueFullError}. @default {no bound}
+   */
+  queueLimit?: QueueLimit;
 }
 
 /**
@@ -163,9 +201,11 @@ export function isUnprocessed(error: unknown): boolean {
 export class ClientSession {
   /** The underlying connection. */
   readonly connection: Connection;
-  #slotWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  // A linked queue: a cancelled request leaves it at once, without a scan.
+  #slotWaiters = new WaitQueue<{ resolve: () => void; reject: (error: Error) => void }>();
   #ready = false;
   #maxConcurrentStreams: number;
+  #queueLimit: QueueLimit | null;
 
   /**
    * @param io The byte stream.
@@ -174,6 +214,7 @@ export class ClientSession {
   constructor(io: ByteIO, options: ClientSessionOptions = {}) {
     this.connection = new Connection(io, "client", options);
     this.#maxConcurrentStreams = options.maxConcurrentStreams ?? Infinity;
+    this.#queueLimit = options.queueLimit ?? null;
     this.connection.ready.then(() => this.#ready = true);
     this.connection.onStreamClosed(() => this.#admit());
     this.connection.closed.then(() => this.#rejectWaiters());
@@ -201,7 +242,12 @@ export class ClientSession {
 
   /** Streams open now plus requests waiting for a stream slot. */
   get inFlight(): number {
-    return this.connection.activeLocalStreams + this.#slotWaiters.length;
+    return this.connection.activeLocalStreams + this.#slotWaiters.size;
+  }
+
+  /** Requests waiting for a stream slot. */
+  get queued(): number {
+    return this.#slotWaiters.size;
   }
 
   /** Whether new requests can be sent on this connection. */
@@ -275,13 +321,13 @@ export class ClientSession {
   async #sendLater(exchange: Exchange, request: ClientRequest): Promise<ClientResponse> {
     if (!this.#ready) await this.connection.ready;
     while (this.connection.activeLocalStreams >= this.capacity) {
+      if (exchange.cancelled !== null) throw exchange.notSent();
+      if (this.#queueLimit !== null && !this.#queueLimit.enter()) throw new QueueFullError();
       await new Promise<void>((resolve, reject) => {
-        const waiter = { resolve, reject };
-        this.#slotWaiters.push(waiter);
+        const entry = this.#slotWaiters.push({ resolve, reject });
         // Cancelled, it fails at once and leaves its place to the next in line.
         exchange.leaveQueue = () => {
-          const i = this.#slotWaiters.indexOf(waiter);
-          if (i >= 0) this.#slotWaiters.splice(i, 1);
+          if (this.#slotWaiters.remove(entry)) this.#queueLimit?.leave();
           reject(exchange.notSent());
         };
       });
@@ -388,14 +434,20 @@ export class ClientSession {
 
   #admit(): void {
     const free = this.capacity - this.connection.activeLocalStreams;
-    for (let i = 0; i < free && this.#slotWaiters.length > 0; i++) {
-      this.#slotWaiters.shift()!.resolve();
+    for (let i = 0; i < free; i++) {
+      const waiter = this.#slotWaiters.shift();
+      if (waiter === undefined) return;
+      this.#queueLimit?.leave();
+      waiter.resolve();
     }
   }
 
   #rejectWaiters(): void {
     const error = new ConnectionError(ErrorCode.REFUSED_STREAM, "Connection is closing");
-    for (const waiter of this.#slotWaiters.splice(0)) waiter.reject(error);
+    while (this.#slotWaiters.size > 0) {
+      this.#queueLimit?.leave();
+      this.#slotWaiters.shift()!.reject(error);
+    }
   }
 
   /**

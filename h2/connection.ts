@@ -29,6 +29,7 @@ import {
   readFrameHeader,
   ShrinkRule,
 } from "./frame.ts";
+import type { BufferMeter } from "./buffer_meter.ts";
 import { ReceiveWindow, SendWindow } from "./flow.ts";
 import { HeaderListSizeError, HpackDecoder, HpackEncoder, HpackError } from "./hpack/mod.ts";
 import { StreamTable } from "./stream_table.ts";
@@ -73,6 +74,18 @@ export interface ConnectionOptions {
   /** The connection-level receive window. @default {16777216} */
   connectionWindowSize?: number;
   /**
+   * When the connection-level receive window is given back (RFC 9113 §6.9.1):
+   * `"read"`, as the application reads each stream's DATA, so that the
+   * connection window bounds what all streams hold together; or `"arrival"`,
+   * as DATA arrives, so that streams whose readers stopped hold only their own
+   * stream windows and never stall the other streams (bound what they hold
+   * together with `bufferMeter`).
+   * @default {"read"}
+   */
+  connectionCredit?: "read" | "arrival";
+  /** Counts the inbound octets streams hold for their readers; may be shared by connections. */
+  bufferMeter?: BufferMeter;
+  /**
    * Liveness: PING a connection that has been silent (or unable to write) for
    * `interval` ms, and close it when no PING ACK arrives within `timeout` ms,
    * even if TCP has not noticed. Off when omitted.
@@ -115,11 +128,16 @@ const WRITE_HIGH_WATER = 256 * 1024;
 /** Output backlog at which we stop answering PING/SETTINGS of a peer that does not read. */
 const CONTROL_BACKLOG_LIMIT = 4 * 1024 * 1024;
 /**
- * Frames that cost work but carry no request (PING, SETTINGS, RST_STREAM from
- * the peer, PRIORITY, empty DATA, unknown types) are limited by a token bucket:
- * this many at once, refilled at FLOOD_RATE per second. Beyond it the peer is
- * flooding (rapid reset, CVE-2023-44487; ping and settings floods, CVE-2019-9512/9515;
- * empty frames, CVE-2019-9518) and gets GOAWAY ENHANCE_YOUR_CALM (§10.5).
+ * Frames that cost work but carry no request (PING, SETTINGS, PRIORITY, empty
+ * DATA, unknown types, RST_STREAM and stream errors on streams already closed)
+ * are limited by a token bucket: this many at once, refilled at FLOOD_RATE per
+ * second. Beyond it the peer is flooding (ping, settings and reset floods,
+ * CVE-2019-9512/9514/9515; empty frames, CVE-2019-9518) and gets GOAWAY
+ * ENHANCE_YOUR_CALM (§10.5). Resetting an open stream, or provoking its reset,
+ * is not counted: it is how a proxy passes a client's cancellation on, and the
+ * work a reset stream may still cause (rapid reset, CVE-2023-44487; MadeYouReset,
+ * CVE-2025-8671) is bounded where it is done, by the server role counting the
+ * handlers that still run (server.ts).
  */
 const FLOOD_BURST = 5000;
 const FLOOD_RATE = 1000;
@@ -230,6 +248,8 @@ export class Connection implements StreamHost {
   readonly ready: Promise<void>;
   /** Resolves when the peer acknowledged our SETTINGS (it has read our preface). */
   readonly acknowledged: Promise<void>;
+  /** Where streams count the inbound octets they hold for their readers, if anywhere. */
+  readonly bufferMeter: BufferMeter | null;
 
   #io: ByteIO;
   #hooks: ConnectionHooks = {};
@@ -252,6 +272,7 @@ export class Connection implements StreamHost {
   #sendWindow = new SendWindow(DEFAULT_INITIAL_WINDOW_SIZE);
   #receiveWindow = new ReceiveWindow(DEFAULT_INITIAL_WINDOW_SIZE);
   #connectionWindowSize: number;
+  #creditOnArrival: boolean;
   #sawSettings = false;
   #resolveReady!: () => void;
   #resolveAcknowledged!: () => void;
@@ -321,6 +342,8 @@ export class Connection implements StreamHost {
       enableConnectProtocol: s.enableConnectProtocol ?? false,
     };
     this.#connectionWindowSize = options.connectionWindowSize ?? 16 * 1024 * 1024;
+    this.#creditOnArrival = options.connectionCredit === "arrival";
+    this.bufferMeter = options.bufferMeter ?? null;
     this.#keepalive = options.keepalive ?? null;
     this.#prelude = options.prelude ?? null;
     this.#schedule = options.schedule ?? queueMicrotask;
@@ -840,7 +863,7 @@ export class Connection implements StreamHost {
         case FrameType.PRIORITY:
           return this.#spend("PRIORITY"); // §5.3.2: parsed above, otherwise ignored.
         case FrameType.RST_STREAM:
-          this.#spend("RST_STREAM");
+          // Budgeted in #onRstStream: cancelling an open stream is no flood.
           return this.#onRstStream(frame.streamId, frame.errorCode);
         case FrameType.SETTINGS:
           if (!frame.ack) this.#spend("SETTINGS");
@@ -871,14 +894,16 @@ export class Connection implements StreamHost {
       throw new ConnectionError(error.code, error.message, { cause: error });
     }
     this.#hooks.onProtocolError?.(error);
-    // Every RST_STREAM the peer provokes costs a reset handler and output: a peer that
-    // provokes them in a loop is flooding as surely as one that sends its own
-    // (MadeYouReset, CVE-2025-8671), and one that does not read must not grow our backlog.
-    this.#spend("stream error");
+    const stream = this.#streams.get(error.streamId);
+    // A frame that provokes a RST_STREAM on a stream already closed does nothing else:
+    // in a loop it is a flood (CVE-2019-9514). The reset of an open stream ends a
+    // request the peer made, however it provoked it: what the request set running is
+    // bounded by the server role (MadeYouReset, CVE-2025-8671: see FLOOD_BURST).
+    if (stream === undefined) this.#spend("stream error");
+    // A peer that does not read must not grow our backlog of RST_STREAM frames.
     if (this.#out.length > CONTROL_BACKLOG_LIMIT) {
       throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "Peer does not read our RST_STREAM");
     }
-    const stream = this.#streams.get(error.streamId);
     if (stream) {
       stream.reset(error.code, error);
     } else if (this.#recentlyClosed.get(error.streamId) !== Closed.RESET_BY_US) {
@@ -910,6 +935,8 @@ export class Connection implements StreamHost {
     if (!this.#receiveWindow.receive(flowLength)) {
       throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "DATA exceeds connection window");
     }
+    // Given back now: only the stream's own window holds what its reader has not taken.
+    if (this.#creditOnArrival) this.#grantConnection(flowLength);
     const stream = this.#streams.get(id);
     if (stream === undefined) {
       if (this.#isIdle(id)) {
@@ -917,7 +944,9 @@ export class Connection implements StreamHost {
         throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `DATA on idle stream ${id}`);
       }
       this.#releaseConnection(flowLength);
-      if (this.#recentlyClosed.get(id) === Closed.RESET_BY_US) return; // §5.1: ignore after our RST.
+      const how = this.#recentlyClosed.get(id);
+      if (how === Closed.RESET_BY_US) return; // §5.1: ignore after our RST.
+      if (how === undefined && !this.#isPeerStream(id)) return this.#forgotten(id, "DATA");
       throw new StreamError(id, ErrorCode.STREAM_CLOSED, `DATA on closed stream ${id}`);
     }
     if (!stream.remoteOpen || !stream.headReceived) {
@@ -936,6 +965,16 @@ export class Connection implements StreamHost {
     const padding = flowLength - data.length;
     if (padding > 0) this.release(stream, padding);
     stream.receiveData(data, endStream, owned);
+  }
+
+  /**
+   * A frame on a stream we opened and closed longer ago than we remember (see
+   * #onNewStreamHeaders): ignored as after our RST_STREAM, which the stream is
+   * remembered by again, and counted as a frame that only costs us.
+   */
+  #forgotten(id: number, what: string): void {
+    this.#recentlyClosed.set(id, Closed.RESET_BY_US);
+    this.#spend(`${what} on a forgotten stream`);
   }
 
   #appendBlock(fragment: Uint8Array, endHeaders: boolean): void {
@@ -1004,7 +1043,15 @@ export class Connection implements StreamHost {
   #onNewStreamHeaders(id: number, fields: string[] | null, endStream: boolean): void {
     if (!this.#isPeerStream(id) || this.role === "client") {
       // §5.1.1: the peer may open only streams of its own parity; a server opens none.
-      if (this.#isIdle(id) || !this.#recentlyClosed.has(id)) {
+      if (this.#isIdle(id)) {
+        throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `HEADERS on unexpected stream ${id}`);
+      }
+      if (!this.#recentlyClosed.has(id)) {
+        // A stream we opened and closed longer ago than we remember: a response that
+        // crossed our RST_STREAM while we opened a thousand more, as a proxy does whose
+        // clients cancel in bulk. §5.1 lets us ignore frames after our RST_STREAM for
+        // as long as we choose: ignored, as a frame that only costs us.
+        if (!this.#isPeerStream(id)) return this.#forgotten(id, "HEADERS");
         throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `HEADERS on unexpected stream ${id}`);
       }
     }
@@ -1051,7 +1098,13 @@ export class Connection implements StreamHost {
       if (this.#isIdle(id)) {
         throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `RST_STREAM on idle stream ${id}`);
       }
-      return; // Closed already: nothing to do.
+      // Closed already: nothing to do. The peer's first reset of a stream it had not
+      // reset yet crossed our end of it on the wire (a cancel meeting a complete
+      // response); any other is a frame that only costs us.
+      const how = this.#recentlyClosed.get(id);
+      if (how === undefined || how === Closed.RESET_BY_PEER) this.#spend("RST_STREAM");
+      else this.#recentlyClosed.set(id, Closed.RESET_BY_PEER);
+      return;
     }
     this.#recentlyClosed.set(id, Closed.RESET_BY_PEER);
     stream.receiveReset(
@@ -1261,7 +1314,12 @@ export class Connection implements StreamHost {
     }
   }
 
+  /** Gives the connection window back for octets consumed, unless it was given on arrival. */
   #releaseConnection(n: number): void {
+    if (!this.#creditOnArrival) this.#grantConnection(n);
+  }
+
+  #grantConnection(n: number): void {
     const increment = this.#receiveWindow.release(n);
     if (increment > 0 && !this.#ioClosed) {
       this.#out.windowUpdate(0, increment);

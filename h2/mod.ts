@@ -33,7 +33,10 @@ export {
   ClientSession,
   type ClientSessionOptions,
   isUnprocessed,
+  QueueFullError,
+  type QueueLimit,
 } from "./client.ts";
+export { BufferMeter, type MeteredBuffer } from "./buffer_meter.ts";
 export {
   type Http2Handler,
   serveConnection,

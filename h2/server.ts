@@ -22,6 +22,7 @@ import {
   ExtendedConnect,
   linkExtendedConnect,
 } from "./extended_connect.ts";
+import { WaitQueue } from "./wait_queue.ts";
 
 /** What a handler learns about the stream besides the request. */
 export interface StreamInfo {
@@ -47,6 +48,67 @@ export interface ServeConnectionOptions extends ConnectionOptions {
 
 function defaultOnError(): Response {
   return new Response("Internal Server Error", { status: 500 });
+}
+
+/** A request whose handler waits for one of the running handlers to return. */
+interface Waiting {
+  stream: Http2Stream;
+  head: RequestHead;
+  endStream: boolean;
+}
+
+/**
+ * The handlers of one connection, counted from their call until they return,
+ * whether or not their stream was reset meanwhile: at most
+ * SETTINGS_MAX_CONCURRENT_STREAMS run at once, and the requests of further
+ * streams wait, in order, until one returns (as Go's server does since
+ * CVE-2023-44487). A reset stream leaves the wait at once: its handler is never
+ * called. What a peer's resets can set running (rapid reset, CVE-2023-44487;
+ * MadeYouReset, CVE-2025-8671) is bounded here, so that cancelling a stream
+ * never counts as a flood (connection.ts): a proxy passing its clients'
+ * cancellations on must not lose its connection for them. The wait itself holds
+ * only open streams, which SETTINGS_MAX_CONCURRENT_STREAMS bounds (§5.1.2).
+ */
+class Handlers {
+  /** Handlers called and not returned yet. */
+  running = 0;
+  readonly limit: number;
+  readonly handler: Http2Handler;
+  readonly onError: (error: unknown) => Response | Promise<Response>;
+  #waiting = new WaitQueue<Waiting>();
+
+  constructor(
+    limit: number,
+    handler: Http2Handler,
+    onError: (error: unknown) => Response | Promise<Response>,
+  ) {
+    this.limit = limit;
+    this.handler = handler;
+    this.onError = onError;
+  }
+
+  /** Answers the stream now, or once a handler slot is free. */
+  run(stream: Http2Stream, head: RequestHead, endStream: boolean): void {
+    if (this.running < this.limit) {
+      this.running++;
+      respond(stream, head, endStream, this);
+      return;
+    }
+    const entry = this.#waiting.push({ stream, head, endStream });
+    stream.onFail = () => this.#waiting.remove(entry);
+  }
+
+  /** A handler returned (or was never called): the next waiting request may start. */
+  done = (): void => {
+    this.running--;
+    while (this.running < this.limit) {
+      const next = this.#waiting.shift();
+      if (next === undefined) return;
+      next.stream.onFail = null;
+      this.running++;
+      respond(next.stream, next.head, next.endStream, this);
+    }
+  };
 }
 
 /**
@@ -81,7 +143,11 @@ export function serveConnection(
   options: ServeConnectionOptions = {},
 ): Connection {
   const connection = new Connection(io, "server", options);
-  const onError = options.onError ?? defaultOnError;
+  const handlers = new Handlers(
+    connection.localSettings.maxConcurrentStreams,
+    handler,
+    options.onError ?? defaultOnError,
+  );
   const allowConnect = connection.localSettings.enableConnectProtocol;
   connection.start({
     onStream(stream, fields, endStream) {
@@ -102,7 +168,7 @@ export function serveConnection(
         );
       }
       stream.expectedLength = head.contentLength;
-      respond(stream, head, endStream, handler, onError);
+      handlers.run(stream, head, endStream);
     },
     onHeaders(stream, fields) {
       // Request trailers: kept on the stream; Web Requests cannot carry them.
@@ -113,12 +179,12 @@ export function serveConnection(
   return connection;
 }
 
+/** Calls the handler for one stream and sends its response; tells `handlers` once it returned. */
 async function respond(
   stream: Http2Stream,
   head: RequestHead,
   endStream: boolean,
-  handler: Http2Handler,
-  onError: (error: unknown) => Response | Promise<Response>,
+  handlers: Handlers,
 ): Promise<void> {
   let complete!: () => void;
   const completed = new Promise<void>((resolve) => complete = resolve);
@@ -142,7 +208,10 @@ async function respond(
       // the headers is then complete and needs no ReadableStream.
       await Promise.resolve();
       // Reset meanwhile (a RST_STREAM in the same buffer: rapid reset): no handler at all.
-      if (stream.error !== null) return complete();
+      if (stream.error !== null) {
+        handlers.done();
+        return complete();
+      }
       body = stream.takeCompleteBody() ?? stream.body;
     }
     const url = `${head.scheme || "http"}://${head.authority}${head.path}`;
@@ -172,19 +241,23 @@ async function respond(
         if (!request.bodyUsed) request.body?.cancel().catch(() => {});
       });
     }
-    response = await handler(request, { streamId: stream.id, completed });
+    response = await handlers.handler(request, { streamId: stream.id, completed });
     if (!(response instanceof Response)) {
       throw new TypeError("Handler did not return a Response");
     }
   } catch (error) {
     link?.refused(error as Error);
-    if (stream.error !== null) return complete();
+    if (stream.error !== null) {
+      handlers.done();
+      return complete();
+    }
     try {
-      response = await onError(error);
+      response = await handlers.onError(error);
     } catch {
       response = defaultOnError();
     }
   }
+  handlers.done();
   if (stream.error !== null) {
     link?.refused(new Error("Stream reset before the response"));
     response.body?.cancel().catch(() => {});

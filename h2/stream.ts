@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { BufferMeter, MeteredBuffer } from "./buffer_meter.ts";
 import { ErrorCode } from "./constants.ts";
 import { StreamError } from "./errors.ts";
 import { ReceiveWindow, SendWindow } from "./flow.ts";
@@ -90,6 +91,8 @@ export interface StreamHost {
   writable(): Promise<void> | null;
   /** The stream reached CLOSED. */
   streamClosed(stream: Http2Stream): void;
+  /** Where streams count the inbound octets they hold for their readers, if anywhere. */
+  readonly bufferMeter: BufferMeter | null;
 }
 
 /**
@@ -103,7 +106,7 @@ export interface StreamHost {
  * equal(StreamState.OPEN, 1);
  * ```
  */
-export class Http2Stream {
+export class Http2Stream implements MeteredBuffer {
   /** The stream identifier. */
   readonly id: number;
   /** Window for DATA we send. */
@@ -126,6 +129,10 @@ export class Http2Stream {
   owner: unknown = null;
   /** When body bytes last moved either way (ms since the epoch), for idle timeouts. */
   lastActivity: number = Date.now();
+  /** When the reader of the inbound body last took octets, or when the stream was made. */
+  lastRead: number = this.lastActivity;
+  /** Where the connection's {@linkcode BufferMeter} lists this stream; -1 while it holds nothing. */
+  meterSlot = -1;
 
   #host: StreamHost;
   #state: StreamState = StreamState.IDLE;
@@ -138,6 +145,7 @@ export class Http2Stream {
   #ended = false;
   #body: ReadableStream<Uint8Array> | null = null;
   #bodyWanted = true;
+  #meter: BufferMeter | null;
   #wakeReader: (() => void) | null = null;
   // Outbound: woken by WINDOW_UPDATE, SETTINGS or reset.
   #wakeWriter: (() => void) | null = null;
@@ -153,6 +161,7 @@ export class Http2Stream {
   constructor(id: number, host: StreamHost, sendWindow: number, receiveWindow: number) {
     this.id = id;
     this.#host = host;
+    this.#meter = host.bufferMeter;
     this.sendWindow = new SendWindow(sendWindow);
     this.receiveWindow = new ReceiveWindow(receiveWindow);
   }
@@ -182,6 +191,11 @@ export class Http2Stream {
   /** DATA payload bytes received so far. */
   get bytesReceived(): number {
     return this.#received;
+  }
+
+  /** Inbound body octets received and not taken by the reader yet. */
+  get unreadBytes(): number {
+    return this.#queued;
   }
 
   #closed(): void {
@@ -235,6 +249,8 @@ export class Http2Stream {
       const chunk = this.#chunks.shift();
       if (chunk !== undefined) {
         this.#queued -= chunk.length;
+        this.#meter?.remove(this, chunk.length);
+        this.lastRead = Date.now();
         controller.enqueue(chunk);
         this.#host.release(this, chunk.length);
         return;
@@ -253,11 +269,35 @@ export class Http2Stream {
    */
   discardBody(stopPeer = true): void {
     this.#bodyWanted = false;
+    this.#dropQueued();
+    if (stopPeer && this.remoteOpen) this.reset(ErrorCode.CANCEL);
+  }
+
+  /**
+   * Drops the inbound octets nobody read: the reader fails with `reason`
+   * (what was dropped never arrives, so the body never passes for whole),
+   * and a stream still open is reset with CANCEL. What a budget for unread
+   * data does to a reader that stopped.
+   *
+   * @param reason What the reader fails with.
+   */
+  abandon(reason: Error): void {
+    if (this.#state !== StreamState.CLOSED) this.reset(ErrorCode.CANCEL, reason);
+    // A body that had ended may still hold octets: they go too, and so does its end.
+    this.#dropQueued();
+    this.#ended = false;
+    this.#error ??= reason;
+    this.#wake();
+  }
+
+  /** Credits back and forgets the queued inbound octets. */
+  #dropQueued(): void {
     const queued = this.#queued;
+    if (queued === 0) return;
     this.#chunks.length = 0;
     this.#queued = 0;
-    if (queued > 0) this.#host.release(this, queued);
-    if (stopPeer && this.remoteOpen) this.reset(ErrorCode.CANCEL);
+    this.#meter?.remove(this, queued);
+    this.#host.release(this, queued);
   }
 
   /** Records the peer's header block (head or trailers); `endStream` ends the inbound side. */
@@ -280,6 +320,7 @@ export class Http2Stream {
       if (this.#bodyWanted) {
         this.#chunks.push(owned ? data : data.slice());
         this.#queued += data.length;
+        this.#meter?.add(this, data.length);
       } else {
         this.#host.release(this, data.length);
       }
@@ -314,12 +355,7 @@ export class Http2Stream {
     if (this.#error !== null || this.#state === StreamState.CLOSED) return;
     this.#error = error;
     // Queued bytes were counted against the connection window: give them back.
-    if (this.#queued > 0 && !this.#ended) {
-      const queued = this.#queued;
-      this.#chunks.length = 0;
-      this.#queued = 0;
-      this.#host.release(this, queued);
-    }
+    if (!this.#ended) this.#dropQueued();
     this.onFail?.(error);
     this.#abort?.abort(error);
     this.#wake();
@@ -455,7 +491,9 @@ export class Http2Stream {
         if (last && after !== END_OF_BODY) released = true;
         if (pendingHead) this.sendHeaders(pendingHead, false);
         pendingHead = null;
-        await this.#sendChunk(chunk, last);
+        // An empty chunk moves nothing: as a DATA frame without END_STREAM it would
+        // count against the peer's flood guard for empty frames (RFC 9113 §10.5).
+        if (chunk.length > 0 || last) await this.#sendChunk(chunk, last);
         // Its octets were copied into the output: the buffer takes a later read.
         if (free !== null && chunk.buffer.byteLength === size) {
           free.push(chunk.buffer as ArrayBuffer);
@@ -499,7 +537,10 @@ export class Http2Stream {
     this.#chunks = [];
     this.#queued = 0;
     this.#bodyWanted = false;
-    if (queued > 0) this.#host.release(this, queued);
+    if (queued > 0) {
+      this.#meter?.remove(this, queued);
+      this.#host.release(this, queued);
+    }
     return body;
   }
 

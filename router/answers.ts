@@ -55,6 +55,31 @@ export function noTunnel(service: string | null): Response {
 }
 
 /**
+ * The 503 for a request that would wait for a stream slot or a tunnel while
+ * its service's queue is full, with `Retry-After`.
+ *
+ * @param service The service it was routed to, or `null` (any tunnel).
+ * @returns The response.
+ *
+ * @example
+ * ```ts
+ * import { queueFull } from "./answers.ts";
+ * import { equal } from "node:assert/strict";
+ * const response = queueFull("api");
+ * equal(response.status, 503);
+ * equal(response.headers.get("retry-after"), "1");
+ * ```
+ */
+export function queueFull(service: string | null): Response {
+  const which = service === null ? "" : ` for service ${service}`;
+  return text(
+    503,
+    `Service Unavailable: too many requests wait for a backend${which}`,
+    { "retry-after": "1" },
+  );
+}
+
+/**
  * The answer to a client that left before it was answered: nobody reads it,
  * but the request's record and the log show 499, as nginx's do.
  *

@@ -29,6 +29,8 @@ import { Deadlines } from "./deadlines.ts";
 import { type AdminServer, startAdminServer } from "./admin/server.ts";
 import { Logger } from "../log/logger.ts";
 import { logRouterEvents } from "./event_log.ts";
+import { RequestQueues } from "./request_queues.ts";
+import { ResponseBudget } from "./response_budget.ts";
 
 export type { LocalSettings } from "../h2/connection.ts";
 export type { Tunnel, TunnelList } from "./pool.ts";
@@ -128,6 +130,15 @@ function startRouter(options: ResolvedRouterOptions): Router {
   // Keepalive PINGs only silent tunnels: for the admin's RTTs, PING busy ones too.
   const stopProbe = admin && probeRtt(pool, events, options.keepaliveInterval);
   const routes = new RouteTable(options.routes);
+  const queues = new RequestQueues(options.maxQueuedRequests, log);
+  const budget = new ResponseBudget(options.maxResponseBuffer, (shed) =>
+    events.emit({
+      type: "responses-shed",
+      time: Date.now(),
+      streams: shed.streams,
+      bytes: shed.bytes,
+      budget: options.maxResponseBuffer,
+    }));
   const auth = new TunnelAuth({
     tokens: options.tokens,
     ...(options.allowAnonymous === undefined ? {} : { allowAnonymous: options.allowAnonymous }),
@@ -146,6 +157,7 @@ function startRouter(options: ResolvedRouterOptions): Router {
     responseHeaderTimeout: options.responseHeaderTimeout,
     tunnelWait: options.tunnelWait,
     maxRetries: options.maxRetries,
+    queues,
     // A WebSocket's stream must not look idle to the sweep below.
     webSocketPingInterval: Math.min(30_000, options.idleTimeout / 2),
     log,
@@ -181,7 +193,7 @@ function startRouter(options: ResolvedRouterOptions): Router {
   // Tunnels over WebSocket come in on the public port, at their own path.
   const tunnelPath = options.tunnelPath;
   const webSocketTunnels = new Set<ClientSession>();
-  const context: TunnelContext = { pool, auth, admission, options, log, events };
+  const context: TunnelContext = { pool, auth, admission, options, log, events, queues, budget };
   const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
     tunnelPath !== "" && request.url.includes(tunnelPath) &&
       new URL(request.url).pathname === tunnelPath
@@ -218,6 +230,7 @@ function startRouter(options: ResolvedRouterOptions): Router {
       closing = true;
       stopProbe?.();
       clearInterval(sweep);
+      budget.stop();
       try {
         listener.close();
       } catch {
@@ -338,6 +351,10 @@ interface TunnelContext {
   options: ResolvedRouterOptions;
   log: (line: string) => void;
   events: RouterEvents;
+  /** Each service's queue bound, shared by its tunnels' sessions. */
+  queues: RequestQueues;
+  /** Counts what every tunnel holds of responses their clients have not read. */
+  budget: ResponseBudget;
 }
 
 /** A tunnel whose handshake is done, on its way into the pool. */
@@ -407,7 +424,7 @@ async function attachWebSocket(
 
 /** Runs HTTP/2 on a tunnel whose handshake is done, and keeps it in the pool while it lives. */
 async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext): Promise<void> {
-  const { pool, options, log, events } = context;
+  const { pool, options, log, events, queues, budget } = context;
   const { id, identity, legacy, reply, remoteAddr, reservation } = init;
   const from = hostPort(remoteAddr);
   const handshakeTimeout = options.handshakeTimeout;
@@ -431,6 +448,11 @@ async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext)
       timeout: options.keepaliveTimeout,
     },
     maxConcurrentStreams: options.maxStreamsPerTunnel,
+    queueLimit: queues.of(identity.service),
+    // A client that stops reading holds its own stream window, never the tunnel's:
+    // what those windows hold together is the budget's to bound.
+    connectionCredit: "arrival",
+    bufferMeter: budget.meter,
     onProtocolError: (error) =>
       log(`tunnel ${id}: ${error.name} ${error.codeName}: ${error.message}`),
     onGoaway: (_last, code) => {

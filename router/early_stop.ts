@@ -99,8 +99,12 @@ export class EarlyStop {
 
   #watch(): void {
     const request = this.#request;
-    this.#onClientGone = () => this.#stop("client", request.signal.reason as Error);
-    request.signal.addEventListener("abort", this.#onClientGone, { once: true });
+    const signal = request.signal;
+    // A signal aborted already never fires "abort" again: a client that left
+    // before the watch began is acted on now, not at the header timeout.
+    if (signal.aborted) return this.#stop("client", signal.reason as Error);
+    this.#onClientGone = () => this.#stop("client", signal.reason as Error);
+    signal.addEventListener("abort", this.#onClientGone, { once: true });
     const timedOut = () => this.#stop("timeout", new Error("Response header timeout"));
     // Counted from the request, not from this watch (which may have come a tick late).
     const left = this.#deadlineAt - Date.now();

@@ -21,14 +21,20 @@ interface Line {
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
 
+/** The `error` of a request its service's queue had no place for (proxy.ts). */
+export const QUEUE_FULL = "queue full";
+
 /** The level an event is logged at: failures warn, PING round trips are debug. */
 function levelOf(event: RouterEvent): LogLevel {
   switch (event.type) {
     case "request":
-      return event.request.status >= 500 ? "warn" : "info";
+      // Refusals of a full queue come in floods: the queue warns about them once a
+      // second (request_queues.ts), each is an ordinary line of the request log.
+      return event.request.status >= 500 && event.request.error !== QUEUE_FULL ? "warn" : "info";
     case "tunnel-close":
       return event.error === null ? "info" : "warn";
     case "handshake-failed":
+    case "responses-shed":
       return "warn";
     case "ping":
       return "debug";
@@ -119,6 +125,19 @@ function describeEvent(event: RouterEvent, pool: TunnelList): Line {
         message: `tunnel ${event.tunnelId} PING round trip ${round(event.rttMs)}ms`,
         fields: {},
         json: { event: "ping", tunnel: event.tunnelId, rtt_ms: round(event.rttMs) },
+      };
+    case "responses-shed":
+      return {
+        message: `reset ${event.streams} response stream(s) whose clients stopped reading, ` +
+          `dropping ${event.bytes} unread bytes: unread response data passed ` +
+          `maxResponseBuffer (${event.budget})`,
+        fields: {},
+        json: {
+          event: "responses-shed",
+          streams: event.streams,
+          bytes: event.bytes,
+          budget: event.budget,
+        },
       };
   }
 }

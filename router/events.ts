@@ -65,7 +65,17 @@ export type RouterEvent =
   | { type: "tunnel-draining"; time: number; tunnel: TunnelInfo }
   | { type: "handshake-failed"; time: number; address: string; status: number; reason: string }
   | { type: "request"; time: number; request: RequestRecord }
-  | { type: "ping"; time: number; tunnelId: string; service: string; rttMs: number };
+  | { type: "ping"; time: number; tunnelId: string; service: string; rttMs: number }
+  | {
+    type: "responses-shed";
+    time: number;
+    /** Response streams reset because their clients stopped reading while over the budget. */
+    streams: number;
+    /** The unread bytes they held. */
+    bytes: number;
+    /** `maxResponseBuffer`. */
+    budget: number;
+  };
 
 /** A listener of {@linkcode RouterEvents}. */
 export type RouterEventListener = (event: RouterEvent) => void;

@@ -8,9 +8,10 @@
  */
 
 import { Hono } from "hono";
-import { describe, text } from "./answers.ts";
+import { describe, queueFull, text } from "./answers.ts";
 import type { Context } from "hono";
-import { isUnprocessed } from "../h2/client.ts";
+import { isUnprocessed, QueueFullError } from "../h2/client.ts";
+import { StreamError } from "../h2/errors.ts";
 import type { FieldPairs } from "../h2/message.ts";
 import {
   forwardedFields,
@@ -25,6 +26,8 @@ import type { RouterTunnel } from "./tunnels/router_tunnel.ts";
 import type { RouterEvents } from "./events.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { EarlyStop } from "./early_stop.ts";
+import { QUEUE_FULL } from "./event_log.ts";
+import type { RequestQueues } from "./request_queues.ts";
 import { isWebSocketUpgrade, proxyWebSocket } from "./websocket_proxy.ts";
 
 /** Bindings the public server passes to the proxy app: the client's address. */
@@ -51,6 +54,8 @@ export interface ProxyOptions {
   tunnelWait: number;
   /** How many times a request may be sent again on another tunnel. */
   maxRetries: number;
+  /** Each service's queue of requests waiting for a stream slot or a tunnel. */
+  queues: RequestQueues;
   /** Where log lines go. */
   log: (line: string) => void;
   /** Where request records go. */
@@ -75,10 +80,12 @@ export interface ProxyOptions {
  * import { TunnelPool } from "./pool.ts";
  * import { RouterEvents } from "./events.ts";
  * import { Deadlines } from "./deadlines.ts";
+ * import { RequestQueues } from "./request_queues.ts";
  * import { equal } from "node:assert/strict";
  * const app = createProxyApp(new TunnelPool(), {
  *   routes: new RouteTable(), trusted: () => false, maxHeaderBytes: 65536,
  *   maxBodyBytes: Infinity, responseHeaderTimeout: 60_000, tunnelWait: 0, maxRetries: 2,
+ *   queues: new RequestQueues(1024, () => {}),
  *   log: () => {}, events: new RouterEvents(), deadlines: new Deadlines(100),
  * });
  * const response = await app.request("/foo");
@@ -104,11 +111,41 @@ const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"])
 
 /**
  * Whether a failed request may be sent again: always when the backend never
- * processed it (REFUSED_STREAM, a GOAWAY that excluded it: RFC 9113 §8.7),
- * otherwise only for idempotent methods (RFC 9110 §9.2.2).
+ * processed it (REFUSED_STREAM, a GOAWAY that excluded it: RFC 9113 §8.7);
+ * when its tunnel failed under it, only if its method is idempotent (RFC 9110
+ * §9.2.2); never when its own stream was reset otherwise (PROTOCOL_ERROR,
+ * INTERNAL_ERROR …): the backend rejected this request, and the others would
+ * too, so one bad request must not spread over every tunnel of its service.
  */
 function mayRetry(error: unknown, method: string): boolean {
-  return isUnprocessed(error) || IDEMPOTENT.has(method);
+  if (isUnprocessed(error)) return true;
+  return !(error instanceof StreamError) && IDEMPOTENT.has(method);
+}
+
+/** What {@linkcode tunnelOrWait} returns when the service's queue is full. */
+const FULL = Symbol("queue full");
+
+/**
+ * A tunnel of `service` other than `failed`: one up now, else the first to
+ * connect within the tunnel wait, as `early.tunnelFor` finds it. The wait
+ * holds a place in the service's queue: FULL when none is left.
+ */
+async function tunnelOrWait(
+  early: EarlyStop,
+  pool: TunnelPool<RouterTunnel>,
+  service: string | null,
+  options: ProxyOptions,
+  failed?: RouterTunnel,
+): Promise<RouterTunnel | undefined | typeof FULL> {
+  const now = early.why === null ? pool.pick(service, failed) : undefined;
+  if (now !== undefined || early.why !== null || options.tunnelWait <= 0) return now;
+  const queue = options.queues.of(service);
+  if (!queue.enter()) return FULL;
+  try {
+    return await early.tunnelFor(pool, service, options.tunnelWait, failed);
+  } finally {
+    queue.leave();
+  }
 }
 
 /** Counts body bytes on their way through, failing the stream past `limit`. */
@@ -316,8 +353,9 @@ async function forward(
 
   const early = new EarlyStop(request, options.deadlines, options.responseHeaderTimeout);
   try {
-    let tunnel = pool.pick(service) ?? await early.tunnelFor(pool, service, options.tunnelWait);
+    let tunnel = pool.pick(service) ?? await tunnelOrWait(early, pool, service, options);
     for (let attempt = 0; tunnel !== undefined; attempt++) {
+      if (tunnel === FULL) return full(service, outcome);
       outcome.tunnelId = tunnel.id;
       outcome.service = service ?? tunnel.service;
       outcome.retries = attempt;
@@ -347,6 +385,8 @@ async function forward(
       } catch (error) {
         if (early.why !== null) return stopped(early, request, pathname, tunnel, options);
         if (tooLarge) return contentTooLarge(options.maxBodyBytes);
+        // Its tunnels' queue was full: no other tunnel of the service has room either.
+        if (error instanceof QueueFullError) return full(service, outcome);
         const reason = describe(error);
         outcome.error = reason;
         // A streaming body nobody has read yet (the request waited for a stream slot
@@ -354,8 +394,9 @@ async function forward(
         const resendable = replayable || !(body as ReadableStream<Uint8Array>).locked;
         if (attempt < options.maxRetries && resendable && mayRetry(error, request.method)) {
           const failed = tunnel;
-          tunnel = await early.tunnelFor(pool, service, options.tunnelWait, failed);
+          tunnel = await tunnelOrWait(early, pool, service, options, failed);
           if (early.why !== null) return stopped(early, request, pathname, failed, options);
+          if (tunnel === FULL) return full(service, outcome);
           if (tunnel !== undefined) {
             options.log(
               `${request.method} ${pathname}: tunnel ${failed.id} failed (${reason}); retrying on ${tunnel.id}`,
@@ -389,6 +430,12 @@ function stopped(
     `${request.method} ${pathname}: tunnel ${tunnel.id}: no response headers in time`,
     `the backend sent no response headers within ${options.responseHeaderTimeout} ms`,
   );
+}
+
+/** The 503 for a request its service's queue had no place for; logged by the queue. */
+function full(service: string | null, outcome: Outcome): Response {
+  outcome.error = QUEUE_FULL;
+  return queueFull(service);
 }
 
 /** 413 for a body over the limit (RFC 9110 §15.5.14). */

@@ -10,11 +10,11 @@
  * @module
  */
 
-import { describe, text } from "./answers.ts";
+import { describe, queueFull, text } from "./answers.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { EarlyStop } from "./early_stop.ts";
 import type { RequestTarget } from "./forwarded.ts";
-import { isUnprocessed } from "../h2/client.ts";
+import { isUnprocessed, QueueFullError } from "../h2/client.ts";
 import type { TunnelPool } from "./pool.ts";
 import { hasToken } from "../tunnel/tokens.ts";
 import type { RouterTunnel } from "./tunnels/router_tunnel.ts";
@@ -178,6 +178,7 @@ export async function proxyWebSocket(
         break;
       } catch (error) {
         if (early.why !== null) return stopped(tunnel);
+        if (error instanceof QueueFullError) return queueFull(service);
         const reason = describe(error);
         if (attempt < options.maxRetries && isUnprocessed(error)) {
           const failed = tunnel;

@@ -67,6 +67,8 @@ Deno.test("loadConfig() gives every option its default when nothing is set", () 
     idleTimeout: 300_000,
     handshakeTimeout: 10_000,
     maxStreamsPerTunnel: Infinity,
+    maxQueuedRequests: 1024,
+    maxResponseBuffer: 256 * 1024 * 1024,
     maxTunnelsPerService: 256,
     authFailuresPerMinute: 10,
     tunnelWait: 3000,
@@ -677,4 +679,27 @@ Deno.test("files named in a config file are found from the config file's folder"
   equal(toRouterOptions(config, readFrom(files)).tls?.cert, CERT);
   // From a flag or the environment, a relative path is the working directory's, as usual.
   equal(load(["--tls-cert", "cert.pem", "--tls-key", "key.pem"]).tlsCert, "cert.pem");
+});
+
+Deno.test("--max-queued-requests takes 0 and up, and is passed to the router", () => {
+  equal(load(["--max-queued-requests", "0"]).maxQueuedRequests, 0);
+  equal(load([], { PTTH_MAX_QUEUED_REQUESTS: "50" }).maxQueuedRequests, 50);
+  match(
+    errorOf(() => load(["--max-queued-requests", "unlimited"])).message,
+    /^Invalid --max-queued-requests: "unlimited" is not a whole number$/,
+  );
+  const options = toRouterOptions(load(["--max-queued-requests", "7"]), readFrom({}));
+  equal(options.maxQueuedRequests, 7);
+});
+
+Deno.test("--max-response-buffer takes a size, and is passed to the router", () => {
+  equal(load(["--max-response-buffer", "64mb"]).maxResponseBuffer, 64 * 1024 * 1024);
+  equal(load([], { PTTH_MAX_RESPONSE_BUFFER: "1gb" }).maxResponseBuffer, 1024 ** 3);
+  equal(loadFile({ maxResponseBuffer: 1_000_000 }).maxResponseBuffer, 1_000_000);
+  match(
+    errorOf(() => load(["--max-response-buffer", "0"])).message,
+    /^Invalid --max-response-buffer: "0" is not a size/,
+  );
+  const options = toRouterOptions(load(["--max-response-buffer", "1mb"]), readFrom({}));
+  equal(options.maxResponseBuffer, 1024 * 1024);
 });

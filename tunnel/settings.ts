@@ -51,9 +51,12 @@ export const TUNNEL_STREAM_WINDOW = 4 * 1024 * 1024;
 
 /**
  * How many stream windows the connection-level receive window of a tunnel
- * holds (RFC 9113 §6.9). All streams of a tunnel share it, so streams whose
- * readers stopped hold it up for the others: it takes sixteen of them to stall
- * a tunnel, as it takes sixteen 1 MiB streams in the codec's default 16 MiB.
+ * holds (RFC 9113 §6.9). All streams of a tunnel share it. The router gives it
+ * back as response DATA arrives (`connectionCredit: "arrival"`), so there it
+ * never fills and a client that stops reading holds only its own stream; a
+ * backend gives it back as its handlers read request bodies, so sixteen
+ * handlers that stop reading uploads stall the others, as sixteen 1 MiB
+ * streams do in the codec's default 16 MiB.
  */
 const CONNECTION_WINDOW_STREAMS = 16;
 

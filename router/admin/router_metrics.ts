@@ -222,6 +222,12 @@ export function createRouterMetrics(
     ["reason"],
   );
   for (const reason of HANDSHAKE_REASONS) handshakes.inc({ reason }, 0);
+  const shed = registry.counter(
+    "ptth_response_streams_shed_total",
+    "Response streams reset because their clients stopped reading while unread response " +
+      "data passed maxResponseBuffer.",
+  );
+  shed.inc({}, 0);
   const rtt = registry.histogram(
     "ptth_ping_rtt_seconds",
     "Round-trip time of PING frames on tunnels.",
@@ -304,6 +310,9 @@ export function createRouterMetrics(
         rtt.observe({ service: event.service }, event.rttMs / 1000);
         break;
       case "tunnel-draining":
+        break;
+      case "responses-shed":
+        shed.inc({}, event.streams);
         break;
     }
   });

@@ -190,6 +190,7 @@ export class RouterStats {
           break;
         }
         case "handshake-failed":
+        case "responses-shed":
           break;
       }
     });
