@@ -102,7 +102,7 @@ export async function dialTunnel(options: DialOptions): Promise<ByteIO> {
   else if (options.tls) {
     const caCerts = typeof options.tls === "object" ? options.tls.caCerts : undefined;
     // A TlsConn has no setNoDelay: turn Nagle's algorithm off on the TCP socket first,
-    // or each small write after the TLS handshake waits for a delayed ACK (~40 ms a request).
+    // or each small write after the TLS handshake waits for a delayed ACK.
     const tcp = await Deno.connect({ hostname, port });
     tcp.setNoDelay(true);
     try {

@@ -165,9 +165,7 @@ const DIRECT_READ_MIN = 32 * 1024;
  * this many bytes wait they leave without waiting for the turn to end. Else
  * a batch travels as a convoy: the peer idles until we have prepared all of
  * it, and we idle while it answers all of it. Writing the first part early
- * lets both ends work at once: through a tunnel at 50 connections this took
- * the router from ~75% to ~90% of a core and requests per second up by 10-50%
- * (alternated runs); about ten small requests or responses fill it.
+ * lets both ends work at once. About ten small requests or responses fill it.
  */
 const EARLY_WRITE_BYTES = 512;
 
@@ -324,7 +322,7 @@ export class Connection implements StreamHost {
   constructor(io: ByteIO, role: "client" | "server", options: ConnectionOptions = {}) {
     this.#io = io;
     // A response's HEADERS and DATA leave in separate writes: with Nagle's algorithm on,
-    // the second waits for the peer's delayed ACK (~40 ms per request). Go does the same.
+    // the second waits for the peer's delayed ACK. Go does the same.
     try {
       io.setNoDelay?.(true);
     } catch {
@@ -722,8 +720,7 @@ export class Connection implements StreamHost {
             // then becomes the body chunk: no copy out of the read buffer. The buffer
             // has room for the next frame's header too, so that the read that ends
             // the payload usually brings it: one read per frame in a bulk transfer,
-            // not two (a 2 GiB download: 34,796 reads instead of 67,668, ~5% less
-            // router CPU). The chunk is a view; its `.buffer` may end with the next
+            // not two. The chunk is a view; its `.buffer` may end with the next
             // frame's header (its length, type, flags and stream), never with data.
             const length = header.length;
             const own = new Uint8Array(length + FRAME_HEADER_LENGTH);

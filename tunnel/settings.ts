@@ -9,17 +9,13 @@ import { MAX_WINDOW_SIZE } from "../h2/constants.ts";
 
 /**
  * SETTINGS_MAX_FRAME_SIZE for tunnels (RFC 9113 §6.5.2): 256 KiB instead of
- * the 16 KiB default. Every DATA frame costs a header, a parse, a buffer and
- * a body chunk on both sides. 64 KiB frames ran bulk transfers through one
- * tunnel 40-70% faster than 16 KiB; 256 KiB, once the read that ends a payload
- * also took the next frame header, cut the router's CPU per GiB downloaded by
- * a quarter (632 against 832 ms) and raised downloads by 11% (1,383 against
- * 1,249 MB/s; five alternated 2 GiB runs). The price: the router's RSS grows
- * more during the first 1 GiB download, ~52 against ~45 MiB, as the garbage
- * collector runs less often with four times fewer buffers per byte. A small
- * response's frames queue behind at most the write high-water mark and one
- * frame (under 512 KiB however many streams send), then behind the kernel's
- * socket buffers, which a bulk transfer fills anyway.
+ * the 16 KiB default. Every DATA frame costs a header, a parse, a buffer and a
+ * body chunk on both sides, so bulk transfers through a tunnel cost less CPU
+ * per byte in fewer, larger frames. The price: fewer, larger buffers make the
+ * garbage collector run less often, so memory grows more during a long
+ * transfer, and a small response's frames may queue behind one large frame
+ * (bounded by the write high-water mark plus one frame). BENCHMARKS.md has
+ * the measurements.
  *
  * @example
  * ```ts
@@ -33,12 +29,11 @@ export const TUNNEL_MAX_FRAME_SIZE = 256 * 1024;
 /**
  * SETTINGS_INITIAL_WINDOW_SIZE for tunnels (RFC 9113 §6.9.2): 4 MiB of a
  * stream's DATA may be in flight, as in Go's HTTP/2 transport, instead of the
- * codec's 1 MiB. A stream moves at most one window per round trip: 1 MiB
- * caps it at about 21 MB/s across 50 ms. Even on loopback, where three processes
- * share the CPUs, a 1 MiB window ran dry while one of them waited for its
- * turn: in alternated 2 GiB runs uploads moved 12% faster (612 against
- * 544 MB/s on average), downloads the same. The price is memory: a client
- * that stops reading leaves up to 4 MiB of its response in the router.
+ * codec's 1 MiB. A stream moves at most one window per round trip, so a
+ * larger window keeps long-distance tunnels fast, and on one machine it keeps
+ * a transfer moving while one of the processes waits for a CPU. The price is
+ * memory: a client that stops reading leaves up to 4 MiB of its response in
+ * the router.
  *
  * @example
  * ```ts

@@ -50,7 +50,7 @@ const PATH = 4;
 /**
  * Random per-message ids: not indexed, and sent as raw octets. Huffman codes
  * hex digits in 5 or 6 bits, a quarter off a UUID, for a table step per octet
- * at both ends on every request (3% of the router's CPU per tiny request).
+ * at both ends on every request: not worth it.
  */
 const RANDOM_ID = 5;
 
