@@ -1,7 +1,7 @@
 /**
  * Hostile peers against both HTTP/2 roles, over real loopback sockets.
  *
- * Part one attacks the server role (`serveConnection`) with the floods and
+ * The server role (`serveConnection`) under attack (`serveConnection`) with the floods and
  * amplifications of RFC 9113 §10.5 and the HTTP/2 CVEs: rapid reset
  * (CVE-2023-44487) and its server-provoked variant, PING, SETTINGS, empty
  * DATA and empty CONTINUATION floods (CVE-2019-9512/9515/9518, CVE-2024-27316),
@@ -10,27 +10,14 @@
  * (GOAWAY ENHANCE_YOUR_CALM, 431, RST_STREAM …), that the work done stays
  * bounded, and that no handler is left running.
  *
- * Part two is a hostile backend against the router: a raw-frame peer dials
- * the tunnel port, plays the HTTP/2 server and answers with frames for streams
- * the router never opened, PUSH_PROMISE, malformed response heads and floods.
- * The public client gets 502 (or 503 once the tunnel is gone), the router
- * drops that tunnel only when the error is a connection error, and a second,
- * well-behaved backend on another tunnel keeps serving throughout.
- *
- * The single-frame cases of RFC 9113 are in conformance_test.ts and
+ * The single-frame cases of RFC 9113 are in the conformance_*_test.ts files and
  * client_role_test.ts and are not repeated here.
  */
 
-import {
-  TUNNEL_CONNECTION_WINDOW,
-  TUNNEL_MAX_FRAME_SIZE,
-  TUNNEL_STREAM_WINDOW,
-} from "../tunnel/settings.ts";
 import { equal, ok } from "node:assert/strict";
 import type { Connection, LocalSettings } from "../h2/connection.ts";
 import {
   CLIENT_PREFACE,
-  DEFAULT_MAX_FRAME_SIZE,
   ErrorCode,
   errorCodeName,
   Flag,
@@ -38,18 +25,9 @@ import {
   SettingId,
 } from "../h2/constants.ts";
 import { ConnectionError, type Http2Error } from "../h2/errors.ts";
-import {
-  FrameWriter,
-  type GoawayFrame,
-  type RstStreamFrame,
-  type SettingsFrame,
-} from "../h2/frame.ts";
+import { FrameWriter, type GoawayFrame, type RstStreamFrame } from "../h2/frame.ts";
 import { type Http2Handler, serveConnection } from "../h2/server.ts";
-import type { Router } from "../router/create_router.ts";
-import type { RequestRecord } from "../router/events.ts";
-import { baseUrl, startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
-import { upgradeWebSocket } from "../backend/upgrade_websocket.ts";
-import { serveReverse } from "../backend/serve_reverse.ts";
+import { waitUntil } from "./_helpers.ts";
 import {
   ackSettings,
   isPingAck,
@@ -57,20 +35,30 @@ import {
   loopbackPair,
   RawPeer,
   type ReceivedFrame,
-  rejectErrors,
   settle,
   TIMEOUT_MS,
 } from "./_raw_peer.ts";
-
-const MAX_FRAME = DEFAULT_MAX_FRAME_SIZE;
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+import {
+  blast,
+  decoder,
+  encoder,
+  expectGoawayAfter,
+  expectTunnelDropped,
+  fleet,
+  hpackString,
+  MAX_FRAME,
+  nextRequest,
+  startGet,
+  type Witness,
+  writeBlock,
+} from "./_hostile.ts";
 
 /**
  * The flood budget of h2/connection.ts (FLOOD_BURST frames at once, refilled
  * at FLOOD_RATE per second), mirrored here to bound what a flood may cost.
  */
 const FLOOD_BURST = 5000;
+
 const FLOOD_RATE = 1000;
 
 /** The most budgeted frames a peer can get processed in `ms` milliseconds. */
@@ -183,70 +171,6 @@ async function serve(handshake = true, settings: LocalSettings = {}): Promise<Se
   return served;
 }
 
-/**
- * Writes `bytes` without waiting for the peer to take them: a flood is
- * written while the endpoint answers, and the endpoint may close midway.
- */
-function blast(peer: RawPeer, bytes: Uint8Array): Promise<void> {
-  return peer.writeRaw(bytes).catch(() => {}); // The endpoint hung up on the flood: expected.
-}
-
-/** What came before the endpoint's GOAWAY, by frame type. */
-interface Outcome {
-  /** The GOAWAY, or `null` when a TCP reset destroyed it (see {@linkcode expectGoawayAfter}). */
-  goaway: GoawayFrame | null;
-  counts: Map<number, number>;
-  resets: ReceivedFrame[];
-}
-
-/** The endpoint under test, asked whether it raised a connection error with a code. */
-interface Witness {
-  saw(code: number): boolean;
-}
-
-/**
- * Reads everything up to the endpoint's GOAWAY, which must carry `code`, and
- * then the end of the connection. Frames before it are counted by type.
- *
- * An endpoint that closes while a flood it did not read is still arriving makes
- * the kernel answer with a TCP reset, and the reset may destroy the GOAWAY
- * before the peer reads it. Only then, the endpoint's own report of the
- * connection error (`witness`) stands in for the GOAWAY that was sent.
- */
-async function expectGoawayAfter(
-  peer: RawPeer,
-  code: number,
-  witness: Witness,
-  timeoutMs = 10_000,
-): Promise<Outcome> {
-  const counts = new Map<number, number>();
-  const resets: ReceivedFrame[] = [];
-  while (true) {
-    const received = await peer.nextFrame(timeoutMs);
-    if (received === null) {
-      if (peer.wasReset && witness.saw(code)) return { goaway: null, counts, resets };
-      throw new Error(
-        `Connection closed without GOAWAY ${errorCodeName(code)}; frames by type: ` +
-          JSON.stringify(Object.fromEntries(counts)),
-      );
-    }
-    const type = received.header.type;
-    if (type === FrameType.GOAWAY) {
-      const goaway = received.frame as GoawayFrame;
-      equal(
-        errorCodeName(goaway.errorCode),
-        errorCodeName(code),
-        `GOAWAY code (debug: ${decoder.decode(goaway.debugData)})`,
-      );
-      ok(witness.saw(code), `the endpoint did not report ${errorCodeName(code)}`);
-      await peer.expectClosed();
-      return { goaway, counts, resets };
-    }
-    counts.set(type, (counts.get(type) ?? 0) + 1);
-    if (type === FrameType.RST_STREAM) resets.push(received);
-  }
-}
-
 /** The field list of a request. */
 function req(path: string, method = "GET", extra: string[] = []): string[] {
   return [":method", method, ":scheme", "http", ":authority", "localhost", ":path", path, ...extra];
@@ -263,43 +187,11 @@ async function expectServes(s: Served, streamId: number, block?: Uint8Array): Pr
 
 // HPACK by hand (RFC 7541), for blocks the raw peer's encoder would not produce.
 
-/** An HPACK integer with an `n`-bit prefix; `first` holds the pattern bits. */
-function hpackInt(value: number, n: number, first = 0): number[] {
-  const max = (1 << n) - 1;
-  if (value < max) return [first | value];
-  const out = [first | max];
-  value -= max;
-  while (value >= 128) {
-    out.push((value & 0x7f) | 0x80);
-    value = Math.floor(value / 128);
-  }
-  out.push(value);
-  return out;
-}
-
-/** A raw (not Huffman) string literal. */
-function hpackString(text: string): number[] {
-  return [...hpackInt(text.length, 7), ...encoder.encode(text)];
-}
-
 /**
  * GET http://localhost/ from static entries and a literal that is not indexed:
  * it leaves the dynamic table alone, so it may follow hand-made blocks.
  */
 const PLAIN_GET = [0x82, 0x86, 0x84, 0x01, ...hpackString("localhost")];
-
-/** Sends one header block as HEADERS plus CONTINUATION frames of `frameSize` octets. */
-function writeBlock(
-  out: FrameWriter,
-  streamId: number,
-  block: Uint8Array,
-  endStream: boolean,
-  frameSize = MAX_FRAME,
-): void {
-  out.headers(streamId, block, endStream, frameSize);
-}
-
-// ---- rapid reset -------------------------------------------------------------------------
 
 /** Frames of a type among those read. */
 function ofType(frames: readonly ReceivedFrame[], type: number): ReceivedFrame[] {
@@ -770,644 +662,3 @@ Deno.test("router drops a backend that sends a malformed PRIORITY on a stream th
 });
 
 // ---- a hostile backend against the router ----------------------------------------------
-
-const GOOD_TOKEN = "token-for-the-good-service-0001";
-
-/** A router with two services: `good` (a real backend) and `default` (the hostile peer). */
-interface Fleet extends AsyncDisposable, Witness {
-  router: Router;
-  /** The router's log lines. */
-  logs: string[];
-  /** Dials the tunnel port as a raw HTTP/2 backend (service `default`) and shakes hands. */
-  hostile(): Promise<RawPeer>;
-}
-
-async function fleet(): Promise<Fleet> {
-  const logs: string[] = [];
-  const router = startRouter({
-    tokens: { good: GOOD_TOKEN },
-    allowAnonymous: true,
-    routes: [{ path: "/good", service: "good" }, { service: "default" }],
-    tunnelWait: 0,
-    quiet: false,
-    log: (line) => logs.push(line),
-  });
-  const peers: RawPeer[] = [];
-  let backend;
-  try {
-    backend = await startBackend(router, (request) => {
-      return new Response(`good ${new URL(request.url).pathname}`);
-    }, { service: "good", token: GOOD_TOKEN });
-  } catch (error) {
-    await router.shutdown();
-    throw error;
-  }
-  // The good backend is asked every few milliseconds for the whole case.
-  const statuses: number[] = [];
-  let watching = true;
-  const watcher = (async () => {
-    while (watching) {
-      const { status, text } = await publicGet(router, "/good/ping");
-      statuses.push(status);
-      if (status !== 200 || text !== "good /good/ping") break;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  })();
-  return {
-    router,
-    logs,
-    saw: (code) => logs.some((line) => line.includes(`ConnectionError ${errorCodeName(code)}:`)),
-    async hostile() {
-      const peer = await rawTunnel(router);
-      peers.push(peer);
-      return peer;
-    },
-    async [Symbol.asyncDispose]() {
-      watching = false;
-      await watcher;
-      for (const peer of peers) await peer.close();
-      await backend[Symbol.asyncDispose]();
-      await router.shutdown();
-      ok(statuses.length > 0, "the good backend was never asked");
-      equal(
-        statuses.filter((s) => s !== 200).length,
-        0,
-        `the good backend failed while the hostile one misbehaved: ${statuses.join(",")}`,
-      );
-    },
-  };
-}
-
-async function publicGet(router: Router, path: string): Promise<{ status: number; text: string }> {
-  const response = await fetch(`${baseUrl(router)}${path}`);
-  return { status: response.status, text: await response.text() };
-}
-
-/** The request records the router emits, collected as they come. */
-function requestRecords(router: Router): RequestRecord[] {
-  const records: RequestRecord[] = [];
-  router.events.on((event) => {
-    if (event.type === "request") records.push(event.request);
-  });
-  return records;
-}
-
-/** A raw HTTP/2 backend (as the Go original speaks) with a tunnel in the router's pool. */
-async function rawTunnel(
-  router: Router,
-  settings: Array<[number, number]> = [],
-): Promise<RawPeer> {
-  const before = router.pool.size;
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.tunnelAddr.port });
-  const peer = new RawPeer(conn, { readPreface: true });
-  // It speaks first, with its SETTINGS.
-  peer.out.settings([[SettingId.MAX_CONCURRENT_STREAMS, 100], ...settings]);
-  await peer.flush();
-  const first = await peer.nextFrame();
-  ok(first !== null && first.header.type === FrameType.SETTINGS, "router preface");
-  equal((first.frame as SettingsFrame).ack, false);
-  await ackSettings(peer);
-  await waitUntil(() => router.pool.size > before, TIMEOUT_MS, "raw tunnel in the pool");
-  return peer;
-}
-
-/** Starts a public request whose result is awaited later: a failure must not go unhandled. */
-function startGet(router: Router, path: string): Promise<{ status: number; text: string }> {
-  const pending = publicGet(router, path);
-  pending.catch(() => {}); // Awaited by the caller.
-  return pending;
-}
-
-/** Waits for the request the router forwards on the hostile tunnel; returns its stream id. */
-async function nextRequest(peer: RawPeer): Promise<number> {
-  const received = await peer.expectFrame(
-    "a forwarded request",
-    (r) => r.header.type === FrameType.HEADERS && r.fields !== undefined,
-    rejectErrors,
-  );
-  return received.header.streamId;
-}
-
-/** A raw backend's answer: 200 with `body`. */
-async function answer(peer: RawPeer, streamId: number, body: string): Promise<void> {
-  peer.out.headers(streamId, peer.encode([":status", "200"]), false, MAX_FRAME);
-  peer.out.data(streamId, encoder.encode(body), true);
-  await peer.flush();
-}
-
-/** After a connection error: the tunnel is gone, its service has none left, `good` serves. */
-async function expectTunnelDropped(f: Fleet): Promise<void> {
-  await waitUntil(() => f.router.pool.size === 1, TIMEOUT_MS, "the hostile tunnel to leave");
-  equal(f.router.pool.list()[0]!.service, "good");
-  equal((await publicGet(f.router, "/x")).status, 503);
-  const good = await publicGet(f.router, "/good/after");
-  equal(good.status, 200);
-  equal(good.text, "good /good/after");
-}
-
-/** After a stream error: the hostile tunnel still takes requests and is answered. */
-async function expectTunnelServes(f: Fleet, peer: RawPeer): Promise<void> {
-  equal(f.router.pool.size, 2);
-  const pending = startGet(f.router, "/again");
-  await answer(peer, await nextRequest(peer), "fine");
-  const response = await pending;
-  equal(response.status, 200);
-  equal(response.text, "fine");
-}
-
-/** Hostile answers to a forwarded request on stream `id` that are connection errors. */
-const CONNECTION_ERRORS: Array<[string, number, (peer: RawPeer, id: number) => void]> = [
-  [
-    "sends HEADERS on an even stream the router never opened (RFC 9113 §5.1.1)",
-    ErrorCode.PROTOCOL_ERROR,
-    (peer, id) => peer.out.headers(id + 1, peer.encode([":status", "200"]), true, MAX_FRAME),
-  ],
-  [
-    "sends HEADERS on an odd stream the router never used (RFC 9113 §5.1)",
-    ErrorCode.PROTOCOL_ERROR,
-    (peer, id) => peer.out.headers(id + 10, peer.encode([":status", "200"]), true, MAX_FRAME),
-  ],
-  [
-    "sends DATA on an idle stream (RFC 9113 §5.1)",
-    ErrorCode.PROTOCOL_ERROR,
-    (peer, id) => peer.out.data(id + 2, encoder.encode("unasked"), true),
-  ],
-  [
-    "sends PUSH_PROMISE though the router disabled push (RFC 9113 §6.6, §8.4)",
-    ErrorCode.PROTOCOL_ERROR,
-    (peer, id) => peer.out.pushPromise(id, id + 1, peer.encode([":method", "GET", ":path", "/p"])),
-  ],
-  [
-    "sends a response head the router cannot decode (RFC 9113 §4.3)",
-    ErrorCode.COMPRESSION_ERROR,
-    (peer, id) =>
-      peer.out.raw(
-        FrameType.HEADERS,
-        Flag.END_HEADERS,
-        id,
-        new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x7f]),
-      ),
-  ],
-  [
-    "sends WINDOW_UPDATE overflowing the router's connection window (RFC 9113 §6.9.1)",
-    ErrorCode.FLOW_CONTROL_ERROR,
-    (peer) => peer.out.windowUpdate(0, 0x7fff_ffff),
-  ],
-  [
-    "sends a frame larger than the router's SETTINGS_MAX_FRAME_SIZE (RFC 9113 §4.2)",
-    ErrorCode.FRAME_SIZE_ERROR,
-    (peer, id) => peer.out.data(id, new Uint8Array(TUNNEL_MAX_FRAME_SIZE + 1), true),
-  ],
-  [
-    "sends CONTINUATION without HEADERS (RFC 9113 §6.10)",
-    ErrorCode.PROTOCOL_ERROR,
-    (peer, id) =>
-      peer.out.raw(FrameType.CONTINUATION, Flag.END_HEADERS, id, new Uint8Array([0x88])),
-  ],
-  [
-    "interleaves another stream's frame in a response header block (RFC 9113 §4.3)",
-    ErrorCode.PROTOCOL_ERROR,
-    (peer, id) => {
-      peer.out.raw(FrameType.HEADERS, 0, id, new Uint8Array([0x88]));
-      peer.out.ping(false, new Uint8Array(8));
-    },
-  ],
-];
-
-for (const [what, code, act] of CONNECTION_ERRORS) {
-  Deno.test(`router drops a backend tunnel that ${what}: GOAWAY ${errorCodeName(code)}, 502, the other tunnel serves`, async () => {
-    await using f = await fleet();
-    const peer = await f.hostile();
-    const pending = startGet(f.router, "/x");
-    const id = await nextRequest(peer);
-    act(peer, id);
-    await peer.flush().catch(() => {});
-    await expectGoawayAfter(peer, code, f);
-    equal((await pending).status, 502);
-    await expectTunnelDropped(f);
-  });
-}
-
-const MALFORMED_RESPONSES: Array<[string, string[]]> = [
-  ["an upper-case field name (RFC 9113 §8.2.1)", [":status", "200", "X-Upper", "1"]],
-  ["a connection-specific field (RFC 9113 §8.2.2)", [":status", "200", "connection", "close"]],
-  ["transfer-encoding (RFC 9113 §8.2.2)", [":status", "200", "transfer-encoding", "chunked"]],
-  ["no :status (RFC 9113 §8.3.2)", ["content-type", "text/plain"]],
-  [":status 101 (RFC 9113 §8.6)", [":status", "101"]],
-  ["a :status of four digits (RFC 9113 §8.3.2)", [":status", "2000"]],
-  ["two :status fields (RFC 9113 §8.3)", [":status", "200", ":status", "204"]],
-  ["a request pseudo-header (RFC 9113 §8.3)", [":status", "200", ":path", "/"]],
-  ["a pseudo-header after a field (RFC 9113 §8.3)", ["x-a", "1", ":status", "200"]],
-  ["a field value with a line feed (RFC 9113 §8.2.1)", [":status", "200", "x-a", "1\n2"]],
-  // Deno.serve panics on a header value with a control character: it must never get one.
-  ["a field value with a control character (RFC 9110 §5.5)", [":status", "200", "x-a", "1\x012"]],
-  ["a field value with DEL (RFC 9110 §5.5)", [":status", "200", "x-a", "1\x7f"]],
-  ["a :status above 599 (RFC 9110 §15)", [":status", "600"]],
-  ["a :status of 999 (RFC 9110 §15)", [":status", "999"]],
-];
-
-for (const [what, fields] of MALFORMED_RESPONSES) {
-  Deno.test(`router answers 502 to a backend response with ${what}, resets only that stream and keeps the tunnel`, async () => {
-    await using f = await fleet();
-    const peer = await f.hostile();
-    const pending = startGet(f.router, "/x");
-    const id = await nextRequest(peer);
-    peer.out.headers(id, peer.encode(fields), true, MAX_FRAME);
-    await peer.flush();
-    await peer.expectReset(id, ErrorCode.PROTOCOL_ERROR);
-    equal((await pending).status, 502);
-    await expectTunnelServes(f, peer);
-  });
-}
-
-Deno.test("router answers 502 to an interim (1xx) response that ends the stream, without waiting for the header timeout (RFC 9113 §8.1)", async () => {
-  await using f = await fleet();
-  const peer = await f.hostile();
-  const pending = startGet(f.router, "/x");
-  const id = await nextRequest(peer);
-  peer.out.headers(id, peer.encode([":status", "103", "link", "</a>"]), true, MAX_FRAME);
-  await peer.flush();
-  await peer.expectReset(id, ErrorCode.PROTOCOL_ERROR);
-  equal((await withTimeout(pending, TIMEOUT_MS, "the public answer")).status, 502);
-  await expectTunnelServes(f, peer);
-});
-
-Deno.test("router answers 502 to an HPACK bomb in a backend response and keeps the tunnel (RFC 7541 §7.3)", async () => {
-  await using f = await fleet();
-  const peer = await f.hostile();
-  const pending = startGet(f.router, "/x");
-  const id = await nextRequest(peer);
-  // A 4,000-octet entry, then 16,000 references to it: a 64 MB header list.
-  const entry = [0x40, ...hpackString("x-bomb"), ...hpackString("a".repeat(4000))];
-  const bomb = new Uint8Array([0x88, ...entry, ...new Array(16_000).fill(0xbe)]); // :status 200
-  writeBlock(peer.out, id, bomb, true);
-  await peer.flush();
-  await peer.expectReset(id, ErrorCode.PROTOCOL_ERROR);
-  equal((await pending).status, 502);
-  // The peer's own encoder never saw the entry: the next block evicts it, so both agree again.
-  const again = startGet(f.router, "/again");
-  const next = await nextRequest(peer);
-  const block = new Uint8Array([0x20, 0x3f, 0xe1, 0x1f, 0x88]); // size 0, size 4096, :status 200
-  peer.out.raw(FrameType.HEADERS, Flag.END_HEADERS, next, block);
-  peer.out.data(next, encoder.encode("fine"), true);
-  await peer.flush();
-  const response = await again;
-  equal(response.status, 200);
-  equal(response.text, "fine");
-});
-
-Deno.test("router cuts off a backend flooding interim (1xx) responses with GOAWAY ENHANCE_YOUR_CALM", async () => {
-  await using f = await fleet();
-  const peer = await f.hostile();
-  const pending = startGet(f.router, "/x");
-  const id = await nextRequest(peer);
-  const out = new FrameWriter();
-  for (let i = 0; i < 20_000; i++) {
-    out.headers(id, peer.encode([":status", "103"]), false, MAX_FRAME);
-  }
-  const writing = blast(peer, out.bytes());
-  await expectGoawayAfter(peer, ErrorCode.ENHANCE_YOUR_CALM, f);
-  await writing;
-  equal((await pending).status, 502);
-  await expectTunnelDropped(f);
-});
-
-for (
-  const [what, frame] of [
-    ["PINGs", (out: FrameWriter, i: number) => out.ping(false, new Uint8Array(8).fill(i & 0xff))],
-    ["SETTINGS", (out: FrameWriter) => out.settings([[SettingId.MAX_CONCURRENT_STREAMS, 100]])],
-    ["RST_STREAM on closed streams", (out: FrameWriter) => out.rstStream(1, ErrorCode.CANCEL)],
-    ["empty DATA on a request", (out: FrameWriter) => out.data(1, new Uint8Array(0), false)],
-    ["unknown frames", (out: FrameWriter) => out.raw(0xbb, 0, 0, new Uint8Array(8))],
-  ] as const
-) {
-  Deno.test(`router cuts off a backend flooding ${what} with GOAWAY ENHANCE_YOUR_CALM, and the other tunnel serves`, async () => {
-    await using f = await fleet();
-    const peer = await f.hostile();
-    const pending = startGet(f.router, "/x");
-    const id = await nextRequest(peer);
-    equal(id, 1);
-    const out = new FrameWriter();
-    if (what === "empty DATA on a request") {
-      out.headers(1, peer.encode([":status", "200"]), false, MAX_FRAME);
-    }
-    if (what === "RST_STREAM on closed streams") {
-      out.headers(1, peer.encode([":status", "200"]), false, MAX_FRAME);
-      out.data(1, encoder.encode("short"), true);
-    }
-    for (let i = 0; i < 20_000; i++) frame(out, i);
-    const writing = blast(peer, out.bytes());
-    await expectGoawayAfter(peer, ErrorCode.ENHANCE_YOUR_CALM, f);
-    await writing;
-    // Before a head: 502. After it, the body fails (a short body never passes for whole),
-    // unless the response was complete before the flood began.
-    const outcome = await pending.then((r) => `${r.status} ${r.text}`, () => "body aborted");
-    const expected = what === "RST_STREAM on closed streams"
-      ? "200 short"
-      : what === "empty DATA on a request"
-      ? "body aborted"
-      : "502";
-    ok(outcome.startsWith(expected), `public answer: ${outcome}`);
-    await expectTunnelDropped(f);
-  });
-}
-
-Deno.test("router keeps serving after a backend closes mid-frame, and answers 502", async () => {
-  await using f = await fleet();
-  const peer = await f.hostile();
-  const pending = startGet(f.router, "/x");
-  const id = await nextRequest(peer);
-  // A frame header announcing 100 octets, then only 3 of them, then the end.
-  await peer.writeRaw(
-    new Uint8Array([0, 0, 100, FrameType.HEADERS, Flag.END_HEADERS, 0, 0, 0, id, 1, 2, 3]),
-  );
-  peer.conn.closeWrite();
-  equal((await pending).status, 502);
-  await expectTunnelDropped(f);
-});
-
-Deno.test("router does not pass a body cut short by a backend's connection error off as complete", async () => {
-  await using f = await fleet();
-  const peer = await f.hostile();
-  const response = fetch(`${baseUrl(f.router)}/x`);
-  response.catch(() => {}); // Awaited below.
-  const id = await nextRequest(peer);
-  peer.out.headers(id, peer.encode([":status", "200", "content-length", "100"]), false, MAX_FRAME);
-  peer.out.data(id, new Uint8Array(10), false);
-  await peer.flush();
-  const head = await response;
-  equal(head.status, 200);
-  peer.out.data(id + 2, new Uint8Array(1), true); // DATA on an idle stream: connection error.
-  await peer.flush();
-  await expectGoawayAfter(peer, ErrorCode.PROTOCOL_ERROR, f);
-  let failed = false;
-  try {
-    await head.arrayBuffer();
-  } catch {
-    failed = true;
-  }
-  ok(failed, "the public client took a truncated body for a complete one");
-  await expectTunnelDropped(f);
-});
-
-Deno.test("router drops a backend tunnel that answers a stream again after ending it: GOAWAY STREAM_CLOSED (RFC 9113 §5.1)", async () => {
-  await using f = await fleet();
-  const peer = await f.hostile();
-  const pending = startGet(f.router, "/x");
-  const id = await nextRequest(peer);
-  await answer(peer, id, "first");
-  const response = await pending;
-  equal(response.status, 200);
-  equal(response.text, "first");
-  await peer.sync(); // The router has closed the stream by now.
-  peer.out.headers(id, peer.encode([":status", "200"]), true, MAX_FRAME);
-  await peer.flush();
-  await expectGoawayAfter(peer, ErrorCode.STREAM_CLOSED, f);
-  await expectTunnelDropped(f);
-});
-
-// ---- retries after a refusal --------------------------------------------------------------
-
-Deno.test("a request retried after REFUSED_STREAM is recorded with the bytes of the exchange that answered", async () => {
-  await using router = startRouter({ allowAnonymous: true, quiet: true });
-  const records = requestRecords(router);
-  const peer = await rawTunnel(router);
-  try {
-    const body = new Uint8Array(1000).fill(0x61);
-    const pending = fetch(`${baseUrl(router)}/echo`, { method: "POST", body });
-    const id = await nextRequest(peer);
-    // The raw tunnel got the request (and its body); a real backend comes, then the
-    // raw one refuses the stream: the router sends the request again, to the real one.
-    await using _echo = await startBackend(router, async (request) => {
-      const echo = new Uint8Array(await request.arrayBuffer());
-      // The head goes first, the body 50 ms later: the record must wait for it.
-      return new Response(
-        new ReadableStream({
-          async start(controller) {
-            await new Promise((resolve) => setTimeout(resolve, 50));
-            controller.enqueue(echo);
-            controller.close();
-          },
-        }),
-      );
-    });
-    peer.out.rstStream(id, ErrorCode.REFUSED_STREAM);
-    await peer.flush();
-    const response = await withTimeout(pending, TIMEOUT_MS, "the retried answer");
-    equal(response.status, 200);
-    equal((await response.arrayBuffer()).byteLength, 1000);
-    await waitUntil(() => records.length === 1, TIMEOUT_MS, "the request record");
-    equal(records[0]!.retries, 1);
-    equal(records[0]!.bytesIn, 1000);
-    equal(records[0]!.bytesOut, 1000);
-  } finally {
-    await peer.close();
-  }
-});
-
-Deno.test("the header timeout during the wait for a tunnel to retry on answers 504, not 502, for requests and WebSocket upgrades alike", async () => {
-  await using router = startRouter({
-    allowAnonymous: true,
-    quiet: true,
-    responseHeaderTimeout: 300,
-    tunnelWait: 3000,
-  });
-  const records = requestRecords(router);
-  const peer = await rawTunnel(router, CONNECT_PROTOCOL);
-  let client: Deno.Conn | undefined;
-  try {
-    const pending = startGet(router, "/slow");
-    // Refused, and no other tunnel: the router waits for one until the timeout.
-    peer.out.rstStream(await nextRequest(peer), ErrorCode.REFUSED_STREAM);
-    await peer.flush();
-    equal((await withTimeout(pending, TIMEOUT_MS, "the answer")).status, 504);
-
-    const upgrade = await rawUpgrade(router);
-    client = upgrade.conn;
-    peer.out.rstStream(await nextRequest(peer), ErrorCode.REFUSED_STREAM);
-    await peer.flush();
-    equal(await withTimeout(upgrade.status, TIMEOUT_MS, "the upgrade's answer"), 504);
-    await waitUntil(() => records.length === 2, TIMEOUT_MS, "both records");
-    equal(records[1]!.status, 504);
-  } finally {
-    client?.close();
-    await peer.close();
-  }
-});
-
-/**
- * Reads a tunnel end's SETTINGS and connection WINDOW_UPDATE, and checks the
- * tunnel settings: `streamWindow`, 256 KiB frames, and a connection window of
- * sixteen stream windows. Returns the SETTINGS for further checks.
- */
-async function expectTunnelSettings(
-  peer: RawPeer,
-  streamWindow: number,
-): Promise<Map<number, number>> {
-  const frame = await peer.expectFrame(
-    "SETTINGS",
-    (r) => r.header.type === FrameType.SETTINGS && !(r.frame as SettingsFrame).ack,
-  );
-  const update = await peer.expectFrame(
-    "the connection's WINDOW_UPDATE",
-    (r) => r.header.type === FrameType.WINDOW_UPDATE && r.header.streamId === 0,
-  );
-  const settings = new Map((frame.frame as SettingsFrame).settings);
-  equal(settings.get(SettingId.INITIAL_WINDOW_SIZE), streamWindow);
-  equal(settings.get(SettingId.MAX_FRAME_SIZE), TUNNEL_MAX_FRAME_SIZE);
-  // RFC 9113 §6.9.2: the connection window starts at 65,535 whatever SETTINGS say.
-  equal(65_535 + (update.frame as { increment: number }).increment, 16 * streamWindow);
-  return settings;
-}
-
-Deno.test("the router opens tunnels with 4 MiB stream windows, 256 KiB frames and a connection window of 16 stream windows", async () => {
-  for (const http2 of [undefined, { initialWindowSize: 1024 * 1024 }]) {
-    await using router = startRouter({ allowAnonymous: true, quiet: true, http2 });
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.tunnelAddr.port });
-    const peer = new RawPeer(conn, { readPreface: true });
-    try {
-      peer.out.settings([]);
-      await peer.flush();
-      await expectTunnelSettings(peer, http2?.initialWindowSize ?? TUNNEL_STREAM_WINDOW);
-    } finally {
-      await peer.close();
-    }
-  }
-  equal(TUNNEL_STREAM_WINDOW, 4 * 1024 * 1024);
-  equal(TUNNEL_CONNECTION_WINDOW, 64 * 1024 * 1024);
-});
-
-Deno.test("a backend serves tunnels with 4 MiB stream windows, extended CONNECT and a connection window of 16 stream windows", async () => {
-  for (const http2 of [undefined, { initialWindowSize: 8 * 1024 * 1024 }]) {
-    const [ours, theirs] = await loopbackPair();
-    // legacy: plain HTTP/2 from the first byte, as with the Go original's router.
-    const backend = serveReverse(
-      { connect: () => theirs, legacy: true, quiet: true, http2 },
-      () => new Response("ok"),
-    );
-    const peer = new RawPeer(ours);
-    try {
-      peer.out.append(encoder.encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
-      peer.out.settings([]);
-      await peer.flush();
-      const settings = await expectTunnelSettings(
-        peer,
-        http2?.initialWindowSize ?? TUNNEL_STREAM_WINDOW,
-      );
-      equal(settings.get(SettingId.ENABLE_CONNECT_PROTOCOL), 1);
-    } finally {
-      await backend.shutdown();
-      await peer.close();
-    }
-  }
-});
-
-// ---- WebSocket upgrades that do not go through at once ------------------------------------------
-
-/** A backend that accepts extended CONNECT (RFC 8441 §3), for WebSockets. */
-const CONNECT_PROTOCOL: Array<[number, number]> = [[SettingId.ENABLE_CONNECT_PROTOCOL, 1]];
-
-/**
- * Sends a WebSocket upgrade (RFC 6455 §4.1) over TCP; `status` resolves with the
- * status code of the router's answer.
- */
-async function rawUpgrade(router: Router): Promise<{ conn: Deno.Conn; status: Promise<number> }> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: router.addr.port });
-  await conn.write(
-    encoder.encode(
-      `GET /chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-    ),
-  );
-  const status = (async () => {
-    const buf = new Uint8Array(1024);
-    const n = await conn.read(buf);
-    if (n === null) throw new Error("closed before the answer");
-    return Number(new TextDecoder().decode(buf.subarray(0, n)).split(" ")[1]);
-  })();
-  status.catch(() => {}); // Awaited by the caller.
-  return { conn, status };
-}
-
-/** Waits for RST_STREAM on `streamId`; returns its error code. */
-async function resetOf(peer: RawPeer, streamId: number): Promise<number> {
-  const reset = await peer.expectFrame(
-    `RST_STREAM on stream ${streamId}`,
-    (r) => r.header.type === FrameType.RST_STREAM && r.header.streamId === streamId,
-  );
-  return (reset.frame as RstStreamFrame).errorCode;
-}
-
-Deno.test("a WebSocket upgrade refused by one backend (REFUSED_STREAM) opens on another", async () => {
-  await using router = startRouter({ allowAnonymous: true, quiet: true });
-  const records = requestRecords(router);
-  const peer = await rawTunnel(router, CONNECT_PROTOCOL);
-  try {
-    const client = new WebSocket(`ws://127.0.0.1:${router.addr.port}/chat`);
-    const opened = new Promise<void>((resolve, reject) => {
-      client.onopen = () => resolve();
-      client.onclose = (event) => reject(new Error(`closed ${event.code}`));
-    });
-    const id = await nextRequest(peer);
-    await using _echo = await startBackend(router, (request) => {
-      const { socket, response } = upgradeWebSocket(request);
-      socket.onmessage = (event) => socket.send(`echo ${event.data}`);
-      return response;
-    });
-    peer.out.rstStream(id, ErrorCode.REFUSED_STREAM);
-    await peer.flush();
-    await withTimeout(opened, TIMEOUT_MS, "the WebSocket on the second backend");
-    const echoed = new Promise<string>((resolve) => client.onmessage = (e) => resolve(e.data));
-    client.send("hello");
-    equal(await withTimeout(echoed, TIMEOUT_MS, "the echo"), "echo hello");
-    const closed = new Promise<void>((resolve) => client.onclose = () => resolve());
-    client.close();
-    await withTimeout(closed, TIMEOUT_MS, "the close");
-    await waitUntil(() => records.length === 1, TIMEOUT_MS, "the session's record");
-    equal(records[0]!.retries, 1);
-    equal(records[0]!.status, 101);
-  } finally {
-    await peer.close();
-  }
-});
-
-Deno.test("a backend that does not answer a WebSocket upgrade within the header timeout: 504, and the stream is cancelled", async () => {
-  const logs: string[] = [];
-  await using router = startRouter({
-    allowAnonymous: true,
-    quiet: false,
-    log: (line) => logs.push(line),
-    responseHeaderTimeout: 300,
-  });
-  const peer = await rawTunnel(router, CONNECT_PROTOCOL);
-  let client: Deno.Conn | undefined;
-  try {
-    const upgrade = await rawUpgrade(router);
-    client = upgrade.conn;
-    const id = await nextRequest(peer);
-    equal(await withTimeout(upgrade.status, TIMEOUT_MS, "the answer"), 504);
-    equal(await resetOf(peer, id), ErrorCode.CANCEL);
-    ok(
-      logs.some((line) =>
-        /WebSocket \/chat: tunnel .*: no answer to the upgrade in time/.test(line)
-      ),
-      logs.join("\n"),
-    );
-  } finally {
-    client?.close();
-    await peer.close();
-  }
-});
-
-Deno.test("a client that leaves before the backend accepts its WebSocket cancels the stream", async () => {
-  await using router = startRouter({ allowAnonymous: true, quiet: true });
-  const peer = await rawTunnel(router, CONNECT_PROTOCOL);
-  try {
-    const { conn } = await rawUpgrade(router);
-    const id = await nextRequest(peer);
-    conn.close();
-    equal(await resetOf(peer, id), ErrorCode.CANCEL);
-  } finally {
-    await peer.close();
-  }
-});
