@@ -55,6 +55,38 @@ export const ROUTER_DEFAULTS = {
   logLevel: "info",
 } as const;
 
+/** Let's Encrypt's production ACME directory: the default CA. */
+export const LETS_ENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory";
+
+/** Let's Encrypt's staging ACME directory (`acmeStaging`): untrusted certificates, high limits. */
+export const LETS_ENCRYPT_STAGING_DIRECTORY =
+  "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+/**
+ * The defaults of automatic HTTPS (ACME), used once `acmeEmail` is set. The
+ * bounds keep a long name list or a failing name within Let's Encrypt's
+ * rate limits (300 new orders per 3 hours per account; 5 failed
+ * validations per name per hour).
+ *
+ * @example
+ * ```ts
+ * import { ACME_DEFAULTS } from "./defaults.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(ACME_DEFAULTS.acmeOrdersPerHour, 20);
+ * ```
+ */
+export const ACME_DEFAULTS = {
+  acmeDirectory: LETS_ENCRYPT_DIRECTORY,
+  acmeStaging: false,
+  acmeCaCerts: frozen<string[]>([]),
+  stateDir: "ptth-state",
+  acmeOrderTimeout: 120_000,
+  acmeRequestTimeout: 30_000,
+  acmeOrdersPerHour: 20,
+  acmeRetryDelay: 60_000,
+  acmeRetryMaxDelay: 3_600_000,
+} as const;
+
 /** The admin listener's defaults on the command line (`createRouter` has none unless given). */
 export const ADMIN_DEFAULTS = {
   port: 8889,

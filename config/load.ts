@@ -7,7 +7,12 @@
  */
 
 import { parseArgs } from "node:util";
-import { ADMIN_DEFAULTS, ROUTER_DEFAULTS } from "./defaults.ts";
+import {
+  ACME_DEFAULTS,
+  ADMIN_DEFAULTS,
+  LETS_ENCRYPT_STAGING_DIRECTORY,
+  ROUTER_DEFAULTS,
+} from "./defaults.ts";
 import type { RouterOptions, RouteSpec } from "./router_options.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../log/logger.ts";
 import {
@@ -15,10 +20,14 @@ import {
   choiceType,
   ConfigError,
   countType,
+  dirType,
   durationType,
+  emailType,
+  filesType,
   fileType,
   hostnamesType,
   hostnameType,
+  httpsUrlType,
   invalid,
   type KeyNamer,
   MIN_TOKEN_LENGTH,
@@ -72,6 +81,26 @@ export interface RouterConfig {
   tunnelTlsCert?: string;
   /** PEM private key file for TLS on the tunnel port (with `tunnelTlsCert`). */
   tunnelTlsKey?: string;
+  /** Contact of the ACME account; setting it turns on automatic HTTPS. */
+  acmeEmail?: string;
+  /** The ACME CA's directory URL. @default {Let's Encrypt production} */
+  acmeDirectory: string;
+  /** Use Let's Encrypt's staging CA. @default {false} */
+  acmeStaging: boolean;
+  /** PEM files of certificates to trust for the ACME CA's HTTPS. @default {[]} */
+  acmeCaCerts: string[];
+  /** Where the ACME account key and certificates are kept. @default {"ptth-state"} */
+  stateDir: string;
+  /** How long one certificate order may take (ms). @default {120000} */
+  acmeOrderTimeout: number;
+  /** How long one request to the ACME CA may take (ms). @default {30000} */
+  acmeRequestTimeout: number;
+  /** New certificate orders per hour at most. @default {20} */
+  acmeOrdersPerHour: number;
+  /** The wait after a name's first failed order, doubled after each (ms). @default {60000} */
+  acmeRetryDelay: number;
+  /** The longest wait between orders for a failing name (ms). @default {3600000} */
+  acmeRetryMaxDelay: number;
   /** Tokens per service: a string, or several tokens as an array. @default {{}} */
   tokens: Record<string, string | string[]>;
   /** Whether tunnels without a token are accepted; unset lets the router decide. */
@@ -154,6 +183,7 @@ export type ConfigKey = Exclude<keyof RouterConfig, "sources">;
 export const OPTION_GROUPS = [
   "Listening",
   "TLS",
+  "Automatic HTTPS",
   "Authentication",
   "Routing",
   "Limits",
@@ -307,6 +337,117 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
     type: fileType,
     shown: "none",
     help: "PEM private key for TLS on the tunnel port (needs --tunnel-tls-cert)",
+  }),
+  option({
+    key: "acmeEmail",
+    flag: "acme-email",
+    env: "PTTH_ACME_EMAIL",
+    inFile: true,
+    group: "Automatic HTTPS",
+    type: emailType,
+    shown: "none",
+    help: "Turn on certificates from an ACME CA for the routes' exact host names; " +
+      "the CA's account contact",
+  }),
+  option({
+    key: "acmeDirectory",
+    flag: "acme-directory",
+    env: "PTTH_ACME_DIRECTORY",
+    inFile: true,
+    group: "Automatic HTTPS",
+    type: httpsUrlType,
+    default: ACME_DEFAULTS.acmeDirectory,
+    shown: ACME_DEFAULTS.acmeDirectory,
+    help: "The ACME CA's directory URL (Let's Encrypt production by default)",
+  }),
+  option({
+    key: "acmeStaging",
+    flag: "acme-staging",
+    env: "PTTH_ACME_STAGING",
+    inFile: true,
+    group: "Automatic HTTPS",
+    type: booleanType("[=<bool>]"),
+    default: ACME_DEFAULTS.acmeStaging,
+    shown: "false",
+    help:
+      "Use Let's Encrypt's staging CA (untrusted certificates, high rate limits) to try a setup",
+  }),
+  option({
+    key: "acmeCaCerts",
+    flag: "acme-ca-cert",
+    env: "PTTH_ACME_CA_CERTS",
+    inFile: true,
+    group: "Automatic HTTPS",
+    type: filesType,
+    default: ACME_DEFAULTS.acmeCaCerts,
+    shown: "none",
+    help: "Trust this PEM certificate for the ACME CA's HTTPS (a private CA)",
+  }),
+  option({
+    key: "stateDir",
+    flag: "state-dir",
+    env: "PTTH_STATE_DIR",
+    inFile: true,
+    group: "Automatic HTTPS",
+    type: dirType,
+    default: ACME_DEFAULTS.stateDir,
+    shown: ACME_DEFAULTS.stateDir,
+    help: "Where the ACME account key and the certificates are kept (folders 0700, files 0600)",
+  }),
+  option({
+    key: "acmeOrderTimeout",
+    flag: "acme-order-timeout",
+    env: "PTTH_ACME_ORDER_TIMEOUT",
+    inFile: true,
+    group: "Automatic HTTPS",
+    type: durationType(),
+    default: ACME_DEFAULTS.acmeOrderTimeout,
+    shown: "2m",
+    help: "Give up a certificate order (and back off) after this long",
+  }),
+  option({
+    key: "acmeRequestTimeout",
+    flag: "acme-request-timeout",
+    env: "PTTH_ACME_REQUEST_TIMEOUT",
+    inFile: true,
+    group: "Automatic HTTPS",
+    type: durationType(),
+    default: ACME_DEFAULTS.acmeRequestTimeout,
+    shown: "30s",
+    help: "Give up one request to the ACME CA after this long",
+  }),
+  option({
+    key: "acmeOrdersPerHour",
+    flag: "acme-orders-per-hour",
+    env: "PTTH_ACME_ORDERS_PER_HOUR",
+    inFile: true,
+    group: "Automatic HTTPS",
+    type: countType(false),
+    default: ACME_DEFAULTS.acmeOrdersPerHour,
+    shown: "20",
+    help: "New certificate orders per hour at most (Let's Encrypt allows 300 per 3 hours)",
+  }),
+  option({
+    key: "acmeRetryDelay",
+    flag: "acme-retry-delay",
+    env: "PTTH_ACME_RETRY_DELAY",
+    inFile: true,
+    group: "Automatic HTTPS",
+    type: durationType(),
+    default: ACME_DEFAULTS.acmeRetryDelay,
+    shown: "1m",
+    help: "Wait this long after a name's failed order, doubling after each failure",
+  }),
+  option({
+    key: "acmeRetryMaxDelay",
+    flag: "acme-retry-max-delay",
+    env: "PTTH_ACME_RETRY_MAX_DELAY",
+    inFile: true,
+    group: "Automatic HTTPS",
+    type: durationType(),
+    default: ACME_DEFAULTS.acmeRetryMaxDelay,
+    shown: "1h",
+    help: "The longest wait between orders for a failing name",
   }),
   option({
     key: "tokens",
@@ -822,8 +963,10 @@ function resolve<K extends ConfigKey>(
     const value = spec.type.fromJson(file.values[spec.key], name);
     // A file named in the config file is found from the config file's folder, not from
     // wherever the router was started.
-    config[spec.key] = spec.type === fileType
+    config[spec.key] = spec.type === fileType || spec.type === dirType
       ? besideFile(value as string, file.path) as typeof value
+      : spec.type === filesType
+      ? (value as string[]).map((path) => besideFile(path, file.path)) as typeof value
       : value;
     sources[spec.key] = name();
   } else if (spec.default !== undefined) {
@@ -917,6 +1060,13 @@ export function loadConfig(
   if (!result.help && !result.version) {
     checkPair(result, "tlsCert", "tlsKey");
     checkPair(result, "tunnelTlsCert", "tunnelTlsKey");
+    if (result.acmeStaging && result.sources.acmeDirectory !== undefined) {
+      throw new ConfigError(
+        `${labelOf(result, "acmeStaging")} and ${
+          labelOf(result, "acmeDirectory")
+        } both name the ACME CA: give one`,
+      );
+    }
   }
   return result;
 }
@@ -943,6 +1093,21 @@ function readPem(
   if (!expected.test(pem)) {
     const what = key.endsWith("Cert") ? "certificate" : "private key";
     throw invalid(label, `${quote(path)} holds no PEM ${what}`);
+  }
+  return pem;
+}
+
+function readCaCert(path: string, label: string, readFile: (path: string) => string): string {
+  let pem: string;
+  try {
+    pem = readFile(path);
+  } catch (error) {
+    throw new ConfigError(`Invalid ${label}: cannot read ${quote(path)}: ${reason(error)}`, {
+      cause: error,
+    });
+  }
+  if (!/-----BEGIN CERTIFICATE-----/.test(pem)) {
+    throw invalid(label, `${quote(path)} holds no PEM certificate`);
   }
   return pem;
 }
@@ -1033,5 +1198,20 @@ export function toRouterOptions(
   if (tls) options.tls = tls;
   const tunnelTls = readTls(config, "tunnelTlsCert", "tunnelTlsKey", readFile);
   if (tunnelTls) options.tunnelTls = tunnelTls;
+  if (config.acmeEmail !== undefined) {
+    options.acmeEmail = config.acmeEmail;
+    options.acmeDirectory = config.acmeStaging
+      ? LETS_ENCRYPT_STAGING_DIRECTORY
+      : config.acmeDirectory;
+    options.acmeCaCerts = config.acmeCaCerts.map((path) =>
+      readCaCert(path, labelOf(config, "acmeCaCerts"), readFile)
+    );
+    options.stateDir = config.stateDir;
+    options.acmeOrderTimeout = config.acmeOrderTimeout;
+    options.acmeRequestTimeout = config.acmeRequestTimeout;
+    options.acmeOrdersPerHour = config.acmeOrdersPerHour;
+    options.acmeRetryDelay = config.acmeRetryDelay;
+    options.acmeRetryMaxDelay = config.acmeRetryMaxDelay;
+  }
   return options;
 }

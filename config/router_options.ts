@@ -168,6 +168,30 @@ export interface RouterOptions {
   /** The least severe level logged: `debug`, `info`, `warn` or `error`. @default {"info"} */
   logLevel?: LogLevel;
   /**
+   * Turns on automatic HTTPS: certificates from an ACME CA (RFC 8555) for the
+   * exact host names of the routes, the account registered with this contact.
+   * @default {none: off}
+   */
+  acmeEmail?: string;
+  /** The ACME CA's directory URL. @default {Let's Encrypt production} */
+  acmeDirectory?: string;
+  /** Use Let's Encrypt's staging CA (untrusted certificates, high rate limits). @default {false} */
+  acmeStaging?: boolean;
+  /** PEM certificates (text) to trust for the ACME CA's own HTTPS, e.g. a private CA's root. @default {[]} */
+  acmeCaCerts?: string[];
+  /** Where the ACME account key and the certificates are kept (0700 folders, 0600 files). @default {"ptth-state"} */
+  stateDir?: string;
+  /** How long one certificate order may take, from new order to certificate (ms). @default {120000} */
+  acmeOrderTimeout?: number;
+  /** How long one request to the ACME CA may take (ms). @default {30000} */
+  acmeRequestTimeout?: number;
+  /** New certificate orders per hour at most, over all names. @default {20} */
+  acmeOrdersPerHour?: number;
+  /** The wait after a name's first failed order, doubled after each (ms). @default {60000} */
+  acmeRetryDelay?: number;
+  /** The longest wait between orders for a failing name (ms). @default {3600000} */
+  acmeRetryMaxDelay?: number;
+  /**
    * An admin listener apart from the public port: `/healthz`, `/readyz`,
    * `/api/tunnels`, `/metrics` (Prometheus) and the dashboard at `/`.
    * @default {none}

@@ -171,6 +171,53 @@ function parsePath(text: string, label: string): string {
 /** File names, not read here: the files are read when the options are built. */
 export const fileType = scalar("<file>", parsePath, jsonString("a file name", parsePath));
 
+/** A folder name (the state directory), not created here. */
+export const dirType = scalar("<dir>", parsePath, jsonString("a folder name", parsePath));
+
+/** Lists of file names (PEM files to trust): repeat the flag, commas in the environment, an array in the file. */
+export const filesType: ValueType<string[]> = {
+  metavar: "<file>",
+  list: true,
+  parse: (texts, label) => texts.map((text) => parsePath(text, label)),
+  fromJson(value, name) {
+    if (!Array.isArray(value)) throw invalid(name(), "expected an array of file names");
+    return value.map((entry, index) => {
+      if (typeof entry !== "string") {
+        throw invalid(name(`[${index}]`), `expected a string, got ${show(entry)}`);
+      }
+      return parsePath(entry, name(`[${index}]`));
+    });
+  },
+};
+
+function parseEmail(text: string, label: string): string {
+  // A contact for the ACME account (RFC 8555 §7.3): one mailbox, nothing a URI would mangle.
+  if (
+    !/^[^\s@,:<>]+@[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/i.test(text)
+  ) {
+    throw invalid(label, `${quote(text)} is not an email address`);
+  }
+  return text;
+}
+
+/** An email address (the ACME account's contact). */
+export const emailType = scalar("<email>", parseEmail, jsonString("an email address", parseEmail));
+
+function parseHttpsUrl(text: string, label: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw invalid(label, `${quote(text)} is not a URL`);
+  }
+  // RFC 8555 §6.1: ACME runs over HTTPS only.
+  if (url.protocol !== "https:") throw invalid(label, `${quote(text)} is not an https:// URL`);
+  return text;
+}
+
+/** An https:// URL (the ACME directory). */
+export const httpsUrlType = scalar("<url>", parseHttpsUrl, jsonString("a URL", parseHttpsUrl));
+
 function parseUrlPath(text: string, label: string): string {
   if (text === "off") return "";
   // An absolute path without query or fragment: it is compared with the request's path.

@@ -77,5 +77,11 @@ export function configurationWarnings(config: RouterConfig): string[] {
         `set --admin-token (or PTTH_ADMIN_TOKEN) to guard /metrics and /api`,
     );
   }
+  if (config.acmeEmail !== undefined) {
+    warnings.push(
+      `--acme-email is accepted but no certificate is ordered yet: automatic HTTPS needs the ` +
+        `router's own HTTPS listener, which is not in this version (use --tls-cert for now)`,
+    );
+  }
   return warnings;
 }

@@ -81,6 +81,15 @@ Deno.test("loadConfig() gives every option its default when nothing is set", () 
     readyServices: [],
     logFormat: "text",
     logLevel: "info",
+    acmeDirectory: "https://acme-v02.api.letsencrypt.org/directory",
+    acmeStaging: false,
+    acmeCaCerts: [],
+    stateDir: "ptth-state",
+    acmeOrderTimeout: 120_000,
+    acmeRequestTimeout: 30_000,
+    acmeOrdersPerHour: 20,
+    acmeRetryDelay: 60_000,
+    acmeRetryMaxDelay: 3_600_000,
     help: false,
     version: false,
     sources: {},
@@ -702,4 +711,65 @@ Deno.test("--max-response-buffer takes a size, and is passed to the router", () 
   );
   const options = toRouterOptions(load(["--max-response-buffer", "1mb"]), readFrom({}));
   equal(options.maxResponseBuffer, 1024 * 1024);
+});
+
+Deno.test("automatic HTTPS options: off without --acme-email, read whole with it", () => {
+  equal(toRouterOptions(load([]), readFrom({})).acmeEmail, undefined);
+  equal("acmeDirectory" in toRouterOptions(load([]), readFrom({})), false);
+  const config = load(
+    [
+      "--acme-email",
+      "ops@example.com",
+      "--acme-ca-cert",
+      "root.pem",
+      "--acme-orders-per-hour",
+      "5",
+    ],
+    { PTTH_STATE_DIR: "/var/lib/ptth", PTTH_ACME_RETRY_MAX_DELAY: "10m" },
+  );
+  const options = toRouterOptions(config, readFrom({ "root.pem": CERT }));
+  equal(options.acmeEmail, "ops@example.com");
+  equal(options.acmeDirectory, "https://acme-v02.api.letsencrypt.org/directory");
+  deepEqual(options.acmeCaCerts, [CERT]);
+  equal(options.stateDir, "/var/lib/ptth");
+  equal(options.acmeOrdersPerHour, 5);
+  equal(options.acmeRetryMaxDelay, 600_000);
+  match(configurationWarnings(config).join("\n"), /--acme-email is accepted but no certificate/);
+  const staging = toRouterOptions(
+    load(["--acme-email", "ops@example.com", "--acme-staging"]),
+    readFrom({}),
+  );
+  equal(staging.acmeDirectory, "https://acme-staging-v02.api.letsencrypt.org/directory");
+});
+
+Deno.test("automatic HTTPS options refuse what cannot work, naming the option", () => {
+  equal(
+    errorOf(() => load(["--acme-email", "not an address"])).message,
+    'Invalid --acme-email: "not an address" is not an email address',
+  );
+  equal(
+    errorOf(() => load(["--acme-directory", "http://ca.example/dir"])).message,
+    'Invalid --acme-directory: "http://ca.example/dir" is not an https:// URL',
+  );
+  equal(
+    errorOf(() => load(["--acme-staging", "--acme-directory", "https://ca.example/dir"])).message,
+    "--acme-staging and --acme-directory both name the ACME CA: give one",
+  );
+  const config = load(["--acme-email", "ops@example.com", "--acme-ca-cert", "key.pem"]);
+  equal(
+    errorOf(() => toRouterOptions(config, readFrom({ "key.pem": KEY }))).message,
+    'Invalid --acme-ca-cert: "key.pem" holds no PEM certificate',
+  );
+});
+
+Deno.test("the state directory and CA files in a config file are found beside it", () => {
+  const config = load([], { PTTH_CONFIG: "/etc/ptth/ptth.json" }, {
+    "/etc/ptth/ptth.json": JSON.stringify({
+      acmeEmail: "ops@example.com",
+      stateDir: "state",
+      acmeCaCerts: ["root.pem"],
+    }),
+  });
+  equal(config.stateDir, "/etc/ptth/state");
+  deepEqual(config.acmeCaCerts, ["/etc/ptth/root.pem"]);
 });
