@@ -1,0 +1,536 @@
+/**
+ * The Markdown report (BENCHMARKS.md for full runs): the machine, the
+ * method, a table per section with each figure's ratio to the direct
+ * baseline of the same run, the scale and soak
+ * findings, the targets judged, and the CPU share of each process. Pure: it
+ * reads the results of a run.
+ *
+ * @module
+ */
+
+import { fmt, fmtMiB, signedMiB } from "./format.ts";
+import type { Usage } from "./proc_stats.ts";
+import type { Check, Growth, Results, Row, SoakSample } from "./results.ts";
+import { TARGET } from "./targets.ts";
+
+/** A column of a table: its title, the figure of a row, and what it is compared to. */
+export interface Column {
+  title: string;
+  /** The figure of a row. */
+  value: (row: Row) => number | undefined;
+  /**
+   * The figure of the direct row it is compared to, when not the same
+   * column's (direct has no router: router figures compare to its Deno.serve process).
+   */
+  base?: (direct: Row) => number | undefined;
+  /** Text after the figure, before the ratios (`s · 45%`). */
+  suffix?: (row: Row) => string;
+  /** Not compared to other targets (a figure that is itself a ratio). */
+  alone?: boolean;
+}
+
+/**
+ * One cell: the figure, then its ratio to direct of the same scenario,
+ * `(0.21×)`; a row of direct has none.
+ *
+ * @example
+ * ```ts
+ * import { cell, type Column } from "./report.ts";
+ * import { equal } from "node:assert/strict";
+ * const rps: Column = { title: "req/s", value: (r) => r.metrics.reqPerSec };
+ * const row = (target: string, reqPerSec: number) => ({
+ *   section: "rate", scenario: "tiny", target, metrics: { reqPerSec },
+ *   router: null, backend: null, generator: null, wallS: 5,
+ * });
+ * const direct = row("direct", 70611);
+ * equal(cell(row("tunnel1", 14774), rps, direct), "14,774 (0.21×)");
+ * equal(cell(direct, rps, direct), "70,611");
+ * ```
+ */
+export function cell(row: Row, column: Column, direct: Row | undefined): string {
+  const v = column.value(row);
+  if (v === undefined || Number.isNaN(v)) return "–";
+  const text = `${fmt(v)}${column.suffix?.(row) ?? ""}`;
+  if (row.target === TARGET.direct || column.alone || !direct) return text;
+  const base = (column.base ?? column.value)(direct);
+  if (base === undefined || !base || Number.isNaN(base)) return text;
+  return `${text} (${(v / base).toFixed(2)}×)`;
+}
+
+/**
+ * A Markdown table of `rows`, a line each: scenario, target (by its label in
+ * `labels`), then one cell per column; a failed row shows its error.
+ *
+ * @example
+ * ```ts
+ * import { table } from "./report.ts";
+ * import type { Row } from "./results.ts";
+ * import { equal } from "node:assert/strict";
+ * const rows: Row[] = [
+ *   { section: "rate", scenario: "tiny", target: "direct", metrics: { reqPerSec: 1000 },
+ *     router: null, backend: null, generator: null, wallS: 5 },
+ *   { section: "rate", scenario: "tiny", target: "tunnel1", metrics: {},
+ *     router: null, backend: null, generator: null, wallS: 0, error: "wrk failed | 1" },
+ * ];
+ * const text = table(rows, [{ title: "req/s", value: (r) => r.metrics.reqPerSec }], {
+ *   direct: "direct Deno.serve",
+ *   tunnel1: "router + 1 backend",
+ * });
+ * equal(text.split("\n")[0], "| scenario | target | req/s |");
+ * equal(text.split("\n")[2], "| tiny | direct Deno.serve | 1,000 |");
+ * equal(text.split("\n")[3], "| tiny | router + 1 backend | error: wrk failed / 1 |");
+ * ```
+ */
+export function table(
+  rows: readonly Row[],
+  columns: readonly Column[],
+  labels: Record<string, string>,
+): string {
+  const head = ["scenario", "target", ...columns.map((c) => c.title)];
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => " --- ").join("|")}|`];
+  for (const r of rows) {
+    const same = (target: string) =>
+      rows.find((x) => x.scenario === r.scenario && x.target === target && !x.error);
+    const cells = r.error
+      ? [
+        `error: ${r.error.replace(/\|/g, "/").replace(/\n/g, " ")}`,
+        ...columns.slice(1).map(() => ""),
+      ]
+      : columns.map((c) => cell(r, c, same(TARGET.direct)));
+    lines.push(`| ${[r.scenario, labels[r.target] ?? r.target, ...cells].join(" | ")} |`);
+  }
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------- columns
+
+const cpuPct = (usage: Usage | null) => usage ? ` s · ${Math.round(usage.cpuPct)}%` : "";
+const routerCpu: Column = {
+  title: "router CPU (% of a core)",
+  value: (r) => r.router?.cpuS,
+  base: (d) => d.backend?.cpuS,
+  suffix: (r) => cpuPct(r.router),
+};
+const backendCpu: Column = {
+  title: "backend CPU (% of a core)",
+  value: (r) => r.backend?.cpuS,
+  suffix: (r) => cpuPct(r.backend),
+};
+/** CPU per request (µs): less sensitive than req/s to other processes taking the cores. */
+const perRequest = (usage: Usage | null | undefined, r: Row) =>
+  usage && r.metrics.requests ? (usage.cpuS * 1e6) / r.metrics.requests : undefined;
+const routerPerRequest: Column = {
+  title: "router CPU µs/req",
+  value: (r) => perRequest(r.router, r),
+  base: (d) => perRequest(d.backend, d),
+};
+const backendPerRequest: Column = {
+  title: "backend CPU µs/req",
+  value: (r) => perRequest(r.backend, r),
+};
+const routerPeak: Column = {
+  title: "router peak RSS MiB",
+  value: (r) => r.router?.peakMiB,
+  base: (d) => d.backend?.peakMiB,
+};
+const backendPeak: Column = {
+  title: "backend peak RSS MiB",
+  value: (r) => r.backend?.peakMiB,
+};
+/** What each process took: the last columns of the SSE and WebSocket tables. */
+const USAGE_COLUMNS: Column[] = [routerCpu, backendCpu, routerPeak, backendPeak];
+const metric = (title: string, key: string): Column => ({ title, value: (r) => r.metrics[key] });
+
+// ---------------------------------------------------------------- sections
+
+function machineSection(out: string[], results: Results): void {
+  const m = results.machine;
+  out.push(`- CPU: ${m.cpu} × ${m.nproc} (nproc)`);
+  out.push(`- Memory: ${m.memory}`);
+  out.push(`- Kernel: ${m.kernel}`);
+  out.push(`- Code: commit ${m.commit}`);
+  out.push(`- Deno: ${m.deno}`);
+  out.push(`- Load generators: ${m.wrk}; ${m.h2load}; ${m.curl}`);
+  out.push(
+    `- Date: ${results.startedAt}; run time ${fmt(results.durationS)} s (${results.mode} mode)`,
+  );
+  out.push(`- Load average before / after: ${m.loadBefore} / ${m.loadAfter}`);
+  out.push(
+    `- CPU actually available (${m.nproc} busy loops for 1 s, in cores) before / after: ${
+      m.coresAvailableBefore ?? "–"
+    } / ${m.coresAvailableAfter ?? "–"}`,
+  );
+  const us = (key: string) => fmt(m[key] as number | undefined);
+  const probe =
+    "bench/pingpong.ts: one octet there and back over loopback TCP, two handoffs, Deno at both ends";
+  out.push(
+    m.roundTripPinned !== "yes"
+      ? `- Round trip between two processes (${probe}; unpinned), µs before / after: ${
+        us("roundTripUnpinnedBeforeUs")
+      } / ${us("roundTripUnpinnedAfterUs")}`
+      : `- Round trip between two processes (${probe}), µs with both on one core / on two cores (taskset), before: ${
+        us("roundTripOneCoreBeforeUs")
+      } / ${us("roundTripTwoCoresBeforeUs")}; after: ${us("roundTripOneCoreAfterUs")} / ${
+        us("roundTripTwoCoresAfterUs")
+      }`,
+  );
+}
+
+function methodSection(out: string[], results: Results): void {
+  const c = results.config;
+  const peakResetWorks = results.machine.peakResetWorks !== "no";
+  out.push(
+    `- Request rates: \`wrk -t1 -d${c.duration}s --latency\` (p50/p99 from wrk's latency distribution), HTTP/1.1;`,
+    `  POST echo with bench/post.lua (1 KiB body); second opinion \`h2load -t1 -c${c.h2load.clients} -m${c.h2load.streams}\``,
+    "  over h2c (prior knowledge), mean latency only. One 1 s warm-up per target first.",
+    "- MB/s is 10^6 bytes per second (response bytes read, headers included, for request rates).",
+    "- CPU: utime + stime from /proc/PID/stat over the scenario, with its share of one core.",
+    `- Peak RSS: VmHWM from /proc/PID/status, reset at the start of each scenario through`,
+    `  /proc/PID/clear_refs (${
+      peakResetWorks ? "worked" : "not permitted: sampled VmRSS every 50 ms instead"
+    }).`,
+    "- For four backends, CPU and RSS are summed over the four processes.",
+    "- Router CPU and RSS ratios compare the router to the direct `Deno.serve` process; CPU µs per",
+    "  request (CPU time over requests answered) varies less than req/s when other processes take",
+    "  the cores.",
+    `- Transfers: \`curl -o /dev/null\` (download) and \`curl -T\` of a sparse file (upload); RSS growth = peak − RSS at the start.`,
+    "",
+  );
+}
+
+function scaleSection(out: string[], bench: Results): void {
+  const s = bench.scale;
+  const idle = s.idleTunnels as Record<string, number> | undefined;
+  if (idle) {
+    out.push(
+      `- **${
+        idle.tunnels!.toLocaleString("en-US")
+      } idle tunnels** (one backend process, one \`serveReverse\` each):`,
+      `  router RSS ${fmt(idle.routerRssBeforeKiB! / 1024)} → ${
+        fmt(idle.routerRssAfterKiB! / 1024)
+      } MiB 1.5 s after they connected (${
+        fmt(idle.routerKiBPerTunnelAtConnect)
+      } KiB per tunnel, V8's young generation`,
+      `  still sized for the burst), ${
+        fmt(idle.routerRssSettledKiB! / 1024)
+      } MiB settled (median of the last ${idle.settledSamples} of ${idle.watchS} one-second samples; peak ${
+        fmt(idle.routerRssPeakKiB! / 1024)
+      } MiB):`,
+      `  **${fmt(idle.routerKiBPerTunnel)} KiB per tunnel**; backend ${
+        fmt(idle.backendRssKiB! / 1024)
+      } MiB in all`,
+      `  (${fmt(idle.backendKiBPerTunnel)} KiB per tunnel); all connected in ${
+        fmt(idle.connectAllMs! / 1000)
+      } s`,
+      "  (dialing 50 at a time).",
+    );
+  }
+  const sif = s.streamsInFlight;
+  if (sif && !sif.error) {
+    const r = sif.router as Usage | null;
+    const b = sif.backend as Usage | null;
+    out.push(
+      `- **${
+        Number(sif.streams).toLocaleString("en-US")
+      } streams in flight** across them (h2load \`-c ${sif.clients}\`,`,
+      `  h2c to the router; the backend holds every request until that many are held at once): peak`,
+      `  ${Number(sif.peakHeld).toLocaleString("en-US")} held (${sif.release}, after ${
+        fmt(Number(sif.msToReachPeak))
+      } ms), ${Number(sif.succeeded).toLocaleString("en-US")} answered,`,
+      `  ${sif.errors} errors in ${fmt(Number(sif.seconds))} s; router RSS ${
+        fmt(r?.rssStartMiB)
+      } → peak ${fmt(r?.peakMiB)} MiB`,
+      `  (${fmt(Number(sif.routerKiBPerStream))} KiB per stream), router CPU ${
+        fmt(r?.cpuS)
+      } s; backend peak ${fmt(b?.peakMiB)} MiB, CPU ${fmt(b?.cpuS)} s.`,
+    );
+  } else if (sif) out.push(`- Streams in flight: error: ${sif.error}`);
+}
+
+function soakSection(out: string[], soakRun: Results): void {
+  const soak = soakRun.scale.soak;
+  if (soak) {
+    const span = (g: Growth) =>
+      `${fmtMiB(g.start)} → ${fmtMiB(g.end)} MiB (${signedMiB(g.growth)})`;
+    const list = (key: keyof SoakSample) => soak.series.map((x) => fmtMiB(x[key])).join(", ");
+    const n = soak.samplesPerEnd;
+    out.push(
+      `- **Soak**: ${soak.requests.toLocaleString("en-US")} tiny GETs${
+        soak.truncatedByTimeBudget
+          ? ` (of ${soak.planned.toLocaleString("en-US")} planned: stopped by the time budget)`
+          : ""
+      } through one tunnel`,
+      `  (a router and backend of their own, started with \`--inspect\`; h2load \`-c 50 -m 10\`, h2c,`,
+      `  in batches), ${fmt(soak.reqPerSec)} req/s, ${soak.errors} errors; CPU over the batches`,
+      `  (the forced collections left out): router ${fmt(soak.routerCpuS)} s, backend ${
+        fmt(soak.backendCpuS)
+      } s.`,
+      `  After each batch both processes run a full collection, forced through the V8 inspector`,
+      `  (bench/full_gc.ts), and RSS is read 250 ms later: the V8 heap is then what is still`,
+      `  referenced, and RSS is free of the tens of MiB the old generation gathers between`,
+      n === 0
+        ? `  collections. One batch only: no start and end to compare.`
+        : `  collections. Start: the median of the samples after batches 1-${n}; end: after the last ${n}.`,
+      `  After a full collection: router RSS ${span(soak.routerRssAfterGc)}, V8 heap ${
+        span(soak.routerHeap)
+      };`,
+      `  backend RSS ${span(soak.backendRssAfterGc)}, V8 heap ${
+        span(soak.backendHeap)
+      }. Right after`,
+      `  each batch (before its collection): router RSS ${span(soak.routerRss)}.`,
+      `  Router RSS (MiB) before the soak, then right after each batch: ${list("routerRssKiB")};`,
+      `  after each batch's full collection: ${list("routerRssAfterGcKiB")} (least-squares slope ${
+        fmt(soak.routerRssAfterGcSlopeKiBPer100k)
+      } KiB per 100,000`,
+      `  requests); V8 heap: ${list("routerHeapKiB")}.`,
+    );
+  }
+  if (soakRun.scale.soakError) out.push(`- Soak not completed: ${soakRun.scale.soakError}`);
+}
+
+function cpuShareSection(out: string[], bench: Results): void {
+  const m = bench.machine;
+  out.push(
+    `% of one core during each run (the machine has ${m.nproc} cores: ${
+      Number(m.nproc) * 100
+    }% at most). "others" is`,
+    "the rest of the machine's busy time (/proc/stat) meanwhile: other engineers' processes and this",
+    "script. Load generator CPU is sampled every 50 ms.",
+    "",
+    "| scenario | target | router | backend(s) | load generator | others | idle | reading |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+  );
+  for (const r of bench.rows) {
+    if (r.error || (!r.router && !r.backend)) continue;
+    const parts = [r.router?.cpuPct, r.backend?.cpuPct, r.generator?.cpuPct];
+    const ours = parts.reduce((a: number, v) => a + (v ?? 0), 0);
+    const pct = (v: number | undefined) =>
+      v === undefined || Number.isNaN(v) ? "–" : `${Math.round(v)}%`;
+    const names = [
+      "router",
+      r.target === TARGET.tunnel4 ? "backends" : "backend",
+      "load generator",
+    ];
+    const busiest = parts.reduce(
+      (best: number, v, i) => (v ?? 0) > (parts[best] ?? 0) ? i : best,
+      0,
+    );
+    const idle = r.system?.idlePct ?? NaN;
+    const reading = (parts[busiest] ?? 0) >= 90
+      ? `${names[busiest]} CPU-bound`
+      : idle < 15
+      ? `machine saturated (${names[busiest]} busiest of ours)`
+      : "no process saturated: waiting";
+    out.push(
+      `| ${r.scenario} | ${bench.targets[r.target] ?? r.target} | ${pct(parts[0])} | ${
+        pct(parts[1])
+      } | ${pct(parts[2])} | ${pct(Math.max(0, (r.system?.busyPct ?? NaN) - ours))} | ${
+        pct(idle)
+      } | ${reading} |`,
+    );
+  }
+  out.push("");
+}
+
+/** What the report is made of. */
+export interface ReportInput {
+  /** The bench run's results, if there is one. */
+  bench: Results | null;
+  /** The soak's results (the bench run's own: the soak runs in it). */
+  soak: Results | null;
+  /** The targets judged on both. */
+  checks: readonly Check[];
+}
+
+/**
+ * The whole report.
+ *
+ * @example
+ * ```ts
+ * import { renderReport } from "./report.ts";
+ * import { newResults } from "./results.ts";
+ * import { benchConfig } from "./config.ts";
+ * import { equal } from "node:assert/strict";
+ * const bench = newResults(true, benchConfig(true));
+ * const text = renderReport({
+ *   bench, soak: null, checks: [],
+ * });
+ * equal(text.startsWith("# ptth benchmarks (quick smoke run)"), true);
+ * equal(text.includes("## Request rates"), true);
+ * ```
+ */
+export function renderReport(input: ReportInput): string {
+  const { bench, soak } = input;
+  const first = bench ?? soak;
+  const out: string[] = [];
+  const quick = first?.mode === "quick";
+  out.push(`# ptth benchmarks${quick ? " (quick smoke run)" : ""}`, "");
+  out.push(
+    "Generated by `deno task bench` (bench/run.ts); do not edit by hand, run it",
+    "again. Every figure of a target is followed by its ratio to the direct `Deno.serve`",
+    "baseline of the same run, `(n×)`: the baseline serves the same handler (bench/handlers.ts) in",
+    "its own process.",
+    "Router and backends run as separate processes (`deno run -A mod.ts`, bench/backend.ts).",
+    "",
+  );
+  if (bench) {
+    out.push("## Machine", "");
+    machineSection(out, bench);
+    out.push("");
+    out.push(
+      "The machine is shared: other engineers' tests may have been running at the same time",
+      "(see the load average), and the load generator shares the cores with the router and the",
+      "backends. Absolute figures are therefore noisy; the ratios to the same-run baselines are",
+      "what count. A tunnel adds a round trip between processes (router to backend and back) to every",
+      "batch of requests, which direct serving does not: where one across cores costs much more than",
+      "on one core (as waking an idle virtual CPU can), the tunnel's ratios move with it.",
+      "",
+    );
+    out.push("## Method", "");
+    methodSection(out, bench);
+    const rows = (section: string) => bench.rows.filter((r) => r.section === section);
+    const labels = bench.targets;
+    out.push(
+      "## Request rates",
+      "",
+      table(rows("rate"), [
+        metric("req/s", "reqPerSec"),
+        metric("p50 ms", "p50Ms"),
+        metric("p99 ms", "p99Ms"),
+        metric("MB/s", "mbPerSec"),
+        routerCpu,
+        backendCpu,
+        routerPerRequest,
+        backendPerRequest,
+        routerPeak,
+        backendPeak,
+      ], labels),
+      "",
+    );
+    const errors = rows("rate").filter((r) => (r.metrics.errors ?? 0) > 0);
+    if (errors.length) {
+      out.push(
+        `Errors (non-2xx or socket errors): ${
+          errors.map((r) => `${r.scenario} [${r.target}]: ${r.metrics.errors}`).join("; ")
+        }`,
+        "",
+      );
+    }
+    out.push(
+      "h2load (mean latency, no percentiles):",
+      "",
+      table(rows("h2load"), [
+        metric("req/s", "reqPerSec"),
+        metric("mean ms", "meanMs"),
+        routerCpu,
+        backendCpu,
+        routerPerRequest,
+        backendPerRequest,
+        routerPeak,
+        backendPeak,
+      ], labels),
+      "",
+    );
+    out.push(
+      "## Transfers",
+      "",
+      table(rows("transfer"), [
+        metric("MB/s", "mbPerSec"),
+        metric("seconds", "seconds"),
+        { title: "router RSS start MiB", value: (r) => r.router?.rssStartMiB, alone: true },
+        routerPeak,
+        metric("router RSS growth MiB", "routerRssGrowthMiB"),
+        routerCpu,
+        backendCpu,
+        backendPeak,
+      ], labels),
+      "",
+    );
+    const c = bench.config;
+    out.push(
+      "## Server-sent events",
+      "",
+      `${c.sse.streams} streams at once, one HTTP/1.1 connection each. Flood: each stream's`,
+      `${c.sse.floodEvents} events sent as fast as the reader takes them, read by h2load (events/s`,
+      "counted from the body bytes). Paced: bench/sse_client.ts (Deno `fetch`), one event per",
+      `${c.sse.interval} ms on every stream: time from the request to the first event, delivery`,
+      "latency of every event (stamped by the handler, read by the client; same clock), and the time",
+      "to first event of a single-event stream opened alone (median of 20).",
+      "",
+      table(rows("sse"), [
+        metric("events/s", "eventsPerSec"),
+        metric("MB/s", "mbPerSec"),
+        metric("first event p50 ms", "firstEventP50Ms"),
+        metric("first event p99 ms", "firstEventP99Ms"),
+        metric("delivery p50 ms", "deliveryP50Ms"),
+        metric("delivery p99 ms", "deliveryP99Ms"),
+        metric("first event alone p50 ms", "aloneFirstEventP50Ms"),
+        ...USAGE_COLUMNS,
+      ], labels),
+      "",
+    );
+    out.push(
+      "## WebSocket echo",
+      "",
+      `bench/ws_client.ts (Deno's WebSocket client) against the \`/ws\` echo route: ${c.ws.sockets}`,
+      `sockets at once, each sending a 64-byte message and waiting for its echo, for ${c.ws.seconds} s`,
+      `(messages/s, round-trip latency); then one socket echoing ${c.ws.bulkMiB} MiB in 64 KiB`,
+      "messages with at most 4 MiB unanswered (MB/s of echoed payload). Through the router each socket",
+      "is an RFC 8441 extended CONNECT stream on the tunnel; the direct target is `Deno.upgradeWebSocket`.",
+      "",
+      table(rows("ws"), [
+        metric("messages/s", "messagesPerSec"),
+        metric("RTT p50 ms", "rttP50Ms"),
+        metric("RTT p99 ms", "rttP99Ms"),
+        metric("bulk MB/s", "bulkMBps"),
+        metric("open all ms", "openMs"),
+        ...USAGE_COLUMNS,
+      ], labels),
+      "",
+    );
+    out.push(
+      "## Tunnel establishment",
+      "",
+      "From calling `serveReverse()` (a request to the router fired at the same moment, held by the",
+      "router until a tunnel is up) to that request's response, against a router with no other",
+      "tunnel (bench/connect.ts). Direct: a new TCP connection's first response from `Deno.serve`.",
+      "",
+      table(rows("connect"), [
+        metric("connected p50 ms", "connectedP50Ms"),
+        metric("first response p50 ms", "firstResponseP50Ms"),
+        metric("first response p90 ms", "firstResponseP90Ms"),
+      ], labels),
+      "",
+    );
+    out.push("## Scale", "");
+    scaleSection(out, bench);
+    out.push("");
+  } else {
+    out.push("No bench run (`deno task bench`) to report.", "");
+  }
+
+  if (soak) {
+    out.push("## Soak", "");
+    soakSection(out, soak);
+    out.push("");
+  }
+
+  out.push(
+    "## Targets",
+    "",
+    "| target | figure | threshold | met |",
+    "| --- | --- | --- | --- |",
+  );
+  for (const check of input.checks) {
+    const met = check.met === null ? "n/a" : check.met ? "**met**" : "**not met**";
+    out.push(`| ${check.target} | ${check.figure} | ${check.threshold} | ${met} |`);
+  }
+  out.push("");
+  if (bench) {
+    out.push("## CPU share per process", "");
+    cpuShareSection(out, bench);
+  }
+  const notes = bench?.notes ?? soak?.notes ?? [];
+  if (notes.length) out.push("## Notes", "", ...notes.map((n) => `- ${n}`), "");
+  return out.join("\n");
+}
