@@ -22,7 +22,14 @@ import { describeMachine, finishMachine } from "./lib/machine.ts";
 import { outputPaths, writeOutputs } from "./lib/output.ts";
 import { Deadline } from "./lib/processes.ts";
 import { errorText } from "./lib/results.ts";
-import { detectRouter, startDirect, startTunnel, stopTarget, TARGET } from "./lib/targets.ts";
+import {
+  detectRouter,
+  hasFlag,
+  startDirect,
+  startTunnel,
+  stopTarget,
+  TARGET,
+} from "./lib/targets.ts";
 import type { CheckedScenarios } from "./lib/targets_check.ts";
 import { ensureTools } from "./lib/tools.ts";
 import { rateScenarios, tinyScenario } from "./scenarios/rates.ts";
@@ -48,13 +55,17 @@ function checkedScenarios(config: BenchConfig): CheckedScenarios {
 async function plan(ctx: RunContext, deadline: Deadline): Promise<void> {
   const files = await prepareUploadFiles(ctx);
   const direct = await startDirect(ctx);
-  const [tunnel1, tunnel4] = await Promise.all([
+  const [tunnel1, tunnel4, logsOff] = await Promise.all([
     startTunnel(ctx, TARGET.tunnel1, { backends: 1 }),
     startTunnel(ctx, TARGET.tunnel4, { backends: 4 }),
+    hasFlag(ctx, "--log-level")
+      ? startTunnel(ctx, TARGET.logsOff, { backends: 1, routerArgs: ["--log-level", "error"] })
+      : null,
   ]);
   ctx.log(`started: ${Object.keys(ctx.results.targets).join(", ")}`);
 
-  await rateScenarios(ctx, [direct, tunnel1, tunnel4]);
+  await rateScenarios(ctx, [direct, tunnel1, tunnel4], logsOff);
+  if (logsOff) await stopTarget(logsOff);
   await transfers(ctx, "download", [direct, tunnel1], files);
   await transfers(ctx, "upload", [direct, tunnel1], files);
   await sseScenarios(ctx, [direct, tunnel1, tunnel4]);

@@ -5,7 +5,9 @@
  * and so that none starts once the run is being stopped.
  *
  * A {@linkcode Proc}'s output is read line by line as it comes, so a child
- * never blocks on a full pipe.
+ * never blocks on a full pipe. A router's stderr (a line per request at the
+ * default log level) goes to a file instead, read only when a line is waited
+ * for: piping it here would add this script's reading to what is measured.
  *
  * @module
  */
@@ -14,10 +16,14 @@
 export interface SpawnOptions {
   /** Working directory. @default {the registry's} */
   cwd?: string;
+  /** Write stderr to this file instead of a pipe (read back on demand). */
+  stderrFile?: string;
 }
 
 /** Lines kept of a child's output: the most recent ones. */
 const KEPT_LINES = 10_000;
+/** At most this much of a stderr file is read per look (the start of a log is what is waited for). */
+const FILE_READ_CHUNK = 1 << 20;
 
 /**
  * A child process, its output as lines, and its end.
@@ -49,21 +55,29 @@ export class Proc {
   #child: Deno.ChildProcess;
   #exited = false;
   #waiters = new Set<() => void>();
+  #stderrFile: string | undefined;
+  #fileOffset = 0;
+  #fileDecoder = new TextDecoder();
+  #fileRest = "";
 
   /** Use {@linkcode Processes.spawn}, which registers it. */
   constructor(name: string, command: string, args: string[], options: SpawnOptions = {}) {
     this.name = name;
-    this.#child = new Deno.Command(command, {
-      args,
+    this.#stderrFile = options.stderrFile;
+    const wrapped = wrap(command, args, options);
+    this.#child = new Deno.Command(wrapped.command, {
+      args: wrapped.args,
       cwd: options.cwd,
       stdin: "null",
       stdout: "piped",
-      stderr: "piped",
-      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+      stderr: this.#stderrFile === undefined ? "piped" : "null",
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1", ...wrapped.env },
     }).spawn();
     this.pid = this.#child.pid;
     const out = this.#pump(this.#child.stdout, this.stdout);
-    const err = this.#pump(this.#child.stderr, this.stderr);
+    const err = this.#stderrFile === undefined
+      ? this.#pump(this.#child.stderr, this.stderr)
+      : Promise.resolve();
     this.status = this.#child.status.then((status) => {
       this.#exited = true;
       this.#notify();
@@ -91,6 +105,23 @@ export class Proc {
     this.#notify();
   }
 
+  /** Reads what the stderr file gained since the last look (at most 1 MiB). */
+  async #readStderrFile(): Promise<void> {
+    if (this.#stderrFile === undefined) return;
+    try {
+      using file = await Deno.open(this.#stderrFile);
+      await file.seek(this.#fileOffset, Deno.SeekMode.Start);
+      const buffer = new Uint8Array(FILE_READ_CHUNK);
+      const n = await file.read(buffer);
+      if (n === null || n === 0) return;
+      this.#fileOffset += n;
+      const text = this.#fileDecoder.decode(buffer.subarray(0, n), { stream: true });
+      this.#fileRest = pushLines(this.stderr, this.#fileRest + text);
+    } catch {
+      // Not created yet.
+    }
+  }
+
   #notify(): void {
     for (const wake of this.#waiters) wake();
     this.#waiters.clear();
@@ -107,12 +138,15 @@ export class Proc {
     from = 0,
   ): Promise<string> {
     const deadline = performance.now() + timeoutMs;
+    const fromFile = which === "stderr" && this.#stderrFile !== undefined;
     let i = from;
     while (true) {
+      if (fromFile) await this.#readStderrFile();
       const lines = this[which];
       for (; i < lines.length; i++) if (test(lines[i]!)) return lines[i]!;
       if (this.#exited) {
         await this.done;
+        if (fromFile) await this.#readStderrFile();
         const again = this[which].slice(i).find(test);
         if (again !== undefined) return again;
         throw new Error(`${this.name} exited: ${await this.tail()}`);
@@ -121,10 +155,11 @@ export class Proc {
       if (left <= 0) {
         throw new Error(`${this.name}: timed out waiting for output; ${await this.tail()}`);
       }
+      // A file says nothing when it grows: look again soon.
       let timer: ReturnType<typeof setTimeout> | undefined;
       await new Promise<void>((resolve) => {
         this.#waiters.add(resolve);
-        timer = setTimeout(resolve, Math.min(left, 1000));
+        timer = setTimeout(resolve, Math.min(left, fromFile ? 50 : 1000));
       });
       clearTimeout(timer);
     }
@@ -136,10 +171,11 @@ export class Proc {
     return JSON.parse(line);
   }
 
-  /** The last lines of its stderr and stdout, for an error message. */
-  tail(n = 5): Promise<string> {
-    const lines = [...this.stderr.slice(-n), ...this.stdout.slice(-n)];
-    return Promise.resolve(lines.join(" | ") || "(no output)");
+  /** The last lines of its stderr (file or pipe) and stdout, for an error message. */
+  async tail(n = 5): Promise<string> {
+    let err = this.stderr.slice(-n);
+    if (this.#stderrFile !== undefined) err = await lastLinesOfFile(this.#stderrFile, n);
+    return [...err, ...this.stdout.slice(-n)].join(" | ") || "(no output)";
   }
 
   /** Sends `signal`; a process already gone is no error. */
@@ -177,6 +213,41 @@ function eventOf(line: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+async function lastLinesOfFile(path: string, n: number): Promise<string[]> {
+  try {
+    using file = await Deno.open(path);
+    const size = (await file.stat()).size;
+    const start = Math.max(0, size - 4096);
+    await file.seek(start, Deno.SeekMode.Start);
+    const buffer = new Uint8Array(size - start);
+    let read = 0;
+    while (read < buffer.length) {
+      const got = await file.read(buffer.subarray(read));
+      if (got === null) break;
+      read += got;
+    }
+    return new TextDecoder().decode(buffer.subarray(0, read)).trimEnd().split("\n").slice(-n);
+  } catch {
+    return [];
+  }
+}
+
+/** The command line that applies `options`' redirection: a `bash -c` that execs. */
+function wrap(
+  command: string,
+  args: string[],
+  options: SpawnOptions,
+): { command: string; args: string[]; env: Record<string, string> } {
+  if (options.stderrFile === undefined) return { command, args, env: {} };
+  let script = 'exec "$0" "$@"';
+  const env: Record<string, string> = {};
+  if (options.stderrFile !== undefined) {
+    script += ' 2>"$PTTH_BENCH_STDERR"';
+    env.PTTH_BENCH_STDERR = options.stderrFile;
+  }
+  return { command: "bash", args: ["-c", script, command, ...args], env };
 }
 
 /**

@@ -193,6 +193,8 @@ function methodSection(out: string[], results: Results): void {
     "- Router CPU and RSS ratios compare the router to the direct `Deno.serve` process; CPU µs per",
     "  request (CPU time over requests answered) varies less than req/s when other processes take",
     "  the cores.",
+    "- The ptth routers log at their default level (`info`, a line per request) to a file; one",
+    "  row at 50 connections has them off (`--log-level error`).",
     `- Transfers: \`curl -o /dev/null\` (download) and \`curl -T\` of a sparse file (upload); RSS growth = peak − RSS at the start.`,
     "",
   );

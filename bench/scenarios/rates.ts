@@ -1,7 +1,9 @@
 /**
  * Request rates: tiny GETs with wrk at 1, 50 and 256 connections, a 1 KiB
  * POST echo at 50, and h2load's tiny GETs over h2c (many streams per
- * connection), each against every target in turn.
+ * connection), each against every target in turn; plus one row of the ptth
+ * router with its logs off, at 50 connections, beside the one with its
+ * default logging: what a line per request costs.
  *
  * @module
  */
@@ -39,11 +41,18 @@ async function rateScenario(
   }
 }
 
-/** The request-rate scenarios against `targets`. */
-export async function rateScenarios(ctx: RunContext, targets: readonly Target[]): Promise<void> {
+/**
+ * The request-rate scenarios against `targets`; `logsOff` (a router with
+ * `--log-level error`), when there is one, joins the 50-connection tiny GETs.
+ */
+export async function rateScenarios(
+  ctx: RunContext,
+  targets: readonly Target[],
+  logsOff: Target | null,
+): Promise<void> {
   const { config } = ctx;
   const url = (t: Target, path: string) => `http://127.0.0.1:${t.port}${path}`;
-  for (const target of targets) {
+  for (const target of [...targets, ...(logsOff ? [logsOff] : [])]) {
     await wrk(ctx, url(target, "/tiny"), 50, config.warmup).catch((error) =>
       ctx.log(`warm-up of ${target.key} failed: ${error}`)
     );
@@ -53,7 +62,7 @@ export async function rateScenarios(ctx: RunContext, targets: readonly Target[])
       ctx,
       "rate",
       tinyScenario(c),
-      targets,
+      c === 50 && logsOff ? [...targets, logsOff] : targets,
       (t) => wrk(ctx, url(t, "/tiny"), c, config.duration),
     );
   }
