@@ -1,25 +1,34 @@
 /**
- * The benchmark suite (`deno task bench [--quick] [--json FILE] [--md FILE]
- * [--deadline SECONDS]`).
+ * The benchmark suites:
  *
- * It runs the request rates, transfers, SSE, WebSocket, tunnel establishment,
- * scale and soak scenarios against direct `Deno.serve` and ptth routers with
- * one and four backends (lib/targets.ts), each its own processes driven by
- * wrk, h2load, curl and client scripts (scenarios/), and writes its results
- * as JSON and the report (lib/output.ts). `--quick` is a smoke run with
- * smaller sizes (lib/config.ts). Every child process is stopped at the end,
- * on failure, on SIGINT/SIGTERM, and when the global deadline (under 5
- * minutes) passes; the results gathered until then are still written.
+ *     deno task bench [--quick] [--json FILE] [--md FILE] [--deadline SECONDS]
+ *     deno task soak  [--quick] [--json FILE] [--md FILE] [--deadline SECONDS]
+ *     deno run -A bench/run.ts --report [--quick] [--md FILE]
+ *
+ * `bench` runs the request rates, transfers, SSE, WebSocket, tunnel
+ * establishment and scale scenarios against direct `Deno.serve` and ptth
+ * routers with one and four backends (lib/targets.ts), each its own
+ * processes driven by wrk, h2load, curl and client scripts.
+ *
+ * `soak` (`--soak`) runs the edge scenario (issue 16) and the
+ * million-request soak, which would take the bench past its deadline.
+ * `--report` only renders the report from the latest results files.
+ *
+ * Each run writes its results as JSON and the report (lib/output.ts) made of
+ * the latest bench and soak results of the same mode; `--quick` is a smoke
+ * run with smaller sizes (lib/config.ts). Every child process is stopped at
+ * the end, on failure, on SIGINT/SIGTERM, and when the global deadline (under
+ * 5 minutes) passes; the results gathered until then are still written.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { type BenchConfig, benchConfig } from "./lib/config.ts";
+import { type BenchConfig, benchConfig, type Suite } from "./lib/config.ts";
 import { createContext, type RunContext } from "./lib/context.ts";
 import { fmt } from "./lib/format.ts";
 import { describeMachine, finishMachine } from "./lib/machine.ts";
-import { outputPaths, writeOutputs } from "./lib/output.ts";
+import { outputPaths, readResults, report, writeOutputs } from "./lib/output.ts";
 import { Deadline } from "./lib/processes.ts";
 import { errorText } from "./lib/results.ts";
 import {
@@ -32,6 +41,7 @@ import {
 } from "./lib/targets.ts";
 import type { CheckedScenarios } from "./lib/targets_check.ts";
 import { ensureTools } from "./lib/tools.ts";
+import { edgeScenario } from "./scenarios/edge.ts";
 import { rateScenarios, tinyScenario } from "./scenarios/rates.ts";
 import { scaleScenarios } from "./scenarios/scale.ts";
 import { soakScenario } from "./scenarios/soak.ts";
@@ -51,8 +61,8 @@ function checkedScenarios(config: BenchConfig): CheckedScenarios {
   };
 }
 
-/** Every scenario with a table, the scale runs, and the soak in the time left. */
-async function plan(ctx: RunContext, deadline: Deadline): Promise<void> {
+/** `deno task bench`: every scenario with a table, and the scale runs. */
+async function benchPlan(ctx: RunContext): Promise<void> {
   const files = await prepareUploadFiles(ctx);
   const direct = await startDirect(ctx);
   const [tunnel1, tunnel4, logsOff] = await Promise.all([
@@ -62,17 +72,25 @@ async function plan(ctx: RunContext, deadline: Deadline): Promise<void> {
       ? startTunnel(ctx, TARGET.logsOff, { backends: 1, routerArgs: ["--log-level", "error"] })
       : null,
   ]);
+  // Issue 20: a router with N workers is one more startTunnel() here, with its key, label
+  // and router flags, added to the lists below where its rows belong.
   ctx.log(`started: ${Object.keys(ctx.results.targets).join(", ")}`);
 
   await rateScenarios(ctx, [direct, tunnel1, tunnel4], logsOff);
   if (logsOff) await stopTarget(logsOff);
   await transfers(ctx, "download", [direct, tunnel1], files);
   await transfers(ctx, "upload", [direct, tunnel1], files);
+
   await sseScenarios(ctx, [direct, tunnel1, tunnel4]);
   await websocketScenario(ctx, [direct, tunnel1, tunnel4]);
-  // The tunnels are done: free the cores and memory for the scale runs and the soak.
+  // The tunnels are done: free the cores and memory for the scale runs.
   await Promise.all([stopTarget(tunnel1), stopTarget(tunnel4)]);
   await scaleScenarios(ctx, direct);
+}
+
+/** `deno task soak`: the edge scenario, then the soak in the time left. */
+async function soakPlan(ctx: RunContext, deadline: Deadline): Promise<void> {
+  await edgeScenario(ctx);
   await soakScenario(ctx, () => deadline.leftMs() - RESERVE_MS);
 }
 
@@ -82,21 +100,37 @@ const { values: flags } = parseArgs({
   args: Deno.args,
   options: {
     quick: { type: "boolean", default: false },
+    soak: { type: "boolean", default: false },
+    report: { type: "boolean", default: false },
     json: { type: "string" },
     md: { type: "string" },
     deadline: { type: "string" },
   },
 });
+const suite: Suite = flags.soak ? "soak" : "bench";
 const quick = flags.quick === true;
 const root = new URL("..", import.meta.url).pathname;
 const benchDir = new URL(".", import.meta.url).pathname;
-const defaults = outputPaths(root, benchDir, quick);
-const paths = { json: flags.json ?? defaults.json, markdown: flags.md ?? defaults.markdown };
+const defaults = outputPaths(root, benchDir, suite, quick);
+const paths = {
+  ...defaults,
+  json: flags.json ?? defaults.json,
+  markdown: flags.md ?? defaults.markdown,
+};
+
+if (flags.report) {
+  const bench = await readResults(outputPaths(root, benchDir, "bench", quick).json, "bench");
+  const soak = await readResults(outputPaths(root, benchDir, "soak", quick).json, "soak");
+  const { markdown } = report(bench, soak, checkedScenarios(bench?.config ?? benchConfig(quick)));
+  await Deno.writeTextFile(paths.markdown, markdown);
+  console.log(markdown);
+  Deno.exit(0);
+}
 
 const config = benchConfig(quick);
 if (flags.deadline !== undefined) config.deadlineMs = Number(flags.deadline) * 1000;
 const tmpDir = await Deno.makeTempDir({ prefix: "ptth-bench-" });
-const ctx = createContext({ quick, config, root, benchDir, tmpDir });
+const ctx = createContext({ suite, quick, config, root, benchDir, tmpDir });
 
 /** Writes the results once, whether the run ends, fails or hits its deadline. */
 let finishing: Promise<void> | undefined;
@@ -136,8 +170,9 @@ try {
   await ctx.stats.init();
   await describeMachine(ctx);
   await detectRouter(ctx);
-  ctx.log(`${ctx.results.mode} run; machine: ${ctx.results.machine.cpu}`);
-  await plan(ctx, deadline);
+  ctx.log(`${suite} ${ctx.results.mode} run; machine: ${ctx.results.machine.cpu}`);
+  if (suite === "bench") await benchPlan(ctx);
+  else await soakPlan(ctx, deadline);
   ctx.results.complete = true;
 } catch (error) {
   code = 1;

@@ -2,7 +2,7 @@
  * The benchmark's child processes (bench/lib/processes.ts), started for
  * real: stderr written to a file and read back only when a line is waited
  * for (how a router's startup lines are found while its request log goes
- * to disk).
+ * to disk), and a child started under a file limit of its own.
  */
 import { equal, match, rejects } from "node:assert/strict";
 import { Processes } from "../bench/lib/processes.ts";
@@ -28,5 +28,30 @@ Deno.test("a child's stderr goes to a file, and a line is found in it when waite
   } finally {
     await procs.stopAll(500);
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a child runs under the file limit it is given, and a strict one that cannot be set fails it", async () => {
+  const procs = new Processes(Deno.cwd());
+  try {
+    const limited = procs.spawn("limited", "sh", ["-c", "ulimit -n"], {
+      fdLimit: { files: 1024, strict: true },
+    });
+    equal(await limited.waitLine("stdout", (l) => l !== "", 5000), "1024");
+    equal((await limited.status).code, 0);
+    const hard = Number(
+      new TextDecoder().decode(
+        (await new Deno.Command("sh", { args: ["-c", "ulimit -Hn"] }).output()).stdout,
+      ),
+    );
+    // Above the hard limit: a strict limit fails the start, a loose one runs with what it has.
+    const strict = procs.spawn("strict", "true", [], {
+      fdLimit: { files: hard + 1, strict: true },
+    });
+    equal((await strict.status).code, 97);
+    const loose = procs.spawn("loose", "true", [], { fdLimit: { files: hard + 1, strict: false } });
+    equal((await loose.status).code, 0);
+  } finally {
+    await procs.stopAll(500);
   }
 });

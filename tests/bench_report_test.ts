@@ -1,12 +1,13 @@
 /**
  * The benchmark's report (bench/lib/report.ts), on results made here: each
- * figure's ratio to direct and failed rows.
+ * figure's ratio to direct, failed rows, and the soak and
+ * edge sections.
  */
 import { equal, match } from "node:assert/strict";
 import { benchConfig } from "../bench/lib/config.ts";
 import type { Usage } from "../bench/lib/proc_stats.ts";
-import { cell, type Column, table } from "../bench/lib/report.ts";
-import { newResults, type Results, type Row } from "../bench/lib/results.ts";
+import { cell, type Column, renderReport, table } from "../bench/lib/report.ts";
+import { type EdgeResult, newResults, type Results, type Row } from "../bench/lib/results.ts";
 
 const TINY = "tiny GET, 50 connections";
 const NAMES = {
@@ -40,7 +41,7 @@ function row(
 
 /** A bench run like issue 19's side-by-side figures. */
 function benchRun(): Results {
-  const results = newResults(false, benchConfig(false));
+  const results = newResults("bench", false, benchConfig(false));
   results.machine = { nproc: 2, cpu: "AMD EPYC", commit: "abc1234" };
   results.targets = {
     direct: "direct Deno.serve",
@@ -79,6 +80,20 @@ function benchRun(): Results {
   );
   results.scale.idleTunnels = { tunnels: 1000, routerKiBPerTunnel: 25.1 };
   return results;
+}
+
+function edge(survived: EdgeResult["survived"]): EdgeResult {
+  return {
+    fdLimit: 1024,
+    flags: [],
+    idle: null,
+    reset: null,
+    during: { reqPerSec: 0, p50Ms: NaN, p99Ms: NaN, requests: 0, errors: NaN, error: "wrk failed" },
+    after: null,
+    survived,
+    routerExit: "exit code 1: error: Uncaught (in promise) Http: Error: Too many open files",
+    routerPeakMiB: 56.7,
+  };
 }
 
 const rps: Column = { title: "req/s", value: (r) => r.metrics.reqPerSec };
@@ -121,4 +136,22 @@ Deno.test("a table names targets by their labels and shows a failed row's error 
     "| 1 GiB upload | router + 1 backend | error: status 502, 0 of 1073741824 bytes |  |",
   );
   for (const l of lines) equal(l.split("|").length, 6, `one cell per column: ${l}`);
+});
+
+Deno.test("the report's edge section says how the router ended and that wrk could not run", () => {
+  const soak = newResults("soak", false, benchConfig(false));
+  soak.machine = { commit: "abc1234", loadBefore: "1.00", loadAfter: "2.00" };
+  soak.scale.edge = edge({ process: false, publicListener: false, tunnelListener: false });
+  const text = renderReport({
+    bench: null,
+    soak,
+    checks: [],
+  });
+  match(text, /Survived: process \*\*died\*\*; public listener \*\*did not answer\*\*/);
+  match(
+    text,
+    /The router ended: exit code 1: error: Uncaught \(in promise\) Http: Error: Too many open files/,
+  );
+  match(text, /Normal requests during the reset flood: 0\.000 req\/s, .*\(wrk failed\)/);
+  match(text, /No bench run \(`deno task bench`\) to report\./);
 });

@@ -1,6 +1,8 @@
 /**
  * The sizes and durations of a run: one set for the full run, a smaller one
- * for `--quick` (a smoke run).
+ * for `--quick` (a smoke run), for each suite: `bench` (`deno task bench`:
+ * rates, transfers, SSE, WebSocket, connect, scale) and `soak` (`deno task
+ * soak`: the edge scenario and the million-request soak).
  *
  * @module
  */
@@ -27,6 +29,9 @@ export const MiB = 1024 * 1024;
  * ```
  */
 export const GiB = 1024 * MiB;
+
+/** Which suite a run is. */
+export type Suite = "bench" | "soak";
 
 /** Sizes and durations of a run. */
 export interface BenchConfig {
@@ -61,12 +66,26 @@ export interface BenchConfig {
   soakRequests: number;
   soakBatches: number;
   soakBudgetMs: number;
+  /** The edge scenario (issue 16). */
+  edge: EdgeConfig;
   /** The global deadline of the run (ms): every process is stopped then. */
   deadlineMs: number;
 }
 
+/** Sizes of the edge scenario: a router with few file descriptors, flooded. */
+export interface EdgeConfig {
+  /** The router's `ulimit -n`. */
+  fdLimit: number;
+  /** Idle connections held open to the public port and to the tunnel port. */
+  idlePublic: number;
+  idleTunnel: number;
+  /** Streams opened and reset at once per second, and for how long (s). */
+  resetRate: number;
+  resetSeconds: number;
+}
+
 /**
- * The configuration of a run, quick or full.
+ * The configuration of a run, quick or full (both suites read the parts they run).
  *
  * @example
  * ```ts
@@ -78,6 +97,13 @@ export interface BenchConfig {
  * ```
  */
 export function benchConfig(quick: boolean): BenchConfig {
+  const edge: EdgeConfig = {
+    fdLimit: 1024,
+    idlePublic: 1200,
+    idleTunnel: 100,
+    resetRate: 10_000,
+    resetSeconds: quick ? 5 : 30,
+  };
   if (quick) {
     return {
       duration: 2,
@@ -97,6 +123,7 @@ export function benchConfig(quick: boolean): BenchConfig {
       soakRequests: 50_000,
       soakBatches: 5,
       soakBudgetMs: 40_000,
+      edge,
       deadlineMs: 170_000,
     };
   }
@@ -118,6 +145,7 @@ export function benchConfig(quick: boolean): BenchConfig {
     soakRequests: 1_000_000,
     soakBatches: 10,
     soakBudgetMs: 175_000,
+    edge,
     deadlineMs: 290_000,
   };
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { BenchConfig } from "./config.ts";
+import type { BenchConfig, Suite } from "./config.ts";
 import { fmt } from "./format.ts";
 import { Processes } from "./processes.ts";
 import { ProcStats } from "./proc_stats.ts";
@@ -22,6 +22,7 @@ export interface RouterInfo {
 
 /** One run's shared state. */
 export interface RunContext {
+  readonly suite: Suite;
   readonly quick: boolean;
   readonly config: BenchConfig;
   /** The repository (cwd of every child). */
@@ -45,6 +46,7 @@ export interface RunContext {
 
 /** What {@linkcode createContext} needs. */
 export interface ContextOptions {
+  suite: Suite;
   quick: boolean;
   config: BenchConfig;
   root: string;
@@ -64,6 +66,7 @@ export interface ContextOptions {
  * import { equal } from "node:assert/strict";
  * const lines: string[] = [];
  * const ctx = createContext({
+ *   suite: "bench",
  *   quick: true,
  *   config: benchConfig(true),
  *   root: Deno.cwd(),
@@ -90,8 +93,9 @@ export function createContext(options: ContextOptions): RunContext {
   const elapsedMs = () => performance.now() - t0;
   const sink = options.sink ?? ((line: string) => console.error(line));
   const log = (line: string) => sink(`[${(elapsedMs() / 1000).toFixed(1).padStart(5)} s] ${line}`);
-  const results = newResults(options.quick, options.config);
+  const results = newResults(options.suite, options.quick, options.config);
   return {
+    suite: options.suite,
     quick: options.quick,
     config: options.config,
     root: options.root,

@@ -30,6 +30,7 @@ export interface RowFigures {
  * import { createContext } from "./context.ts";
  * import { benchConfig } from "./config.ts";
  * const ctx = createContext({
+ *   suite: "bench",
  *   quick: true,
  *   config: benchConfig(true),
  *   root: new URL("../../", import.meta.url).pathname,

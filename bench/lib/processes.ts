@@ -18,6 +18,11 @@ export interface SpawnOptions {
   cwd?: string;
   /** Write stderr to this file instead of a pipe (read back on demand). */
   stderrFile?: string;
+  /**
+   * Run under `ulimit -n` of this many open files. A strict limit fails the
+   * start when it cannot be set; a loose one (raising, for a client) is tried only.
+   */
+  fdLimit?: { files: number; strict: boolean };
 }
 
 /** Lines kept of a child's output: the most recent ones. */
@@ -234,14 +239,23 @@ async function lastLinesOfFile(path: string, n: number): Promise<string[]> {
   }
 }
 
-/** The command line that applies `options`' redirection: a `bash -c` that execs. */
+/** The command line that applies `options`' redirection and file limit: a `bash -c` that execs. */
 function wrap(
   command: string,
   args: string[],
   options: SpawnOptions,
 ): { command: string; args: string[]; env: Record<string, string> } {
-  if (options.stderrFile === undefined) return { command, args, env: {} };
-  let script = 'exec "$0" "$@"';
+  if (options.stderrFile === undefined && options.fdLimit === undefined) {
+    return { command, args, env: {} };
+  }
+  let script = "";
+  if (options.fdLimit) {
+    const { files, strict } = options.fdLimit;
+    script += strict
+      ? `ulimit -n ${files} || exit 97; `
+      : `ulimit -n ${files} 2>/dev/null || true; `;
+  }
+  script += 'exec "$0" "$@"';
   const env: Record<string, string> = {};
   if (options.stderrFile !== undefined) {
     script += ' 2>"$PTTH_BENCH_STDERR"';

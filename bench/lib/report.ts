@@ -1,9 +1,9 @@
 /**
  * The Markdown report (BENCHMARKS.md for full runs): the machine, the
  * method, a table per section with each figure's ratio to the direct
- * baseline of the same run, the scale and soak
+ * baseline of the same run, the scale, soak and edge
  * findings, the targets judged, and the CPU share of each process. Pure: it
- * reads the results of a run.
+ * reads the results of a bench run and of a soak run (either may be missing).
  *
  * @module
  */
@@ -150,7 +150,7 @@ function machineSection(out: string[], results: Results): void {
   out.push(`- Kernel: ${m.kernel}`);
   out.push(`- Code: commit ${m.commit}`);
   out.push(`- Deno: ${m.deno}`);
-  out.push(`- Load generators: ${m.wrk}; ${m.h2load}; ${m.curl}`);
+  out.push(`- Load generators: ${m.wrk}; ${m.h2load}; ${m.curl}; Node.js ${m.node ?? "–"}`);
   out.push(
     `- Date: ${results.startedAt}; run time ${fmt(results.durationS)} s (${results.mode} mode)`,
   );
@@ -290,6 +290,70 @@ function soakSection(out: string[], soakRun: Results): void {
   if (soakRun.scale.soakError) out.push(`- Soak not completed: ${soakRun.scale.soakError}`);
 }
 
+function edgeSection(out: string[], soakRun: Results): void {
+  const e = soakRun.scale.edge;
+  if (!e) {
+    out.push("Not run.");
+    return;
+  }
+  const c = soakRun.config.edge;
+  const yes = (v: boolean, good: string, bad: string) => v ? good : `**${bad}**`;
+  out.push(
+    `A router started under \`ulimit -n ${e.fdLimit}\` with ${
+      e.flags.length
+        ? `\`${e.flags.join(" ")}\``
+        : "no limit flags (its `--help` lists none of them)"
+    }, and one backend. From 127.0.0.2,`,
+    `${
+      c.idlePublic.toLocaleString("en-US")
+    } idle connections to its public port and ${c.idleTunnel} to its tunnel port (no byte sent, dialed`,
+    "again a second after the router closes one), held to the end; then from 127.0.0.3 an h2c client",
+    `opening streams and resetting each at once (bench/edge_flood.mjs, node:http2) at ${
+      c.resetRate.toLocaleString("en-US")
+    } a second for`,
+    `${c.resetSeconds} s, while wrk (\`-c50\`, 127.0.0.1) sends tiny GETs; then wrk alone for ${soakRun.config.duration} s.`,
+    "",
+  );
+  if (e.error) out.push(`- The scenario stopped: ${e.error}`);
+  const s = e.survived;
+  out.push(
+    `- Survived: process ${yes(s.process, "lived", "died")}; public listener ${
+      yes(s.publicListener, "answered a request", "did not answer")
+    }; tunnel listener ${
+      yes(s.tunnelListener, "registered a new backend", "did not register one")
+    }.`,
+  );
+  if (e.routerExit) out.push(`- The router ended: ${e.routerExit.replace(/\|/g, "/")}`);
+  out.push(
+    `- Router peak RSS ${fmt(e.routerPeakMiB)} MiB; open file descriptors at the end ${
+      fmt(e.routerOpenFiles)
+    }.`,
+  );
+  if (e.idle) {
+    out.push(
+      `- Idle connections open once dialed: ${e.idle.opened.public} public, ${e.idle.opened.tunnel} tunnel;`,
+      `  over the scenario ${fmt(e.idle.failedConnects)} attempts failed, the router closed ${
+        fmt(e.idle.closedByPeer)
+      }, ${fmt(e.idle.openAtEnd)} open at the end.`,
+    );
+  }
+  if (e.reset) {
+    out.push(
+      `- Reset flood: ${e.reset.streams.toLocaleString("en-US")} streams opened and reset in ${
+        fmt(e.reset.seconds)
+      } s (${fmt(e.reset.perSec)} a second), ${fmt(e.reset.answered)} answered anyway,`,
+      `  ${e.reset.connections} connections, ${e.reset.goaways} GOAWAYs received, ${e.reset.sessionErrors} connection errors (a GOAWAY with an error code is one).`,
+    );
+  }
+  const load = (name: string, l: typeof e.during) =>
+    l
+      ? `- Normal requests ${name}: ${fmt(l.reqPerSec)} req/s, p50 ${fmt(l.p50Ms)} ms, p99 ${
+        fmt(l.p99Ms)
+      } ms, ${fmt(l.requests)} answered, ${fmt(l.errors)} errors${l.error ? ` (${l.error})` : ""}.`
+      : `- Normal requests ${name}: not run.`;
+  out.push(load("during the reset flood", e.during), load("after it", e.after));
+}
+
 function cpuShareSection(out: string[], bench: Results): void {
   const m = bench.machine;
   out.push(
@@ -338,7 +402,7 @@ function cpuShareSection(out: string[], bench: Results): void {
 export interface ReportInput {
   /** The bench run's results, if there is one. */
   bench: Results | null;
-  /** The soak's results (the bench run's own: the soak runs in it). */
+  /** The soak run's results, if there is one. */
   soak: Results | null;
   /** The targets judged on both. */
   checks: readonly Check[];
@@ -353,7 +417,7 @@ export interface ReportInput {
  * import { newResults } from "./results.ts";
  * import { benchConfig } from "./config.ts";
  * import { equal } from "node:assert/strict";
- * const bench = newResults(true, benchConfig(true));
+ * const bench = newResults("bench", true, benchConfig(true));
  * const text = renderReport({
  *   bench, soak: null, checks: [],
  * });
@@ -368,8 +432,8 @@ export function renderReport(input: ReportInput): string {
   const quick = first?.mode === "quick";
   out.push(`# ptth benchmarks${quick ? " (quick smoke run)" : ""}`, "");
   out.push(
-    "Generated by `deno task bench` (bench/run.ts); do not edit by hand, run it",
-    "again. Every figure of a target is followed by its ratio to the direct `Deno.serve`",
+    "Generated by `deno task bench` and `deno task soak` (bench/run.ts); do not edit by hand, run",
+    "them again. Every figure of a target is followed by its ratio to the direct `Deno.serve`",
     "baseline of the same run, `(n×)`: the baseline serves the same handler (bench/handlers.ts) in",
     "its own process.",
     "Router and backends run as separate processes (`deno run -A mod.ts`, bench/backend.ts).",
@@ -511,11 +575,22 @@ export function renderReport(input: ReportInput): string {
     out.push("No bench run (`deno task bench`) to report.", "");
   }
 
+  out.push("## Soak and edge (`deno task soak`)", "");
   if (soak) {
-    out.push("## Soak", "");
+    const m = soak.machine;
+    out.push(
+      `A run of its own: ${soak.startedAt}, commit ${m.commit}, run time ${
+        fmt(soak.durationS)
+      } s (${soak.mode} mode), load average before / after ${m.loadBefore} / ${m.loadAfter}.`,
+      "",
+    );
     soakSection(out, soak);
-    out.push("");
+    out.push("", "### Edge (issue 16)", "");
+    edgeSection(out, soak);
+  } else {
+    out.push("No soak run (`deno task soak`) to report.");
   }
+  out.push("");
 
   out.push(
     "## Targets",
@@ -532,7 +607,8 @@ export function renderReport(input: ReportInput): string {
     out.push("## CPU share per process", "");
     cpuShareSection(out, bench);
   }
-  const notes = bench?.notes ?? soak?.notes ?? [];
+  const soakNotes = (soak?.notes ?? []).filter((n) => !bench?.notes.includes(n));
+  const notes = [...(bench?.notes ?? []), ...soakNotes.map((n) => `Soak run: ${n}`)];
   if (notes.length) out.push("## Notes", "", ...notes.map((n) => `- ${n}`), "");
   return out.join("\n");
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { BenchConfig } from "./config.ts";
+import type { BenchConfig, Suite } from "./config.ts";
 import type { SystemUsage, Usage } from "./proc_stats.ts";
 
 /** One scenario against one target. */
@@ -86,6 +86,59 @@ export interface SoakResult {
   backendRss: Growth;
 }
 
+/** Normal requests (wrk) during or after the edge scenario's floods. */
+export interface EdgeLoad {
+  reqPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  errors: number;
+  /** Why wrk gave no figures (it could not connect at all, say). */
+  error?: string;
+}
+
+/** What the edge scenario (issue 16) found. */
+export interface EdgeResult {
+  /** The router's `ulimit -n`. */
+  fdLimit: number;
+  /** The issue 16 flags the router was given (those its `--help` lists). */
+  flags: string[];
+  idle: {
+    /** Connections asked for, to the public and the tunnel port. */
+    planned: { public: number; tunnel: number };
+    /** Open once every first attempt had settled. */
+    opened: { public: number; tunnel: number };
+    /** Over the scenario: attempts that failed, connections the router closed, open at the end. */
+    failedConnects: number;
+    closedByPeer: number;
+    openAtEnd: number;
+  } | null;
+  reset: {
+    seconds: number;
+    /** Streams opened (and reset at once), per second achieved. */
+    streams: number;
+    perSec: number;
+    /** Responses that came back all the same (the stream was served before its reset was read). */
+    answered: number;
+    /** GOAWAYs received, connections made, errors of connections (a GOAWAY with an error code counts). */
+    goaways: number;
+    connections: number;
+    sessionErrors: number;
+  } | null;
+  during: EdgeLoad | null;
+  after: EdgeLoad | null;
+  /** Whether the process lived and each listener served at the end. */
+  survived: { process: boolean; publicListener: boolean; tunnelListener: boolean };
+  /** How the router ended, when it died; the last lines of its log. */
+  routerExit?: string;
+  /** The router's peak RSS over the scenario (MiB). */
+  routerPeakMiB: number;
+  /** The router's open file descriptors at the end, the idle connections still held. */
+  routerOpenFiles?: number;
+  /** Why the scenario itself could not be run. */
+  error?: string;
+}
+
 /** Findings that are not rows of a table. */
 export interface Findings {
   establishment?: { connected: number[]; firstResponse: number[]; direct: number[] };
@@ -93,10 +146,12 @@ export interface Findings {
   streamsInFlight?: Record<string, unknown>;
   soak?: SoakResult;
   soakError?: string;
+  edge?: EdgeResult;
 }
 
 /** Everything a run writes to its JSON file. */
 export interface Results {
+  suite: Suite;
   mode: "quick" | "full";
   startedAt: string;
   durationS: number;
@@ -119,13 +174,14 @@ export interface Results {
  * import { newResults } from "./results.ts";
  * import { benchConfig } from "./config.ts";
  * import { equal } from "node:assert/strict";
- * const results = newResults(true, benchConfig(true));
+ * const results = newResults("bench", true, benchConfig(true));
  * equal(results.mode, "quick");
  * equal(results.rows.length, 0);
  * ```
  */
-export function newResults(quick: boolean, config: BenchConfig): Results {
+export function newResults(suite: Suite, quick: boolean, config: BenchConfig): Results {
   return {
+    suite,
     mode: quick ? "quick" : "full",
     startedAt: new Date().toISOString(),
     durationS: 0,
@@ -188,7 +244,7 @@ export function errorText(error: unknown): string {
  * import { findRow, newResults } from "./results.ts";
  * import { benchConfig } from "./config.ts";
  * import { equal } from "node:assert/strict";
- * const results = newResults(true, benchConfig(true));
+ * const results = newResults("bench", true, benchConfig(true));
  * equal(findRow(results, "tiny GET, 50 connections", "direct"), undefined);
  * ```
  */

@@ -81,6 +81,7 @@ export const TARGET_LABELS: Record<string, string> = {
  * import { createContext } from "./context.ts";
  * import { benchConfig } from "./config.ts";
  * const ctx = createContext({
+ *   suite: "bench",
  *   quick: true,
  *   config: benchConfig(true),
  *   root: new URL("../../", import.meta.url).pathname,
@@ -149,6 +150,7 @@ export function helpLists(help: string, flag: string): boolean {
  * import { createContext } from "./context.ts";
  * import { benchConfig } from "./config.ts";
  * const ctx = createContext({
+ *   suite: "bench",
  *   quick: true,
  *   config: benchConfig(true),
  *   root: new URL("../../", import.meta.url).pathname,
@@ -181,6 +183,8 @@ export interface RouterStart {
   args?: string[];
   /** Flags of `deno run` (before mod.ts). */
   denoFlags?: string[];
+  /** Its `ulimit -n`. */
+  fdLimit?: number;
 }
 
 /** Starts a router on 127.0.0.1 and free ports; resolves once both listen. */
@@ -201,7 +205,10 @@ export async function startRouter(
     "0",
     ...ctx.router.flags,
     ...(options.args ?? []),
-  ], { stderrFile: logFile });
+  ], {
+    stderrFile: logFile,
+    fdLimit: options.fdLimit === undefined ? undefined : { files: options.fdLimit, strict: true },
+  });
   try {
     const http = await proc.waitLine("stderr", (l) => /HTTP traffic on \S+:\d+/.test(l), 30_000);
     const tunnel = await proc.waitLine(
@@ -254,6 +261,7 @@ export async function startBackend(
  * import { createContext } from "./context.ts";
  * import { benchConfig } from "./config.ts";
  * const ctx = createContext({
+ *   suite: "bench",
  *   quick: true,
  *   config: benchConfig(true),
  *   root: new URL("../../", import.meta.url).pathname,
