@@ -6,9 +6,10 @@
  *     deno run -A bench/run.ts --report [--quick] [--md FILE]
  *
  * `bench` runs the request rates, transfers, SSE, WebSocket, tunnel
- * establishment and scale scenarios against direct `Deno.serve` and ptth
- * routers with one and four backends (lib/targets.ts), each its own
- * processes driven by wrk, h2load, curl and client scripts.
+ * establishment and scale scenarios against direct `Deno.serve`, the nginx
+ * hop, the Go original and ptth routers with one and four backends
+ * (lib/targets.ts), each its own processes driven by wrk, h2load, curl and
+ * client scripts.
  *
  * `soak` (`--soak`) runs the edge scenario (issue 16) and the
  * million-request soak, which would take the bench past its deadline.
@@ -27,7 +28,9 @@ import { parseArgs } from "node:util";
 import { type BenchConfig, benchConfig, type Suite } from "./lib/config.ts";
 import { createContext, type RunContext } from "./lib/context.ts";
 import { fmt } from "./lib/format.ts";
+import { buildGoOriginal, startGoOriginal } from "./lib/go_original.ts";
 import { describeMachine, finishMachine } from "./lib/machine.ts";
+import { startNginx } from "./lib/nginx.ts";
 import { outputPaths, readResults, report, writeOutputs } from "./lib/output.ts";
 import { Deadline } from "./lib/processes.ts";
 import { errorText } from "./lib/results.ts";
@@ -38,6 +41,7 @@ import {
   startTunnel,
   stopTarget,
   TARGET,
+  type Target,
 } from "./lib/targets.ts";
 import type { CheckedScenarios } from "./lib/targets_check.ts";
 import { ensureTools } from "./lib/tools.ts";
@@ -61,11 +65,34 @@ function checkedScenarios(config: BenchConfig): CheckedScenarios {
   };
 }
 
+/** Starts a target that may be missing from this machine; a failure is a note, not the end. */
+async function optional(
+  ctx: RunContext,
+  what: string,
+  start: () => Promise<Target>,
+): Promise<Target | null> {
+  try {
+    return await start();
+  } catch (error) {
+    ctx.results.notes.push(`${what} did not start, its rows are missing: ${errorText(error)}`);
+    ctx.log(`${what} did not start: ${error}`);
+    return null;
+  }
+}
+
+const present = (targets: (Target | null)[]) => targets.filter((t): t is Target => t !== null);
+
 /** `deno task bench`: every scenario with a table, and the scale runs. */
 async function benchPlan(ctx: RunContext): Promise<void> {
+  const binaries = await buildGoOriginal(ctx).catch((error) => {
+    ctx.results.notes.push(`The Go original could not be built: ${errorText(error)}`);
+    return null;
+  });
   const files = await prepareUploadFiles(ctx);
   const direct = await startDirect(ctx);
-  const [tunnel1, tunnel4, logsOff] = await Promise.all([
+  const [nginx, go, tunnel1, tunnel4, logsOff] = await Promise.all([
+    optional(ctx, "The nginx hop", () => startNginx(ctx, direct)),
+    binaries ? optional(ctx, "The Go original", () => startGoOriginal(ctx, binaries)) : null,
     startTunnel(ctx, TARGET.tunnel1, { backends: 1 }),
     startTunnel(ctx, TARGET.tunnel4, { backends: 4 }),
     hasFlag(ctx, "--log-level")
@@ -76,10 +103,12 @@ async function benchPlan(ctx: RunContext): Promise<void> {
   // and router flags, added to the lists below where its rows belong.
   ctx.log(`started: ${Object.keys(ctx.results.targets).join(", ")}`);
 
-  await rateScenarios(ctx, [direct, tunnel1, tunnel4], logsOff);
+  await rateScenarios(ctx, present([direct, nginx, go, tunnel1, tunnel4]), logsOff);
   if (logsOff) await stopTarget(logsOff);
-  await transfers(ctx, "download", [direct, tunnel1], files);
-  await transfers(ctx, "upload", [direct, tunnel1], files);
+  const oneHop = present([direct, nginx, go, tunnel1]);
+  await transfers(ctx, "download", oneHop, files);
+  await transfers(ctx, "upload", oneHop, files);
+  await Promise.all(present([nginx, go]).map(stopTarget));
 
   await sseScenarios(ctx, [direct, tunnel1, tunnel4]);
   await websocketScenario(ctx, [direct, tunnel1, tunnel4]);

@@ -1,9 +1,9 @@
 /**
  * The benchmark's report (bench/lib/report.ts), on results made here: each
- * figure's ratio to direct, failed rows, and the soak and
+ * figure's ratios to direct and to the nginx hop, failed rows, and the soak and
  * edge sections.
  */
-import { equal, match } from "node:assert/strict";
+import { equal, match, ok } from "node:assert/strict";
 import { benchConfig } from "../bench/lib/config.ts";
 import type { Usage } from "../bench/lib/proc_stats.ts";
 import { cell, type Column, renderReport, table } from "../bench/lib/report.ts";
@@ -98,16 +98,19 @@ function edge(survived: EdgeResult["survived"]): EdgeResult {
 
 const rps: Column = { title: "req/s", value: (r) => r.metrics.reqPerSec };
 
-Deno.test("a cell gives the ratio to direct of the same scenario", () => {
+Deno.test("a cell gives the ratio to direct, then to the nginx hop, of the same scenario", () => {
   const rows = benchRun().rows;
-  const [direct, , , tunnel1] = rows;
-  equal(cell(tunnel1!, rps, direct), "14,774 (0.21×)");
-  equal(cell(direct!, rps, direct), "70,611", "direct: no ratio");
-  equal(cell(tunnel1!, rps, undefined), "14,774", "direct failed");
-  equal(cell(row(TINY, "tunnel1", {}), rps, direct), "–", "no figure");
+  const [direct, nginx, go, tunnel1] = rows;
+  equal(cell(tunnel1!, rps, direct, nginx), "14,774 (0.21× · 0.43×)");
+  equal(cell(go!, rps, direct, nginx), "8,937 (0.13× · 0.26×)");
+  equal(cell(nginx!, rps, direct, nginx), "34,426 (0.49×)", "nginx against itself: no ratio");
+  equal(cell(direct!, rps, direct, nginx), "70,611", "direct: no ratio");
+  equal(cell(tunnel1!, rps, undefined, nginx), "14,774 (– · 0.43×)", "direct failed");
+  equal(cell(tunnel1!, rps, direct, undefined), "14,774 (0.21×)", "no nginx row");
+  equal(cell(row(TINY, "tunnel1", {}), rps, direct, nginx), "–", "no figure");
 });
 
-Deno.test("router figures compare to direct's Deno.serve process", () => {
+Deno.test("router figures compare to direct's Deno.serve process and to the nginx worker", () => {
   const results = benchRun();
   const text = table(results.rows.filter((r) => r.section === "rate"), [
     {
@@ -117,7 +120,8 @@ Deno.test("router figures compare to direct's Deno.serve process", () => {
     },
   ], results.targets);
   const line = text.split("\n").find((l) => l.startsWith(`| ${TINY} | router + 1 backend |`));
-  equal(line, `| ${TINY} | router + 1 backend | 134 (2.79×) |`);
+  equal(line, `| ${TINY} | router + 1 backend | 134 (2.79× · 13.40×) |`);
+  match(text, /\| nginx hop → direct \| 10\.0 \(0\.21×\) \|/);
   match(text, /\| direct Deno\.serve \| – \|/, "direct has no router");
 });
 

@@ -126,6 +126,11 @@ export async function describeMachine(ctx: RunContext): Promise<void> {
     wrk: (await sh("wrk -v 2>&1 | head -n 1")).replace(/\s+Copyright.*/, ""),
     h2load: await sh("h2load --version | head -n 1"),
     curl: (await sh("curl --version | head -n 1")).split(" ").slice(0, 2).join(" "),
+    nginx: (await sh("nginx -v 2>&1 || /usr/sbin/nginx -v 2>&1")).replace(
+      /^nginx version: nginx\//,
+      "",
+    ),
+    go: (await sh("go version")).replace(/^go version go/, ""),
     node: await sh("node --version"),
     loadBefore: Deno.loadavg().map((v) => v.toFixed(2)).join(", "),
     commit: `${(await sh(`git -C '${root}' rev-parse --short HEAD`)) || "unknown"}${

@@ -289,6 +289,7 @@ function wrap(
 export class Processes {
   #cwd: string;
   #live = new Set<Proc>();
+  #extraPids = new Set<number>();
   #aborting = false;
 
   /** Children start in `cwd` unless told otherwise. */
@@ -324,20 +325,41 @@ export class Processes {
     return this.spawn(name, Deno.execPath(), ["run", "-A", ...args], options);
   }
 
+  /**
+   * Also kills `pid` at the end: a process a child started that outlives its
+   * parent when that one is killed (an nginx worker).
+   */
+  adopt(pid: number): void {
+    this.#extraPids.add(pid);
+  }
+
   /** Stops every child (SIGTERM, SIGKILL after `graceMs`). */
   async stopAll(graceMs = 1500): Promise<void> {
     await Promise.all([...this.#live].map((proc) => proc.stop(graceMs)));
+    this.#killAdopted();
   }
 
   /** SIGKILLs every child at once. */
   killAllNow(): void {
     for (const proc of this.#live) proc.kill("SIGKILL");
+    this.#killAdopted();
   }
 
   /** Stops the run: no child starts any more, and every child is killed. */
   abort(): void {
     this.#aborting = true;
     this.killAllNow();
+  }
+
+  #killAdopted(): void {
+    for (const pid of this.#extraPids) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch {
+        // Gone with its parent.
+      }
+    }
+    this.#extraPids.clear();
   }
 }
 
@@ -404,4 +426,36 @@ export async function sh(command: string): Promise<string> {
  */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * The process ids of `pid`'s children (from /proc), `[]` when there are none
+ * or it is gone.
+ *
+ * @example
+ * ```ts
+ * import { childPids } from "./processes.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(Array.isArray(childPids(Deno.pid)), true);
+ * ```
+ */
+export function childPids(pid: number): number[] {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
+    if (text !== "") return text.split(/\s+/).map(Number);
+  } catch {
+    // No children file (CONFIG_PROC_CHILDREN off): scan the parents of all processes below.
+  }
+  const children: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) children.push(Number(entry.name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return children;
 }

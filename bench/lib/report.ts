@@ -1,7 +1,7 @@
 /**
  * The Markdown report (BENCHMARKS.md for full runs): the machine, the
- * method, a table per section with each figure's ratio to the direct
- * baseline of the same run, the scale, soak and edge
+ * method, a table per section with each figure's ratios to the direct
+ * baseline and to the nginx hop of the same run, the scale, soak and edge
  * findings, the targets judged, and the CPU share of each process. Pure: it
  * reads the results of a bench run and of a soak run (either may be missing).
  *
@@ -30,8 +30,9 @@ export interface Column {
 }
 
 /**
- * One cell: the figure, then its ratio to direct of the same scenario,
- * `(0.21×)`; a row of direct has none.
+ * One cell: the figure, then its ratios to direct and to the nginx hop of
+ * the same scenario, `(0.21× · 0.43×)`; a row of direct has none, a row of
+ * the nginx hop only the first.
  *
  * @example
  * ```ts
@@ -43,18 +44,28 @@ export interface Column {
  *   router: null, backend: null, generator: null, wallS: 5,
  * });
  * const direct = row("direct", 70611);
- * equal(cell(row("tunnel1", 14774), rps, direct), "14,774 (0.21×)");
- * equal(cell(direct, rps, direct), "70,611");
+ * const nginx = row("nginx", 34426);
+ * equal(cell(row("tunnel1", 14774), rps, direct, nginx), "14,774 (0.21× · 0.43×)");
+ * equal(cell(nginx, rps, direct, nginx), "34,426 (0.49×)");
+ * equal(cell(direct, rps, direct, nginx), "70,611");
  * ```
  */
-export function cell(row: Row, column: Column, direct: Row | undefined): string {
+export function cell(
+  row: Row,
+  column: Column,
+  direct: Row | undefined,
+  nginx: Row | undefined,
+): string {
   const v = column.value(row);
   if (v === undefined || Number.isNaN(v)) return "–";
   const text = `${fmt(v)}${column.suffix?.(row) ?? ""}`;
-  if (row.target === TARGET.direct || column.alone || !direct) return text;
-  const base = (column.base ?? column.value)(direct);
-  if (base === undefined || !base || Number.isNaN(base)) return text;
-  return `${text} (${(v / base).toFixed(2)}×)`;
+  if (row.target === TARGET.direct || column.alone) return text;
+  const ratio = (base: number | undefined) =>
+    base === undefined || !base || Number.isNaN(base) ? undefined : `${(v / base).toFixed(2)}×`;
+  const toDirect = direct ? ratio((column.base ?? column.value)(direct)) : undefined;
+  const toNginx = nginx && row.target !== TARGET.nginx ? ratio(column.value(nginx)) : undefined;
+  if (toNginx === undefined) return toDirect === undefined ? text : `${text} (${toDirect})`;
+  return `${text} (${toDirect ?? "–"} · ${toNginx})`;
 }
 
 /**
@@ -96,7 +107,7 @@ export function table(
         `error: ${r.error.replace(/\|/g, "/").replace(/\n/g, " ")}`,
         ...columns.slice(1).map(() => ""),
       ]
-      : columns.map((c) => cell(r, c, same(TARGET.direct)));
+      : columns.map((c) => cell(r, c, same(TARGET.direct), same(TARGET.nginx)));
     lines.push(`| ${[r.scenario, labels[r.target] ?? r.target, ...cells].join(" | ")} |`);
   }
   return lines.join("\n");
@@ -151,6 +162,7 @@ function machineSection(out: string[], results: Results): void {
   out.push(`- Code: commit ${m.commit}`);
   out.push(`- Deno: ${m.deno}`);
   out.push(`- Load generators: ${m.wrk}; ${m.h2load}; ${m.curl}; Node.js ${m.node ?? "–"}`);
+  out.push(`- Baselines: nginx ${m.nginx ?? "–"}; Go ${m.go ?? "–"}`);
   out.push(
     `- Date: ${results.startedAt}; run time ${fmt(results.durationS)} s (${results.mode} mode)`,
   );
@@ -190,9 +202,18 @@ function methodSection(out: string[], results: Results): void {
       peakResetWorks ? "worked" : "not permitted: sampled VmRSS every 50 ms instead"
     }).`,
     "- For four backends, CPU and RSS are summed over the four processes.",
-    "- Router CPU and RSS ratios compare the router to the direct `Deno.serve` process; CPU µs per",
-    "  request (CPU time over requests answered) varies less than req/s when other processes take",
-    "  the cores.",
+    "- Router CPU and RSS ratios compare the router to the direct `Deno.serve` process, and to",
+    "  the nginx worker; CPU µs per request (CPU time over requests answered) varies less than",
+    "  req/s when other processes take the cores.",
+    "- The nginx hop: Debian's nginx, one worker, `proxy_pass` to the direct `Deno.serve` process",
+    "  through an upstream keepalive pool (`keepalive 64`, HTTP/1.1), the access log on through a",
+    "  64 KiB buffer, bodies streamed both ways (`proxy_buffering off`,",
+    "  `proxy_request_buffering off`); its router columns are its worker, its backend columns the",
+    "  Deno.serve process.",
+    "- The Go original: bench/go_original/ (the kevin-cantwell/ptth design on",
+    "  golang.org/x/net/http2: `httputil.ReverseProxy` over an `http2.Transport` whose pool picks a",
+    "  tunnel at random; the backend serves with `http2.Server.ServeConn` on the connection it",
+    "  dialed), built in GOPATH mode with Debian's golang-golang-x-net-dev. It logs no request.",
     "- The ptth routers log at their default level (`info`, a line per request) to a file; one",
     "  row at 50 connections has them off (`--log-level error`).",
     `- Transfers: \`curl -o /dev/null\` (download) and \`curl -T\` of a sparse file (upload); RSS growth = peak − RSS at the start.`,
@@ -433,9 +454,9 @@ export function renderReport(input: ReportInput): string {
   out.push(`# ptth benchmarks${quick ? " (quick smoke run)" : ""}`, "");
   out.push(
     "Generated by `deno task bench` and `deno task soak` (bench/run.ts); do not edit by hand, run",
-    "them again. Every figure of a target is followed by its ratio to the direct `Deno.serve`",
-    "baseline of the same run, `(n×)`: the baseline serves the same handler (bench/handlers.ts) in",
-    "its own process.",
+    "them again. Every figure of a target is followed by its ratios to the direct `Deno.serve`",
+    "baseline and to the nginx hop of the same run, `(to direct · to nginx)`: the baseline serves",
+    "the same handler (bench/handlers.ts) in its own process, and nginx proxies to that process.",
     "Router and backends run as separate processes (`deno run -A mod.ts`, bench/backend.ts).",
     "",
   );

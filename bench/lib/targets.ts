@@ -1,8 +1,10 @@
 /**
  * The targets a scenario runs against, each its own processes serving the
- * same handler (bench/handlers.ts):
+ * same handler (bench/handlers.ts, or its Go twin for the Go original):
  *
  * - `direct`: `Deno.serve` (bench/direct.ts), the baseline;
+ * - `nginx`: Debian's nginx in front of `direct` (lib/nginx.ts);
+ * - `go`: the Go original's router and backend (lib/go_original.ts);
  * - `tunnel1`, `tunnel4`: a ptth router (`deno run -A mod.ts`) with one or
  *   four backend processes (bench/backend.ts);
  * - `tunnel1-logs-off`: the same as `tunnel1` with `--log-level error`.
@@ -30,9 +32,9 @@ export interface Target {
   h2cPort: number;
   /** The router process, whose life the edge scenario watches; `null` for direct. */
   router: Proc | null;
-  /** The processes measured as the router. */
+  /** The processes measured as the router (nginx: its worker). */
   routerPids: number[];
-  /** The processes measured as the backends (direct: the Deno.serve process). */
+  /** The processes measured as the backends (direct, nginx: the Deno.serve process). */
   backendPids: number[];
   /** The processes to stop with it. */
   procs: Proc[];
@@ -45,11 +47,13 @@ export interface Target {
  * ```ts
  * import { TARGET } from "./targets.ts";
  * import { equal } from "node:assert/strict";
- * equal(TARGET.tunnel1, "tunnel1");
+ * equal(TARGET.nginx, "nginx");
  * ```
  */
 export const TARGET = {
   direct: "direct",
+  nginx: "nginx",
+  go: "go",
   tunnel1: "tunnel1",
   tunnel4: "tunnel4",
   logsOff: "tunnel1-logs-off",
@@ -67,6 +71,8 @@ export const TARGET = {
  */
 export const TARGET_LABELS: Record<string, string> = {
   [TARGET.direct]: "direct Deno.serve",
+  [TARGET.nginx]: "nginx hop → direct",
+  [TARGET.go]: "Go original (router + backend)",
   [TARGET.tunnel1]: "router + 1 backend",
   [TARGET.tunnel4]: "router + 4 backends",
   [TARGET.logsOff]: "router + 1 backend, logs off (`--log-level error`)",
