@@ -5,11 +5,11 @@
  *     deno task soak  [--quick] [--json FILE] [--md FILE] [--deadline SECONDS]
  *     deno run -A bench/run.ts --report [--quick] [--md FILE]
  *
- * `bench` runs the request rates, transfers, SSE, WebSocket, tunnel
- * establishment and scale scenarios against direct `Deno.serve`, the nginx
- * hop, the Go original and ptth routers with one and four backends
- * (lib/targets.ts), each its own processes driven by wrk, h2load, curl and
- * client scripts.
+ * `bench` runs the request rates, transfers, streamed uploads, SSE,
+ * WebSocket, tunnel establishment and scale scenarios against direct
+ * `Deno.serve`, the nginx hop, the Go original and ptth routers with one and
+ * four backends (lib/targets.ts), each its own processes driven by wrk,
+ * h2load, curl and client scripts.
  *
  * `soak` (`--soak`) runs the edge scenario (issue 16) and the
  * million-request soak, which would take the bench past its deadline.
@@ -50,6 +50,7 @@ import { rateScenarios, tinyScenario } from "./scenarios/rates.ts";
 import { scaleScenarios } from "./scenarios/scale.ts";
 import { soakScenario } from "./scenarios/soak.ts";
 import { sseScenarios } from "./scenarios/sse.ts";
+import { streamedScenarios, streamedUploads } from "./scenarios/streamed_upload.ts";
 import { prepareUploadFiles, transfers, transferScenario } from "./scenarios/transfers.ts";
 import { websocketScenario } from "./scenarios/websocket.ts";
 
@@ -58,10 +59,13 @@ const RESERVE_MS = 20_000;
 
 /** The scenario names the targets are judged on. */
 function checkedScenarios(config: BenchConfig): CheckedScenarios {
+  const streamed = streamedScenarios(config);
   return {
     tiny50: tinyScenario(50),
     download: transferScenario(config, "download"),
     upload: transferScenario(config, "upload"),
+    streamedLength: streamed.length,
+    streamed: streamed.stream,
   };
 }
 
@@ -108,6 +112,7 @@ async function benchPlan(ctx: RunContext): Promise<void> {
   const oneHop = present([direct, nginx, go, tunnel1]);
   await transfers(ctx, "download", oneHop, files);
   await transfers(ctx, "upload", oneHop, files);
+  await streamedUploads(ctx, present([direct, nginx, tunnel1]));
   await Promise.all(present([nginx, go]).map(stopTarget));
 
   await sseScenarios(ctx, [direct, tunnel1, tunnel4]);

@@ -1,7 +1,7 @@
 /**
  * The benchmark's report (bench/lib/report.ts), on results made here: each
- * figure's ratios to direct and to the nginx hop, failed rows, and the soak and
- * edge sections.
+ * figure's ratios to direct and to the nginx hop, failed rows, the streamed
+ * uploads beside the known-length ones, and the soak and edge sections.
  */
 import { equal, match, ok } from "node:assert/strict";
 import { benchConfig } from "../bench/lib/config.ts";
@@ -14,6 +14,8 @@ const NAMES = {
   tiny50: TINY,
   download: "1 GiB download",
   upload: "1 GiB upload",
+  streamedLength: "fetch upload 100 MiB, known length",
+  streamed: "fetch upload 100 MiB, ReadableStream of 16 KiB chunks",
 };
 
 function usage(cpuS: number, peakMiB: number): Usage {
@@ -77,6 +79,14 @@ function benchRun(): Results {
       ...row(NAMES.upload, "tunnel1", {}, { section: "transfer" }),
       error: "status 502, 0 of 1073741824 bytes",
     },
+    row(NAMES.streamedLength, "direct", { mbPerSec: 400, seconds: 0.25 }, {
+      section: "streamed",
+    }),
+    row(NAMES.streamed, "direct", { mbPerSec: 350, seconds: 0.3 }, { section: "streamed" }),
+    row(NAMES.streamedLength, "tunnel1", { mbPerSec: 350, seconds: 0.3 }, {
+      section: "streamed",
+    }),
+    row(NAMES.streamed, "tunnel1", { mbPerSec: 7.5, seconds: 14 }, { section: "streamed" }),
   );
   results.scale.idleTunnels = { tunnels: 1000, routerKiBPerTunnel: 25.1 };
   return results;
@@ -142,6 +152,28 @@ Deno.test("a table names targets by their labels and shows a failed row's error 
   for (const l of lines) equal(l.split("|").length, 6, `one cell per column: ${l}`);
 });
 
+Deno.test("the report sets each streamed upload beside the known-length upload of its target", () => {
+  const text = renderReport({
+    bench: benchRun(),
+    soak: null,
+    checks: [],
+    streamedLength: NAMES.streamedLength,
+  });
+  const line = (scenario: string, label: string) =>
+    text.split("\n").find((l) => l.startsWith(`| ${scenario} | ${label} |`))!;
+  // The third figure is a ratio already: not compared to direct's ratio.
+  match(
+    line(NAMES.streamed, "router + 1 backend"),
+    /\| 7\.50 \(0\.02×\) \| 14\.0 \(46\.67×\) \| 46\.7× \|/,
+  );
+  match(line(NAMES.streamed, "direct Deno.serve"), /\| 350 \| 0\.300 \| 1\.20× \|/);
+  match(
+    line(NAMES.streamedLength, "router + 1 backend"),
+    /\| 350 \(0\.88×\) \| 0\.300 \(1\.20×\) \| – \|/,
+  );
+  match(text, /No soak run \(`deno task soak`\) to report\./);
+});
+
 Deno.test("the report's edge section says how the router ended and that wrk could not run", () => {
   const soak = newResults("soak", false, benchConfig(false));
   soak.machine = { commit: "abc1234", loadBefore: "1.00", loadAfter: "2.00" };
@@ -150,6 +182,7 @@ Deno.test("the report's edge section says how the router ended and that wrk coul
     bench: null,
     soak,
     checks: [],
+    streamedLength: NAMES.streamedLength,
   });
   match(text, /Survived: process \*\*died\*\*; public listener \*\*did not answer\*\*/);
   match(

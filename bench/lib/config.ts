@@ -47,6 +47,8 @@ export interface BenchConfig {
   h2load: { clients: number; streams: number };
   /** Bytes of each download and upload. */
   transferBytes: number;
+  /** The streamed uploads: bytes, and the size of each chunk of the stream. */
+  streamedUpload: { bytes: number; chunk: number };
   /** Server-sent events: streams at once, events per stream flooded and paced, pace (ms). */
   sse: { streams: number; floodEvents: number; pacedEvents: number; interval: number };
   /** WebSocket echo: sockets, seconds of ping-pong, MiB of bulk echo. */
@@ -112,6 +114,7 @@ export function benchConfig(quick: boolean): BenchConfig {
       postConnections: 50,
       h2load: { clients: 50, streams: 10 },
       transferBytes: 64 * MiB,
+      streamedUpload: { bytes: 32 * MiB, chunk: 16 * 1024 },
       sse: { streams: 100, floodEvents: 200, pacedEvents: 50, interval: 10 },
       ws: { sockets: 100, seconds: 2, bulkMiB: 64 },
       connectRuns: 5,
@@ -134,6 +137,7 @@ export function benchConfig(quick: boolean): BenchConfig {
     postConnections: 50,
     h2load: { clients: 50, streams: 10 },
     transferBytes: GiB,
+    streamedUpload: { bytes: 100 * MiB, chunk: 16 * 1024 },
     sse: { streams: 100, floodEvents: 1000, pacedEvents: 100, interval: 10 },
     ws: { sockets: 100, seconds: 5, bulkMiB: 256 },
     connectRuns: 20,

@@ -94,6 +94,7 @@ export async function readResults(path: string, suite: Suite): Promise<Results |
  * import { equal } from "node:assert/strict";
  * const names = {
  *   tiny50: "tiny GET, 50 connections", download: "1 GiB download", upload: "1 GiB upload",
+ *   streamedLength: "known", streamed: "stream",
  * };
  * const { markdown, checks } = report(null, null, names);
  * equal(markdown.includes("No bench run"), true);
@@ -107,7 +108,7 @@ export function report(
 ): { markdown: string; checks: ReturnType<typeof checkTargets> } {
   const checks = checkTargets(bench, soak, names);
   return {
-    markdown: renderReport({ bench, soak, checks }),
+    markdown: renderReport({ bench, soak, checks, streamedLength: names.streamedLength }),
     checks,
   };
 }

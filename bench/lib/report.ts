@@ -419,6 +419,28 @@ function cpuShareSection(out: string[], bench: Results): void {
   out.push("");
 }
 
+/** How the streamed uploads' table sets each upload beside the known-length one of its target. */
+function streamedColumns(rows: readonly Row[], knownScenario: string): Column[] {
+  const known = (r: Row) =>
+    rows.find((x) => x.scenario === knownScenario && x.target === r.target && !x.error);
+  return [
+    metric("MB/s", "mbPerSec"),
+    metric("seconds", "seconds"),
+    {
+      title: "time against known length (same target)",
+      value: (r) =>
+        r.scenario === knownScenario
+          ? undefined
+          : r.metrics.seconds! / (known(r)?.metrics.seconds ?? NaN),
+      suffix: () => "×",
+      alone: true,
+    },
+    routerCpu,
+    backendCpu,
+    routerPeak,
+  ];
+}
+
 /** What the report is made of. */
 export interface ReportInput {
   /** The bench run's results, if there is one. */
@@ -427,6 +449,8 @@ export interface ReportInput {
   soak: Results | null;
   /** The targets judged on both. */
   checks: readonly Check[];
+  /** The scenario name of the known-length streamed upload. */
+  streamedLength: string;
 }
 
 /**
@@ -440,7 +464,7 @@ export interface ReportInput {
  * import { equal } from "node:assert/strict";
  * const bench = newResults("bench", true, benchConfig(true));
  * const text = renderReport({
- *   bench, soak: null, checks: [],
+ *   bench, soak: null, checks: [], streamedLength: "known",
  * });
  * equal(text.startsWith("# ptth benchmarks (quick smoke run)"), true);
  * equal(text.includes("## Request rates"), true);
@@ -531,6 +555,21 @@ export function renderReport(input: ReportInput): string {
         backendCpu,
         backendPeak,
       ], labels),
+      "",
+    );
+    const su = bench.config.streamedUpload;
+    out.push(
+      "## Streamed uploads",
+      "",
+      `bench/upload_client.ts: Deno's \`fetch\` uploads ${
+        su.bytes / (1024 * 1024)
+      } MiB to \`/upload\`, once with a body of known length (a`,
+      "`Blob`: `content-length`), once as a `ReadableStream` body pulled in",
+      `${
+        su.chunk / 1024
+      } KiB chunks (no length: chunked), each after a 1 MiB warm-up the same way.`,
+      "",
+      table(rows("streamed"), streamedColumns(rows("streamed"), input.streamedLength), labels),
       "",
     );
     const c = bench.config;

@@ -17,6 +17,8 @@ export interface CheckedScenarios {
   tiny50: string;
   download: string;
   upload: string;
+  streamedLength: string;
+  streamed: string;
 }
 
 /**
@@ -44,6 +46,7 @@ export function soakNoiseKiB(startKiB: number): number {
  * import { equal } from "node:assert/strict";
  * const names = {
  *   tiny50: "tiny GET, 50 connections", download: "1 GiB download", upload: "1 GiB upload",
+ *   streamedLength: "known", streamed: "stream",
  * };
  * const checks = checkTargets(null, null, names);
  * equal(checks.every((c) => c.met === null), true);
