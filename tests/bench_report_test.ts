@@ -1,16 +1,20 @@
 /**
- * The benchmark's report (bench/lib/report.ts), on results made here: each
- * figure's ratios to direct and to the nginx hop, failed rows, the streamed
- * uploads beside the known-length ones, and the soak and edge sections.
+ * The benchmark's report (bench/lib/report.ts) and the targets it judges
+ * (bench/lib/targets_check.ts), on results made here: each figure's ratios to
+ * direct and to the nginx hop, failed rows, the streamed uploads beside the
+ * known-length ones, the soak and edge sections, and each target met, not
+ * met, or not judged.
  */
 import { equal, match, ok } from "node:assert/strict";
 import { benchConfig } from "../bench/lib/config.ts";
+import { fmt } from "../bench/lib/format.ts";
 import type { Usage } from "../bench/lib/proc_stats.ts";
 import { cell, type Column, renderReport, table } from "../bench/lib/report.ts";
 import { type EdgeResult, newResults, type Results, type Row } from "../bench/lib/results.ts";
+import { type CheckedScenarios, checkTargets } from "../bench/lib/targets_check.ts";
 
 const TINY = "tiny GET, 50 connections";
-const NAMES = {
+const NAMES: CheckedScenarios = {
   tiny50: TINY,
   download: "1 GiB download",
   upload: "1 GiB upload",
@@ -174,6 +178,53 @@ Deno.test("the report sets each streamed upload beside the known-length upload o
   match(text, /No soak run \(`deno task soak`\) to report\./);
 });
 
+Deno.test("the targets are judged against the same run's direct, nginx, Go and logs-off rows", () => {
+  const checks = checkTargets(benchRun(), null, NAMES);
+  const find = (part: string) => {
+    const found = checks.find((c) => c.target.includes(part));
+    ok(found, `a check on ${part}`);
+    return found;
+  };
+  const nginx = find("against the nginx hop");
+  equal(nginx.figure, "14,774 against 34,426 req/s: 0.43×");
+  equal(nginx.met, false);
+  equal(find("against direct Deno.serve").met, false); // 0.21 < 0.35
+  equal(find("p50 against").figure, "3.00 against 1.20 ms: 2.50×");
+  // Router 2.7 s over 73,870 requests against direct's 3.5 s over 353,055.
+  const routerCpu = find("router CPU per request");
+  equal(routerCpu.met, false);
+  equal(routerCpu.figure, `${fmt(2.7e6 / 73_870)} against ${fmt(3.5e6 / 353_055)} µs: 3.69×`);
+  equal(find("default logging").figure, "14,774 against 16,000 req/s: 0.92×");
+  equal(find("default logging").met, true);
+  equal(find("Peak RSS of the router").met, false);
+  equal(find("Peak RSS of the backend").met, true);
+  equal(find("1 GiB download through one tunnel against direct").met, true); // 0.87
+  equal(find("1 GiB upload through one tunnel against direct").met, null, "failed row: not judged");
+  equal(find("Streamed upload").met, false); // 14 s against 0.3 s
+  equal(find("against the Go original").figure, "14,774 against 8,937 req/s: 1.65×");
+  equal(find("idle tunnel").met, false); // 25.1 KiB > 16
+  equal(find("soak").met, null, "no soak run");
+  equal(find("Edge").met, null, "no soak run");
+});
+
+Deno.test("the edge target is met only when the process, the public and the tunnel listener all survived", () => {
+  const soak = newResults("soak", false, benchConfig(false));
+  soak.machine = { commit: "abc1234" };
+  soak.scale.edge = edge({ process: false, publicListener: false, tunnelListener: false });
+  const died = checkTargets(null, soak, NAMES).find((c) => c.target.startsWith("Edge"))!;
+  equal(died.met, false);
+  match(died.figure, /process died/);
+  soak.scale.edge = edge({ process: true, publicListener: true, tunnelListener: false });
+  equal(checkTargets(null, soak, NAMES).find((c) => c.target.startsWith("Edge"))!.met, false);
+  soak.scale.edge = edge({ process: true, publicListener: true, tunnelListener: true });
+  equal(checkTargets(null, soak, NAMES).find((c) => c.target.startsWith("Edge"))!.met, true);
+  soak.scale.edge = {
+    ...edge({ process: true, publicListener: true, tunnelListener: true }),
+    error: "node is needed",
+  };
+  equal(checkTargets(null, soak, NAMES).find((c) => c.target.startsWith("Edge"))!.met, null);
+});
+
 Deno.test("the report's edge section says how the router ended and that wrk could not run", () => {
   const soak = newResults("soak", false, benchConfig(false));
   soak.machine = { commit: "abc1234", loadBefore: "1.00", loadAfter: "2.00" };
@@ -181,7 +232,7 @@ Deno.test("the report's edge section says how the router ended and that wrk coul
   const text = renderReport({
     bench: null,
     soak,
-    checks: [],
+    checks: checkTargets(null, soak, NAMES),
     streamedLength: NAMES.streamedLength,
   });
   match(text, /Survived: process \*\*died\*\*; public listener \*\*did not answer\*\*/);
@@ -191,4 +242,5 @@ Deno.test("the report's edge section says how the router ended and that wrk coul
   );
   match(text, /Normal requests during the reset flood: 0\.000 req\/s, .*\(wrk failed\)/);
   match(text, /No bench run \(`deno task bench`\) to report\./);
+  match(text, /\| 16 \| Edge: a router with 1024 file descriptors .* \| \*\*not met\*\* \|/);
 });

@@ -655,12 +655,14 @@ export function renderReport(input: ReportInput): string {
   out.push(
     "## Targets",
     "",
-    "| target | figure | threshold | met |",
-    "| --- | --- | --- | --- |",
+    "| issue | target | figure | threshold | met |",
+    "| --- | --- | --- | --- | --- |",
   );
   for (const check of input.checks) {
     const met = check.met === null ? "n/a" : check.met ? "**met**" : "**not met**";
-    out.push(`| ${check.target} | ${check.figure} | ${check.threshold} | ${met} |`);
+    out.push(
+      `| ${check.source} | ${check.target} | ${check.figure} | ${check.threshold} | ${met} |`,
+    );
   }
   out.push("");
   if (bench) {

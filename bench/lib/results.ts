@@ -35,6 +35,8 @@ export interface Row {
 
 /** One target judged. */
 export interface Check {
+  /** Which issue set it. */
+  source: string;
   /** What is judged. */
   target: string;
   /** The figure measured. */
