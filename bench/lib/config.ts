@@ -1,8 +1,8 @@
 /**
  * The sizes and durations of a run: one set for the full run, a smaller one
  * for `--quick` (a smoke run), for each suite: `bench` (`deno task bench`:
- * rates, transfers, SSE, WebSocket, connect, scale) and `soak` (`deno task
- * soak`: the edge scenario and the million-request soak).
+ * rates, transfers, streamed uploads, SSE, WebSocket) and `soak` (`deno task
+ * soak`: tunnel establishment, scale, the edge scenario, the soak).
  *
  * @module
  */

@@ -11,7 +11,7 @@
 import { fmt, fmtMiB, signedMiB } from "./format.ts";
 import type { Usage } from "./proc_stats.ts";
 import type { Check, Growth, Results, Row, SoakSample } from "./results.ts";
-import { TARGET } from "./targets.ts";
+import { TARGET, TARGET_LABELS } from "./targets.ts";
 
 /** A column of a table: its title, the figure of a row, and what it is compared to. */
 export interface Column {
@@ -221,8 +221,8 @@ function methodSection(out: string[], results: Results): void {
   );
 }
 
-function scaleSection(out: string[], bench: Results): void {
-  const s = bench.scale;
+function scaleSection(out: string[], soakRun: Results): void {
+  const s = soakRun.scale;
   const idle = s.idleTunnels as Record<string, number> | undefined;
   if (idle) {
     out.push(
@@ -614,28 +614,11 @@ export function renderReport(input: ReportInput): string {
       ], labels),
       "",
     );
-    out.push(
-      "## Tunnel establishment",
-      "",
-      "From calling `serveReverse()` (a request to the router fired at the same moment, held by the",
-      "router until a tunnel is up) to that request's response, against a router with no other",
-      "tunnel (bench/connect.ts). Direct: a new TCP connection's first response from `Deno.serve`.",
-      "",
-      table(rows("connect"), [
-        metric("connected p50 ms", "connectedP50Ms"),
-        metric("first response p50 ms", "firstResponseP50Ms"),
-        metric("first response p90 ms", "firstResponseP90Ms"),
-      ], labels),
-      "",
-    );
-    out.push("## Scale", "");
-    scaleSection(out, bench);
-    out.push("");
   } else {
     out.push("No bench run (`deno task bench`) to report.", "");
   }
 
-  out.push("## Soak and edge (`deno task soak`)", "");
+  out.push("## Scale, soak and edge (`deno task soak`)", "");
   if (soak) {
     const m = soak.machine;
     out.push(
@@ -643,7 +626,23 @@ export function renderReport(input: ReportInput): string {
         fmt(soak.durationS)
       } s (${soak.mode} mode), load average before / after ${m.loadBefore} / ${m.loadAfter}.`,
       "",
+      "### Tunnel establishment",
+      "",
+      "From calling `serveReverse()` (a request to the router fired at the same moment, held by the",
+      "router until a tunnel is up) to that request's response, against a router with no other",
+      "tunnel (bench/connect.ts). Direct: a new TCP connection's first response from `Deno.serve`.",
+      "",
+      table(soak.rows.filter((r) => r.section === "connect"), [
+        metric("connected p50 ms", "connectedP50Ms"),
+        metric("first response p50 ms", "firstResponseP50Ms"),
+        metric("first response p90 ms", "firstResponseP90Ms"),
+      ], TARGET_LABELS),
+      "",
+      "### Scale",
+      "",
     );
+    scaleSection(out, soak);
+    out.push("", "### Soak", "");
     soakSection(out, soak);
     out.push("", "### Edge (issue 16)", "");
     edgeSection(out, soak);

@@ -167,7 +167,7 @@ export function checkTargets(
       peak === undefined ? null : peak <= 80,
     );
   }
-  const idle = bench?.scale.idleTunnels as Record<string, number> | undefined;
+  const idle = soak?.scale.idleTunnels as Record<string, number> | undefined;
   const perTunnel = idle?.routerKiBPerTunnel;
   judge(
     "19",
