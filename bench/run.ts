@@ -32,7 +32,7 @@ import { fmt } from "./lib/format.ts";
 import { buildGoOriginal, startGoOriginal } from "./lib/go_original.ts";
 import { describeMachine, finishMachine } from "./lib/machine.ts";
 import { startNginx } from "./lib/nginx.ts";
-import { outputPaths, readResults, report, writeOutputs } from "./lib/output.ts";
+import { formatFiles, outputPaths, readResults, report, writeOutputs } from "./lib/output.ts";
 import { Deadline } from "./lib/processes.ts";
 import { errorText } from "./lib/results.ts";
 import {
@@ -158,6 +158,7 @@ if (flags.report) {
   const soak = await readResults(outputPaths(root, benchDir, "soak", quick).json, "soak");
   const { markdown } = report(bench, soak, checkedScenarios(bench?.config ?? benchConfig(quick)));
   await Deno.writeTextFile(paths.markdown, markdown);
+  await formatFiles(root, [paths.markdown]);
   console.log(markdown);
   Deno.exit(0);
 }

@@ -62,7 +62,8 @@ export function signedMiB(kib: number): string {
 }
 
 /**
- * A count with thousands separators, "–" when missing.
+ * A count with thousands separators, "–" when missing (`NaN` becomes `null`
+ * in a results file).
  *
  * @example
  * ```ts
@@ -70,8 +71,9 @@ export function signedMiB(kib: number): string {
  * import { equal } from "node:assert/strict";
  * equal(count(1_000_000), "1,000,000");
  * equal(count(undefined), "–");
+ * equal(count(null), "–");
  * ```
  */
-export function count(n: number | undefined): string {
-  return n === undefined || Number.isNaN(n) ? "–" : n.toLocaleString("en-US");
+export function count(n: number | undefined | null): string {
+  return n === undefined || n === null || Number.isNaN(n) ? "–" : n.toLocaleString("en-US");
 }

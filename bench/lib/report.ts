@@ -8,7 +8,7 @@
  * @module
  */
 
-import { fmt, fmtMiB, signedMiB } from "./format.ts";
+import { count, fmt, fmtMiB, signedMiB } from "./format.ts";
 import type { Usage } from "./proc_stats.ts";
 import type { Check, Growth, Results, Row, SoakSample } from "./results.ts";
 import { TARGET, TARGET_LABELS } from "./targets.ts";
@@ -329,9 +329,8 @@ function edgeSection(out: string[], soakRun: Results): void {
       c.idlePublic.toLocaleString("en-US")
     } idle connections to its public port and ${c.idleTunnel} to its tunnel port (no byte sent, dialed`,
     "again a second after the router closes one), held to the end; then from 127.0.0.3 an h2c client",
-    `opening streams and resetting each at once (bench/edge_flood.mjs, node:http2) at ${
-      c.resetRate.toLocaleString("en-US")
-    } a second for`,
+    `opening streams and resetting each at once (bench/edge_flood.mjs: HEADERS, then RST_STREAM`,
+    `CANCEL, written by hand) at ${c.resetRate.toLocaleString("en-US")} a second for`,
     `${c.resetSeconds} s, while wrk (\`-c50\`, 127.0.0.1) sends tiny GETs; then wrk alone for ${soakRun.config.duration} s.`,
     "",
   );
@@ -351,26 +350,32 @@ function edgeSection(out: string[], soakRun: Results): void {
     }.`,
   );
   if (e.idle) {
+    const { opened } = e.idle;
     out.push(
-      `- Idle connections open once dialed: ${e.idle.opened.public} public, ${e.idle.opened.tunnel} tunnel;`,
-      `  over the scenario ${fmt(e.idle.failedConnects)} attempts failed, the router closed ${
-        fmt(e.idle.closedByPeer)
-      }, ${fmt(e.idle.openAtEnd)} open at the end.`,
+      `- Idle connections open once dialed: ${count(opened.public)} public, ${
+        count(opened.tunnel)
+      } tunnel; over the scenario ${count(e.idle.failedConnects)} attempts failed, the router`,
+      `  closed ${count(e.idle.closedByPeer)}, ${count(e.idle.openAtEnd)} open at the end.`,
     );
   }
   if (e.reset) {
+    const r = e.reset;
     out.push(
-      `- Reset flood: ${e.reset.streams.toLocaleString("en-US")} streams opened and reset in ${
-        fmt(e.reset.seconds)
-      } s (${fmt(e.reset.perSec)} a second), ${fmt(e.reset.answered)} answered anyway,`,
-      `  ${e.reset.connections} connections, ${e.reset.goaways} GOAWAYs received, ${e.reset.sessionErrors} connection errors (a GOAWAY with an error code is one).`,
+      `- Reset flood: ${count(r.streams)} streams opened and reset in ${fmt(r.seconds)} s (${
+        fmt(r.perSec)
+      } a second), ${count(r.answered)} answered all the same; ${count(r.connections)}`,
+      `  connections, ${count(r.goaways)} GOAWAYs received, ${
+        count(r.sessionErrors)
+      } connection errors (refused or reset).`,
     );
   }
   const load = (name: string, l: typeof e.during) =>
     l
       ? `- Normal requests ${name}: ${fmt(l.reqPerSec)} req/s, p50 ${fmt(l.p50Ms)} ms, p99 ${
         fmt(l.p99Ms)
-      } ms, ${fmt(l.requests)} answered, ${fmt(l.errors)} errors${l.error ? ` (${l.error})` : ""}.`
+      } ms, ${count(l.requests)} answered, ${count(l.errors)} errors${
+        l.error ? ` (${l.error})` : ""
+      }.`
       : `- Normal requests ${name}: not run.`;
   out.push(load("during the reset flood", e.during), load("after it", e.after));
 }

@@ -122,7 +122,7 @@ export interface EdgeResult {
     perSec: number;
     /** Responses that came back all the same (the stream was served before its reset was read). */
     answered: number;
-    /** GOAWAYs received, connections made, errors of connections (a GOAWAY with an error code counts). */
+    /** GOAWAYs received, connections made, connections that failed (refused or reset). */
     goaways: number;
     connections: number;
     sessionErrors: number;
