@@ -37,6 +37,7 @@ export {
   StreamWebSocket,
   type StreamWebSocketOptions,
   TunnelRefusedError,
+  TunnelTlsError,
   upgradeWebSocket,
   type UpgradeWebSocketOptions,
   type WebSocketEventHandler,

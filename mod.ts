@@ -49,6 +49,7 @@ export {
   StreamWebSocket,
   type StreamWebSocketOptions,
   TunnelRefusedError,
+  TunnelTlsError,
   upgradeWebSocket,
   type UpgradeWebSocketOptions,
   type WebSocketEventHandler,

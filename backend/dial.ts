@@ -52,6 +52,48 @@ export class TunnelRefusedError extends Error {
   }
 }
 
+/**
+ * The tunnel cannot be secured: the router's certificate does not verify
+ * (an unknown CA, a name it does not cover), or its tunnel port speaks TLS
+ * to a backend that does not. Retrying cannot help: the backend stops, as
+ * for a refused token.
+ *
+ * @example
+ * ```ts
+ * import { TunnelTlsError } from "jsr:@ptth/router";
+ * import { equal } from "node:assert/strict";
+ * equal(new TunnelTlsError("the router's certificate is not trusted").permanent, true);
+ * ```
+ */
+export class TunnelTlsError extends Error {
+  /** Always true: a certificate or a TLS setting does not fix itself. */
+  readonly permanent = true;
+  /**
+   * Records why the tunnel cannot be secured.
+   *
+   * @param detail What is wrong, and what to do about it.
+   * @param options The underlying error.
+   */
+  constructor(detail: string, options?: ErrorOptions) {
+    super(`Cannot open tunnel: ${detail}`, options);
+    this.name = "TunnelTlsError";
+  }
+}
+
+/** The TLS failure in a dial error, told in words a user can act on; `null` if it is none. */
+function tlsFailure(error: unknown, serverName: string): TunnelTlsError | null {
+  const message = error instanceof Error ? error.message : String(error);
+  if (!/certificate|UnknownIssuer|NotValidForName|Expired|handshake failure/i.test(message)) {
+    return null;
+  }
+  const why = /NotValidForName|not valid for name/i.test(message)
+    ? `the router's certificate does not cover the name ${serverName}`
+    : /Expired/i.test(message)
+    ? "the router's certificate has expired"
+    : "the router's certificate is not trusted: give its CA in tls.caCerts";
+  return new TunnelTlsError(`${why} (${message})`, { cause: error });
+}
+
 /** How to reach a router. */
 export interface DialOptions {
   /** The router's tunnel host. */
@@ -106,7 +148,14 @@ export async function dialTunnel(options: DialOptions): Promise<ByteIO> {
     const tcp = await Deno.connect({ hostname, port });
     tcp.setNoDelay(true);
     try {
-      io = await Deno.startTls(tcp, { hostname, ...(caCerts ? { caCerts } : {}) });
+      const tls = await Deno.startTls(tcp, { hostname, ...(caCerts ? { caCerts } : {}) });
+      io = tls;
+      // Verified now, not at the first read: a certificate that does not verify is a
+      // TunnelTlsError at once, for raw HTTP/2 tunnels too.
+      await tls.handshake().catch((error) => {
+        tls.close();
+        throw tlsFailure(error, options.serverName ?? hostname) ?? error;
+      });
     } catch (error) {
       try {
         tcp.close();
@@ -118,7 +167,13 @@ export async function dialTunnel(options: DialOptions): Promise<ByteIO> {
   } else io = await Deno.connect({ hostname, port });
   if (options.legacy) return io;
   try {
-    const tunnel = await within(handshake(io, options), options.timeout, null);
+    const tunnel = await within(
+      handshake(io, options).catch((error) => {
+        throw options.tls ? tlsFailure(error, options.serverName ?? hostname) ?? error : error;
+      }),
+      options.timeout,
+      null,
+    );
     if (tunnel === null) {
       throw new Error(`Cannot open tunnel: no handshake answer within ${options.timeout} ms`);
     }
@@ -151,8 +206,18 @@ async function handshake(io: ByteIO, options: DialOptions): Promise<ByteIO> {
       buf = next;
     }
     const n = await io.read(buf.subarray(length));
-    if (n === null) throw new Error("Cannot open tunnel: router closed the connection");
+    if (n === null) {
+      throw new Error(
+        "Cannot open tunnel: the router closed the connection before answering the handshake",
+      );
+    }
     length += n;
+    // A TLS record (an alert, or a handshake) where an HTTP answer belongs: a TLS port.
+    if ((buf[0] === 0x15 || buf[0] === 0x16) && buf[1] === 0x03) {
+      throw new TunnelTlsError(
+        "the router's tunnel port speaks TLS: set tls (true, or { caCerts })",
+      );
+    }
     end = findHeadEnd(buf, length);
   }
   const response = parseHandshakeResponse(buf.subarray(0, end - 4));

@@ -82,8 +82,8 @@ export class TunnelLink {
         io = await this.#options.dial();
       } catch (error) {
         this.#options.onError?.(error as Error);
-        if (error instanceof TunnelRefusedError && error.permanent) {
-          // A refused token will not become valid by retrying.
+        if ((error as { permanent?: boolean }).permanent === true) {
+          // A refused token, or a certificate that does not verify, will not change by retrying.
           this.#status = "refused";
           throw error;
         }
@@ -100,13 +100,25 @@ export class TunnelLink {
       // and we have its own: by then it is taking the tunnel into its pool.
       await Promise.all([connection.ready, connection.acknowledged]);
       const upSince = Date.now();
-      if (connection.isOpen) {
+      const up = connection.isOpen;
+      if (up) {
         this.#status = "connected";
         this.#options.onUp?.();
       }
       await connection.closed;
       this.#connection = null;
       if (this.#stop.signal.aborted) break;
+      // A router refusing a raw HTTP/2 tunnel says why in its GOAWAY (PROTOCOL.md §5).
+      const refusal = up ? null : refusalOf(connection);
+      if (refusal !== null) {
+        this.#options.onError?.(refusal);
+        if (refusal.permanent) {
+          this.#status = "refused";
+          throw refusal;
+        }
+        await this.#pause(failures++);
+        continue;
+      }
       // Only a tunnel that stayed up for a while proves the router healthy again.
       if (Date.now() - upSince >= backoff.healthyAfter) failures = 0;
       this.#options.onError?.(connection.error ?? new Error("Tunnel closed by the router"));
@@ -147,4 +159,11 @@ export class TunnelLink {
     }
     await this.finished.catch(() => {});
   }
+}
+
+/** The refusal a router's GOAWAY carries (`<status> <reason>` as debug data), if any. */
+function refusalOf(connection: Connection): TunnelRefusedError | null {
+  const debug = connection.peerGoaway?.debug ?? "";
+  const match = /^([1-5]\d\d) (.+)$/.exec(debug);
+  return match === null ? null : new TunnelRefusedError(Number(match[1]), match[2]!);
 }

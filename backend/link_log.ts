@@ -7,7 +7,7 @@
  * @module
  */
 
-import { TunnelRefusedError } from "./dial.ts";
+import { TunnelRefusedError, TunnelTlsError } from "./dial.ts";
 import type { LogFields, Logger } from "../log/logger.ts";
 
 /**
@@ -79,6 +79,11 @@ export class LinkStateLog {
       );
       return;
     }
+    if (error instanceof TunnelTlsError) {
+      this.#up = false;
+      this.#logger.error(`tunnel to ${router}: ${error.message}`, this.#fields("refused"));
+      return;
+    }
     if (this.#up) {
       this.#up = false;
       this.#logger.warn(
@@ -88,9 +93,15 @@ export class LinkStateLog {
       return;
     }
     const level = this.#failures++ === 0 ? "warn" : "debug";
+    // "Cannot reach" only when nothing answered; anything else says what went wrong.
+    const what = unreachable(error)
+      ? `cannot reach ${router}`
+      : error instanceof TunnelRefusedError
+      ? `tunnel to ${router} refused for now: ${error.status} ${error.reason}`
+      : `tunnel to ${router} failed: ${error.message}`;
     this.#logger.log(
       level,
-      `cannot reach ${router}; retrying`,
+      `${what}; retrying`,
       this.#fields("connecting", { attempt: this.#failures, error: error.message }),
     );
   }
@@ -100,4 +111,16 @@ export class LinkStateLog {
     this.#up = false;
     this.#logger.info(`tunnel to ${this.#router} stopped`, this.#fields("stopped"));
   }
+}
+
+/** Whether a dial failed before anything answered: no route, no listener, no DNS name. */
+function unreachable(error: Error): boolean {
+  return error instanceof Deno.errors.ConnectionRefused ||
+    error instanceof Deno.errors.TimedOut ||
+    error instanceof Deno.errors.NotFound ||
+    error instanceof Deno.errors.AddrNotAvailable ||
+    error instanceof Deno.errors.ConnectionReset && !/handshake|answer/.test(error.message) ||
+    /os error 11[0-3]|network is unreachable|no route to host|failed to lookup/i.test(
+      error.message,
+    );
 }

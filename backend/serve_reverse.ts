@@ -10,14 +10,14 @@ import type { ByteIO, LocalSettings } from "../h2/connection.ts";
 import { serveConnection, type StreamInfo } from "../h2/server.ts";
 import type { Http2Error } from "../h2/errors.ts";
 import { tunnelHttp2 } from "../tunnel/settings.ts";
-import { dialTunnel, type TunnelRefusedError } from "./dial.ts";
+import { dialTunnel } from "./dial.ts";
 import { type Backoff, type LinkStatus, TunnelLink } from "./link.ts";
 import { dialWebSocketTunnel } from "./websocket_dial.ts";
 import { type LogFormat, Logger, type LogLevel } from "../log/logger.ts";
 import { LinkStateLog } from "./link_log.ts";
 
 export type { ByteIO, LocalSettings } from "../h2/connection.ts";
-export { TunnelRefusedError } from "./dial.ts";
+export { TunnelRefusedError, TunnelTlsError } from "./dial.ts";
 export {
   upgradeWebSocket,
   type UpgradeWebSocketOptions,
@@ -350,7 +350,7 @@ class Backend implements ReverseServer {
   #resolveConnected!: () => void;
   #rejectConnected!: (error: Error) => void;
   #lastError: Error | null = null;
-  #refusal: TunnelRefusedError | null = null;
+  #refusal: Error | null = null;
   #resolveFinished!: () => void;
   #rejectFinished!: (error: Error) => void;
   #resolveTimer: ReturnType<typeof setInterval> | undefined;
@@ -496,7 +496,7 @@ class Backend implements ReverseServer {
   #refused(error: Error): void {
     if (this.#refusal !== null) return;
     // The same credentials go to every router: one refusal stops them all.
-    this.#refusal = error as TunnelRefusedError;
+    this.#refusal = error;
     this.#lastError = error;
     this.#rejectConnected(error);
     Promise.resolve(this.#options.onError?.(error)).catch(() => {});

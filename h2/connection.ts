@@ -297,6 +297,7 @@ export class Connection implements StreamHost {
   #pingCounter = 0;
   #goawaySent = false;
   #goawayReceived = false;
+  #peerGoaway: { code: number; debug: string } | null = null;
   #peerLastStreamId = 0x7fff_ffff;
   #closing = false;
   #ioClosed = false;
@@ -400,6 +401,11 @@ export class Connection implements StreamHost {
   /** Why the connection ended, if it ended with an error. */
   get error(): Error | null {
     return this.#error;
+  }
+
+  /** The peer's GOAWAY, once one arrived: its error code and debug data (RFC 9113 §6.8). */
+  get peerGoaway(): { code: number; debug: string } | null {
+    return this.#peerGoaway;
   }
 
   /**
@@ -1204,6 +1210,7 @@ export class Connection implements StreamHost {
     this.#goawayReceived = true;
     this.#peerLastStreamId = Math.min(this.#peerLastStreamId, lastStreamId);
     const debug = new TextDecoder().decode(debugData);
+    this.#peerGoaway = { code, debug };
     // §6.8: streams we opened above lastStreamId were not processed: safe to retry.
     for (const stream of this.#streams.values()) {
       if (!this.#isPeerStream(stream.id) && stream.id > this.#peerLastStreamId) {

@@ -118,7 +118,7 @@ function startRouter(options: ResolvedRouterOptions): Router {
   const log = (line: string) => logger.warn(line);
   const pool = new TunnelPool<RouterTunnel>();
   const events = new RouterEvents();
-  if (logger.enabled("warn")) logRouterEvents(events, pool, logger);
+  const stopEventLog = logger.enabled("warn") ? logRouterEvents(events, pool, logger) : undefined;
   let closing = false;
   const admin: AdminServer | undefined = options.admin && startAdminServer(options.admin, {
     pool,
@@ -244,6 +244,7 @@ function startRouter(options: ResolvedRouterOptions): Router {
       for (const tunnel of pool.list()) tunnel.session.close();
       await acceptDone;
       await admin?.shutdown();
+      stopEventLog?.();
     })();
     return stopping;
   };

@@ -178,14 +178,99 @@ export function logRouterEvents(
   events: RouterEvents,
   pool: TunnelList,
   logger: Logger,
+  options: EventLogOptions = {},
 ): () => void {
-  return events.on((event) => {
+  const refusals = new RepeatedRefusals(logger, options.refusalWindow ?? 60_000);
+  const stop = events.on((event) => {
     // Most events are requests at info: a router logging at warn skips them before
     // building a line.
     const level = levelOf(event);
     if (!logger.enabled(level)) return;
+    if (event.type === "handshake-failed" && refusals.held(event)) return;
     const line = describeEvent(event, pool);
     const fields = logger.format === "json" ? { ...line.json, ...line.fields } : line.fields;
     logger.log(level, line.message, fields);
   });
+  return () => {
+    stop();
+    refusals.stop();
+  };
+}
+
+/** Options of {@linkcode logRouterEvents}. */
+export interface EventLogOptions {
+  /**
+   * A refusal repeated from one address (same status and reason) within this
+   * long is counted, not logged; the count is logged when the window ends (ms).
+   * @default {60000}
+   */
+  refusalWindow?: number;
+}
+
+type Refusal = Extract<RouterEvent, { type: "handshake-failed" }>;
+
+/**
+ * Holds back refused handshakes that repeat: a backend retrying with a bad
+ * token, or one rate-limited with 429, would otherwise write a warning per
+ * attempt. The first of a kind is logged; the repeats within the window are
+ * summed up in one line when it ends. The table is bounded.
+ */
+class RepeatedRefusals {
+  #logger: Logger;
+  #window: number;
+  #seen = new Map<string, { since: number; repeats: number; event: Refusal }>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(logger: Logger, window: number) {
+    this.#logger = logger;
+    this.#window = window;
+  }
+
+  /** Whether the refusal repeats one logged within the window (then it is counted). */
+  held(event: Refusal): boolean {
+    const key = `${event.address}|${event.status}|${event.reason}`;
+    const seen = this.#seen.get(key);
+    if (seen !== undefined && event.time - seen.since < this.#window) {
+      seen.repeats++;
+      return true;
+    }
+    if (seen !== undefined) this.#report(seen);
+    if (this.#seen.size >= 10_000) this.#sweep(Infinity);
+    this.#seen.set(key, { since: event.time, repeats: 0, event });
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#sweep(Date.now()), this.#window);
+      Deno.unrefTimer(this.#timer);
+    }
+    return false;
+  }
+
+  /** Reports and forgets the windows that ended by `now` (all of them for Infinity). */
+  #sweep(now: number): void {
+    for (const [key, seen] of this.#seen) {
+      if (now - seen.since >= this.#window) {
+        this.#report(seen);
+        this.#seen.delete(key);
+      }
+    }
+    if (this.#seen.size === 0) this.stop();
+  }
+
+  #report(seen: { repeats: number; event: Refusal }): void {
+    if (seen.repeats === 0) return;
+    const { address, status, reason } = seen.event;
+    this.#logger.warn(
+      `tunnel handshake from ${address} refused ${seen.repeats} more time(s) ` +
+        `in the last ${Math.round(this.#window / 1000)} s: ${status} ${reason}`,
+      this.#logger.format === "json"
+        ? { event: "handshake-failed", address, status, reason, repeats: seen.repeats }
+        : {},
+    );
+    seen.repeats = 0;
+  }
+
+  /** Stops the timer (counts still held are dropped with it). */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
 }

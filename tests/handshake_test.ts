@@ -629,7 +629,7 @@ Deno.test("more tunnels than maxTunnelsPerService are refused with 429", async (
   }
 });
 
-Deno.test("a raw HTTP/2 peer over the per-service cap is closed without an HTTP/1.1 answer", async () => {
+Deno.test("a raw HTTP/2 peer over the per-service cap is refused in HTTP/2: a GOAWAY naming the reason", async () => {
   await using router = startRouter({ maxTunnelsPerService: 1 });
   const port = router.tunnelAddr.port;
   const first = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -638,12 +638,22 @@ Deno.test("a raw HTTP/2 peer over the per-service cap is closed without an HTTP/
     await readUntil(first, (b) => b.length >= 24);
     await waitUntil(() => router.pool.size === 1, 3000, "first tunnel");
     const result = await exchange(port, [EMPTY_SETTINGS]);
-    equal(result.text, "", "no HTTP/1.1 429 to an HTTP/2 peer");
-    ok(result.eof);
+    expectRawRefusal(result, "429 Too many tunnels for service default");
   } finally {
     first.close();
   }
 });
+
+/**
+ * PROTOCOL.md §5: a refused raw HTTP/2 peer gets no HTTP/1.1 answer but the
+ * client preface, SETTINGS and a GOAWAY NO_ERROR whose debug data is the reason.
+ */
+function expectRawRefusal(result: { text: string; eof: boolean }, reason: string): void {
+  ok(result.text.startsWith(PREFACE), "the client preface, not an HTTP/1.1 answer");
+  ok(!result.text.includes("HTTP/1.1"), result.text);
+  ok(result.text.endsWith(reason), `GOAWAY debug data: ${JSON.stringify(result.text.slice(24))}`);
+  ok(result.eof);
+}
 
 Deno.test("a raw HTTP/2 backend (legacy) is served where anonymous tunnels are allowed", async () => {
   await using router = startRouter();
@@ -662,27 +672,26 @@ Deno.test("a raw HTTP/2 backend (legacy) is served where anonymous tunnels are a
   equal(await response.text(), "raw h2");
 });
 
-Deno.test("a raw HTTP/2 backend is refused where tokens are required: closed, no answer, 503", async () => {
+Deno.test("a raw HTTP/2 backend is refused where tokens are required: a GOAWAY says 401, 503", async () => {
   await using router = startRouter({ tokens: { api: API_TOKEN }, tunnelWait: 0 });
-  // Byte level: a SETTINGS frame first is answered with nothing but the close.
+  // Byte level: a SETTINGS frame first is answered in HTTP/2, with the reason.
   const result = await exchange(router.tunnelAddr.port, [EMPTY_SETTINGS]);
-  equal(result.text, "", "no HTTP/1.1 answer to an HTTP/2 peer");
-  ok(result.eof);
-  // And a real raw HTTP/2 backend never gets into the pool.
+  expectRawRefusal(result, "401 Raw HTTP/2 tunnel refused: this router requires a token");
+  // And a real raw HTTP/2 backend never gets into the pool: it learns why and stops.
   const backend = serveReverse({
     hostname: "127.0.0.1",
     port: router.tunnelAddr.port,
     legacy: true,
     quiet: true,
   }, () => new Response("should not be reached"));
-  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const refusal = await withTimeout(backend.finished.then(() => null, (e) => e), 5000, "stop");
+  ok(refusal instanceof TunnelRefusedError);
+  equal(refusal.status, 401);
   equal(router.pool.size, 0);
   equal(backend.isConnected, false);
-  ok(backend.lastError !== null, "the backend saw its tunnel fail");
   const response = await fetch(`http://127.0.0.1:${router.addr.port}/`);
   equal(response.status, 503);
   await response.body?.cancel();
-  await backend.shutdown();
 });
 
 Deno.test("a silent raw HTTP/2 peer gets the router's client preface after about 1 s", async () => {
@@ -700,11 +709,10 @@ Deno.test("a silent raw HTTP/2 peer gets the router's client preface after about
   }
 });
 
-Deno.test("a silent peer is closed without an answer where tokens are required", async () => {
+Deno.test("a silent peer is refused in HTTP/2 after about 1 s where tokens are required", async () => {
   await using router = startRouter({ tokens: { api: API_TOKEN } });
   const result = await exchange(router.tunnelAddr.port, []);
-  equal(result.text, "");
-  ok(result.eof);
+  expectRawRefusal(result, "401 Raw HTTP/2 tunnel refused: this router requires a token");
   ok(result.ms >= 800, `closed after ${result.ms.toFixed(0)} ms`);
 });
 

@@ -7,6 +7,8 @@
  */
 
 import type { ByteIO } from "../../h2/connection.ts";
+import { CLIENT_PREFACE, ErrorCode } from "../../h2/constants.ts";
+import { FrameWriter } from "../../h2/frame.ts";
 import type { TunnelAuth } from "./auth.ts";
 import {
   encodeHandshakeResponse,
@@ -154,11 +156,32 @@ export async function acceptTunnel(io: ByteIO, options: AcceptOptions): Promise<
       reply: encodeHandshakeResponse(101),
     };
   } catch (error) {
-    if (error instanceof HandshakeError && answer) {
-      await writeAll(io, encodeHandshakeResponse(error.status, error.message)).catch(() => {});
+    if (error instanceof HandshakeError) {
+      // A raw HTTP/2 backend understands HTTP/2 only: it learns why in a GOAWAY.
+      const refusal = answer
+        ? encodeHandshakeResponse(error.status, error.message)
+        : encodeRawRefusal(error.status, error.message);
+      await writeAll(io, refusal).catch(() => {});
     }
     throw error;
   }
+}
+
+/**
+ * The refusal of a raw HTTP/2 tunnel (PROTOCOL.md §5): the client preface,
+ * empty SETTINGS, and GOAWAY NO_ERROR whose debug data is `<status> <reason>`
+ * (RFC 9113 §6.8: debug data is opaque, for diagnostics), so that a backend
+ * can say why instead of "connection closed".
+ */
+function encodeRawRefusal(status: number, reason: string): Uint8Array {
+  const out = new FrameWriter();
+  out.settings([]);
+  out.goaway(0, ErrorCode.NO_ERROR, new TextEncoder().encode(`${status} ${reason}`));
+  const frames = out.bytes();
+  const bytes = new Uint8Array(CLIENT_PREFACE.length + frames.length);
+  bytes.set(CLIENT_PREFACE);
+  bytes.set(frames, CLIENT_PREFACE.length);
+  return bytes;
 }
 
 async function writeAll(io: ByteIO, bytes: Uint8Array): Promise<void> {
