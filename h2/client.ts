@@ -35,9 +35,10 @@ export interface ClientRequest {
   signal?: AbortSignal;
   /**
    * Told once the stream has closed (response body complete, or failed), with
-   * the DATA bytes each way: for logs and metrics.
+   * the DATA bytes each way and, when it failed other than by our own cancel,
+   * why: for logs and metrics.
    */
-  onClose?: (bytesSent: number, bytesReceived: number) => void;
+  onClose?: (bytesSent: number, bytesReceived: number, failure: Error | null) => void;
 }
 
 /**
@@ -379,7 +380,16 @@ export class ClientSession {
     if (stream.error !== null) return reject(stream.error);
     exchange.stream = stream;
     const onClose = request.onClose;
-    if (onClose) stream.onClose = () => onClose(stream.bytesSent, stream.bytesReceived);
+    // `failure`: the stream ended by an error that was not our own cancel (a reset by the
+    // peer, a lost connection), such as a response cut off mid-body.
+    if (onClose) {
+      stream.onClose = () =>
+        onClose(
+          stream.bytesSent,
+          stream.bytesReceived,
+          exchange.cancelled === null ? stream.error : null,
+        );
+    }
     exchange.method = request.method;
     exchange.resolve = resolve;
     stream.owner = exchange;

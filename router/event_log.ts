@@ -30,7 +30,10 @@ function levelOf(event: RouterEvent): LogLevel {
     case "request":
       // Refusals of a full queue come in floods: the queue warns about them once a
       // second (request_queues.ts), each is an ordinary line of the request log.
-      return event.request.status >= 500 && event.request.error !== QUEUE_FULL ? "warn" : "info";
+      return (event.request.status >= 500 && event.request.error !== QUEUE_FULL) ||
+          event.request.incomplete
+        ? "warn"
+        : "info";
     case "tunnel-close":
       return event.error === null ? "info" : "warn";
     case "handshake-failed":

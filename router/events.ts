@@ -56,6 +56,12 @@ export interface RequestRecord {
   retries: number;
   /** Why it failed, if it did. */
   error: string | null;
+  /**
+   * Whether the response was cut off after its head (the tunnel failed or the
+   * backend reset the stream mid-body): the client got `status` and part of
+   * the body.
+   */
+  incomplete?: boolean;
 }
 
 /** Everything a router reports. */

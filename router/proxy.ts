@@ -176,6 +176,8 @@ interface Outcome {
   /** Body bytes each way, once the stream closed; -1 before. */
   bytesIn: number;
   bytesOut: number;
+  /** The response was cut off after its head. */
+  incomplete?: boolean;
 }
 
 // An X-Request-Id from the client is kept when it is short, visible ASCII.
@@ -228,14 +230,22 @@ async function proxy(
         bytesOut: outcome.bytesOut,
         retries: outcome.retries,
         error: outcome.error,
+        ...(outcome.incomplete ? { incomplete: true } : {}),
       },
     });
   };
-  const onClose = report === null ? undefined : (sent: number, received: number) => {
-    outcome.bytesIn = sent;
-    outcome.bytesOut = received;
-    report();
-  };
+  const onClose = report === null
+    ? undefined
+    : (sent: number, received: number, failure: Error | null) => {
+      outcome.bytesIn = sent;
+      outcome.bytesOut = received;
+      // The head went out with its status; the body did not end: say so, not "200".
+      if (failure !== null && outcome.status !== 0) {
+        outcome.incomplete = true;
+        outcome.error = `response cut off after ${received} body bytes: ${describe(failure)}`;
+      }
+      report();
+    };
   head.fields.push("x-request-id", outcome.requestId);
   let response: Response;
   if (refused === null) {
@@ -284,7 +294,7 @@ async function forward(
   pool: TunnelPool<RouterTunnel>,
   options: ProxyOptions,
   outcome: Outcome,
-  onClose: ((sent: number, received: number) => void) | undefined,
+  onClose: ((sent: number, received: number, failure: Error | null) => void) | undefined,
 ): Promise<Response> {
   const { host, pathname, path } = target;
   const fields = head.fields;

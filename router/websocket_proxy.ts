@@ -54,7 +54,7 @@ export interface WebSocketProxyOptions {
   /** Told the status the backend answered with (its stream then reports `onClose`). */
   onResponse?: (status: number) => void;
   /** Told the DATA bytes each way once the stream closed. */
-  onClose?: (bytesSent: number, bytesReceived: number) => void;
+  onClose?: (bytesSent: number, bytesReceived: number, failure: Error | null) => void;
 }
 
 /**

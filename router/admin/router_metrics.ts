@@ -206,6 +206,11 @@ export function createRouterMetrics(
     "Times a failed request was sent again on another tunnel.",
     ["service"],
   );
+  const incomplete = registry.counter(
+    "ptth_responses_incomplete_total",
+    "Responses cut off after their head (the tunnel failed or the backend reset the stream).",
+    ["service"],
+  );
   const opened = registry.counter(
     "ptth_tunnels_opened_total",
     "Tunnels that connected and joined the pool.",
@@ -294,6 +299,7 @@ export function createRouterMetrics(
         series.bytesIn.inc(Math.max(0, r.bytesIn));
         series.bytesOut.inc(Math.max(0, r.bytesOut));
         series.retries.inc(r.retries);
+        if (r.incomplete) incomplete.inc({ service });
         break;
       }
       case "tunnel-open":

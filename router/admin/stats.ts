@@ -93,8 +93,9 @@ export interface RecentError {
 }
 
 /** A failed request: a 5xx answer (the backend's or the router's). */
-function isError(record: Pick<RequestRecord, "status">): boolean {
-  return record.status >= 500;
+function isError(record: Pick<RequestRecord, "status" | "incomplete">): boolean {
+  // A response cut off mid-body failed the client, whatever its status said.
+  return record.status >= 500 || record.incomplete === true;
 }
 
 /** One second of one service. */
