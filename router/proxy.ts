@@ -319,7 +319,8 @@ async function forward(
     const claimed = options.hostOwners?.owner(name) ?? pool.serviceForHost(name);
     if (claimed !== undefined) service = claimed;
     else if (!options.routes.isEmpty) {
-      return text(404, `Not Found: no route for host ${name}`);
+      // Host and path: with path routes only, "no route for host X" would mislead.
+      return text(404, `Not Found: no route for ${name}${pathname}`);
     }
   }
 

@@ -197,7 +197,7 @@ Deno.test("routing by host and path sends each service only its own requests", a
   equal((await get(r, "example.com", "/")).text, "a");
   const unknown = await get(r, "other.example.org");
   equal(unknown.status, 404);
-  ok(unknown.text.includes("no route for host other.example.org"));
+  equal(unknown.text, "Not Found: no route for other.example.org/\n");
   for (const entry of seen.a!) ok(!entry.startsWith("example.com/b/"), `A saw ${entry}`);
   deepEqual(seen.b, ["example.com/b/x"]);
 });
@@ -374,4 +374,11 @@ Deno.test("X-Forwarded-* come from the router unless the client is a trusted pro
       via: "1.1 edge, 1.1 ptth",
     });
   }
+});
+
+Deno.test("with path routes only, a request no route matches gets a 404 naming its host and path", async () => {
+  await using r = router({ routes: [{ path: "/api", service: "api" }] });
+  const response = await get(r, "127.0.0.1", "/other");
+  equal(response.status, 404);
+  equal(response.text, "Not Found: no route for 127.0.0.1/other\n");
 });
