@@ -10,8 +10,17 @@ import type { ClientExchange } from "../h2/client.ts";
 import type { Deadline, Deadlines } from "./deadlines.ts";
 import type { TunnelPool } from "./pool.ts";
 import type { RouterTunnel } from "./tunnels/router_tunnel.ts";
+import {
+  clientGoneReason,
+  isEdgeRequest,
+  unwatchClient,
+  watchClient,
+} from "./edge/edge_request.ts";
 
-/** A request still waiting for its response head this long (ms) is watched for its client leaving. */
+/**
+ * A request from another server (the app embedded elsewhere) still waiting
+ * for its response head this long (ms) is watched for its client leaving.
+ */
 const CLIENT_WATCH_DELAY = 100;
 
 /**
@@ -19,11 +28,14 @@ const CLIENT_WATCH_DELAY = 100;
  * the response header timeout. Either cancels the stream in flight, or the
  * wait for a tunnel.
  *
- * Watching `request.signal` costs Deno.serve an async op per request, about a
- * third of the router's work for a small request. Most answers come long
- * before a client could notice, so only a request still waiting after
- * CLIENT_WATCH_DELAY is watched (Deno reports a client that left earlier as
- * soon as it is); a body streaming either way fails on its own.
+ * A request from the router's edge is watched from the start: the edge
+ * reports its client leaving at once (a reset in the first millisecond
+ * included) and watching costs a callback. On a request from elsewhere,
+ * watching `request.signal` costs `Deno.serve` an async op per request,
+ * about a third of the router's work for a small request, so only one still
+ * waiting after CLIENT_WATCH_DELAY is watched (Deno reports a client that
+ * left earlier as soon as it is); a body streaming either way fails on its
+ * own.
  *
  * @example The header timeout stops a request that waits for a tunnel
  * ```ts
@@ -55,6 +67,12 @@ export class EarlyStop {
   constructor(request: Request, deadlines: Deadlines, timeout: number) {
     this.#request = request;
     this.#deadlines = deadlines;
+    if (isEdgeRequest(request)) {
+      this.#timer = deadlines.add(timeout, this.#timedOut);
+      this.#deadlineAt = this.#timer.at;
+      this.#watchClient();
+      return;
+    }
     const watchAfter = Math.min(CLIENT_WATCH_DELAY, timeout);
     this.#timer = deadlines.add(watchAfter, () => this.#watch());
     this.#deadlineAt = this.#timer.at - watchAfter + timeout;
@@ -97,15 +115,20 @@ export class EarlyStop {
     if (this.#why !== null) exchange.cancel(new Error("Request stopped"));
   }
 
-  #watch(): void {
+  #timedOut = () => this.#stop("timeout", new Error("Response header timeout"));
+
+  #watchClient(): void {
     const request = this.#request;
-    this.#onClientGone = () => this.#stop("client", request.signal.reason as Error);
-    request.signal.addEventListener("abort", this.#onClientGone, { once: true });
-    const timedOut = () => this.#stop("timeout", new Error("Response header timeout"));
+    this.#onClientGone = () => this.#stop("client", clientGoneReason(request) as Error);
+    watchClient(request, this.#onClientGone);
+  }
+
+  #watch(): void {
+    this.#watchClient();
     // Counted from the request, not from this watch (which may have come a tick late).
     const left = this.#deadlineAt - Date.now();
-    if (left > 0) this.#timer = this.#deadlines.add(left, timedOut);
-    else timedOut();
+    if (left > 0) this.#timer = this.#deadlines.add(left, this.#timedOut);
+    else this.#timedOut();
   }
 
   #stop(why: "client" | "timeout", reason: Error): void {
@@ -139,6 +162,6 @@ export class EarlyStop {
   /** The request is answered: no more watching. */
   done(): void {
     this.#deadlines.cancel(this.#timer);
-    if (this.#onClientGone) this.#request.signal.removeEventListener("abort", this.#onClientGone);
+    if (this.#onClientGone) unwatchClient(this.#request, this.#onClientGone);
   }
 }
