@@ -24,6 +24,7 @@ import type { RouterEvents } from "./events.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { EarlyStop } from "./early_stop.ts";
 import { isWebSocketUpgrade, proxyWebSocket } from "./websocket_proxy.ts";
+import { responseOf } from "./edge/fixed_body.ts";
 
 /** Bindings the public server passes to the proxy app: the client's address. */
 export type ProxyEnv = { Bindings: { remoteAddr?: Deno.NetAddr } };
@@ -305,13 +306,12 @@ async function forward(
         early.exchange = exchange;
         const head = await exchange.response;
         outcome.status = head.status;
-        // The Response is made once, with every field: changing its headers
-        // afterwards makes Deno.serve convert them again.
         const headers = head.headers;
         // RFC 9110 §7.6.3: the response passed through us too.
         headers.push(VIA);
         if (!hasField(headers, "x-request-id")) headers.push(["x-request-id", outcome.requestId]);
-        return new Response(head.body, { status: head.status, headers });
+        // A body that arrived whole goes out with the head, without a stream (edge/fixed_body.ts).
+        return responseOf(head.body, head.status, headers);
       } catch (error) {
         if (early.why !== null) return stopped(early, request, pathname, tunnel, options);
         if (tooLarge) return contentTooLarge(options.maxBodyBytes);
