@@ -12,6 +12,16 @@
 const edgeRequests = new WeakSet<Request>();
 
 /**
+ * Told when a request's client leaves: an object, not a closure, so that a
+ * watcher made per request costs no context (an `EventListener` object for
+ * signals).
+ */
+export interface ClientWatcher {
+  /** Called once when the client leaves. */
+  handleEvent(): void;
+}
+
+/**
  * The Request of an HTTP/1.1 exchange. Its `signal` aborts when the client
  * closes the connection or the connection fails before the response is
  * sent, and is made only when read: most requests are answered before
@@ -29,7 +39,7 @@ const edgeRequests = new WeakSet<Request>();
 export class Http1Request extends Request {
   #controller: AbortController | null = null;
   #reason: Error | null = null;
-  #onGone: (() => void) | null = null;
+  #watcher: ClientWatcher | null = null;
   #original: Http1Request | null;
 
   /**
@@ -66,23 +76,23 @@ export class Http1Request extends Request {
   static abort(request: Http1Request, reason: Error): void {
     if (request.#reason !== null) return;
     request.#reason = reason;
-    const onGone = request.#onGone;
-    request.#onGone = null;
-    onGone?.();
+    const watcher = request.#watcher;
+    request.#watcher = null;
+    watcher?.handleEvent();
     request.#controller?.abort(reason);
   }
 
   /**
-   * Sets the one callback told when the client leaves (`null` to clear); a
-   * client already gone calls it at once.
+   * Sets the one watcher told when the client leaves (`null` to clear); a
+   * client already gone tells it at once.
    *
    * @param request The request.
-   * @param listener The callback.
+   * @param watcher The watcher.
    */
-  static watch(request: Http1Request, listener: (() => void) | null): void {
-    if (request.#original !== null) return Http1Request.watch(request.#original, listener);
-    if (listener !== null && request.#reason !== null) return listener();
-    request.#onGone = listener;
+  static watch(request: Http1Request, watcher: ClientWatcher | null): void {
+    if (request.#original !== null) return Http1Request.watch(request.#original, watcher);
+    if (watcher !== null && request.#reason !== null) return watcher.handleEvent();
+    request.#watcher = watcher;
   }
 
   /**
@@ -126,13 +136,13 @@ export function isEdgeRequest(request: Request): boolean {
 }
 
 /**
- * Watches for the client leaving: one callback on an HTTP/1.1 request of the
+ * Watches for the client leaving: one watcher on an HTTP/1.1 request of the
  * edge, the signal's abort event on any other. Undo with
- * {@linkcode unwatchClient} and the same callback; {@linkcode clientGoneReason}
+ * {@linkcode unwatchClient} and the same watcher; {@linkcode clientGoneReason}
  * says why.
  *
  * @param request The request.
- * @param listener Called once when the client leaves.
+ * @param watcher Told once when the client leaves.
  *
  * @example
  * ```ts
@@ -140,27 +150,27 @@ export function isEdgeRequest(request: Request): boolean {
  * import { equal } from "node:assert/strict";
  * const request = new Http1Request("http://example.com/", undefined);
  * let gone = "";
- * const listener = () => gone = (clientGoneReason(request) as Error).message;
- * watchClient(request, listener);
+ * const watcher = { handleEvent: () => gone = (clientGoneReason(request) as Error).message };
+ * watchClient(request, watcher);
  * Http1Request.abort(request, new Error("left"));
- * unwatchClient(request, listener);
+ * unwatchClient(request, watcher);
  * equal(gone, "left");
  * ```
  */
-export function watchClient(request: Request, listener: () => void): void {
-  if (request instanceof Http1Request) Http1Request.watch(request, listener);
-  else request.signal.addEventListener("abort", listener, { once: true });
+export function watchClient(request: Request, watcher: ClientWatcher): void {
+  if (request instanceof Http1Request) Http1Request.watch(request, watcher);
+  else request.signal.addEventListener("abort", watcher, { once: true });
 }
 
 /**
  * Stops watching a request watched with {@linkcode watchClient}.
  *
  * @param request The request.
- * @param listener The callback given to `watchClient`.
+ * @param watcher The watcher given to `watchClient`.
  */
-export function unwatchClient(request: Request, listener: () => void): void {
+export function unwatchClient(request: Request, watcher: ClientWatcher): void {
   if (request instanceof Http1Request) Http1Request.watch(request, null);
-  else request.signal.removeEventListener("abort", listener);
+  else request.signal.removeEventListener("abort", watcher);
 }
 
 /**
