@@ -24,10 +24,17 @@ import {
   isHttp2Preface,
   parseHead,
 } from "./http1_head.ts";
-import { ByteSink, reasonPhrase, responseHead } from "./http1_response.ts";
+import {
+  ByteSink,
+  type Framing,
+  reasonPhrase,
+  type ResponseContext,
+  responseHead,
+} from "./http1_response.ts";
 import { Http1Request } from "./edge_request.ts";
 import type { EdgeConnection, EdgeContext } from "./connection.ts";
 import { type PendingUpgrade, type UpgradedConnection, upgradeOf } from "./upgrade.ts";
+import { fixedBodyOf } from "./fixed_body.ts";
 
 // Phases of the connection: what the bytes read now are for.
 const HEAD = 0; // the next request's head
@@ -284,7 +291,8 @@ export class Http1Connection implements EdgeConnection {
         this.#buf = next;
       }
     }
-    return this.#buf.subarray(this.#end);
+    // A read into an empty buffer takes the buffer itself: no view object per read.
+    return this.#end === 0 ? this.#buf : this.#buf.subarray(this.#end);
   }
 
   async #pump(): Promise<void> {
@@ -682,7 +690,7 @@ export class Http1Connection implements EdgeConnection {
   }
 
   /** Writes the answer to the current exchange, then goes on to the next request or closes. */
-  async #respond(response: Response): Promise<void> {
+  #respond(response: Response): void {
     if (this.#closed) {
       response.body?.cancel().catch(nothing);
       return;
@@ -695,7 +703,8 @@ export class Http1Connection implements EdgeConnection {
     if (status === 101 && head?.upgrade) {
       const upgrade = upgradeOf(response);
       if (upgrade !== undefined && upgrade.request === this.#request) {
-        return this.#upgrade(response, upgrade);
+        this.#upgrade(response, upgrade);
+        return;
       }
     }
     if (status < 200) {
@@ -709,18 +718,102 @@ export class Http1Connection implements EdgeConnection {
       this.#phase === BODY &&
       (this.#decoder !== null || this.#bodyLeft > DRAIN_LIMIT || this.#expectContinue)
     ) this.#keepAlive = false;
-    if (this.#interim !== null) await this.#interim;
+    const interim = this.#interim;
+    if (interim !== null) {
+      // The 100 Continue is still being written: the answer follows it.
+      this.#interim = null;
+      interim.then(() => this.#respond(response));
+      return;
+    }
+    const context = {
+      method: head?.method ?? "GET",
+      minor: head?.minor ?? 1,
+      keepAlive: this.#keepAlive,
+    };
     const sink = takeSink();
+    const fixed = fixedBodyOf(response);
+    if (fixed === undefined) {
+      this.#respondStreaming(response, status, context, sink);
+      return;
+    }
+    // The whole body is at hand: head and body in one write, no stream, no await.
+    let framing: Framing;
+    try {
+      framing = responseHead(sink, status, response.headers, true, context, fixed.length);
+    } catch (error) {
+      giveSink(sink);
+      this.#ctx.log(`public response failed: ${(error as Error)?.message ?? error}`);
+      this.#answered(false);
+      return;
+    }
+    if (framing.close) this.#keepAlive = false;
+    let rest: Uint8Array | null = null;
+    let complete = true;
+    if (!framing.noBody) {
+      // A declared length shorter than the octets cuts them; a longer one leaves it short.
+      const length = framing.length;
+      const bytes = length >= 0 && length < fixed.length ? fixed.subarray(0, length) : fixed;
+      complete = length < 0 || bytes.length === length;
+      if (bytes.length <= COPY_LIMIT) sink.bytes(bytes);
+      else rest = bytes;
+    }
+    this.#sink = sink;
+    this.#rest = rest;
+    this.#complete = complete;
+    this.#send(sink.view());
+  }
+
+  // The answer being written by #send: its sink, what follows the sink, whether it is whole.
+  #sink: ByteSink | null = null;
+  #rest: Uint8Array | null = null;
+  #complete = false;
+  #out: Uint8Array | null = null;
+
+  /** Writes `bytes`, then #rest, then ends the answer (callbacks, not an async function). */
+  #send(bytes: Uint8Array): void {
+    this.#out = bytes;
+    this.#writeBy = Date.now() + this.#ctx.idleTimeout;
+    this.#conn.write(bytes).then(this.#onSent, this.#onSendFailed);
+  }
+
+  #onSent = (n: number): void => {
+    const out = this.#out!;
+    if (n < out.length) return this.#send(out.subarray(n));
+    const rest = this.#rest;
+    if (rest !== null) {
+      this.#rest = null;
+      return this.#send(rest);
+    }
+    this.#sent(this.#complete);
+  };
+
+  #onSendFailed = (): void => {
+    this.#rest = null;
+    this.#sent(false);
+  };
+
+  #sent(complete: boolean): void {
+    this.#writeBy = 0;
+    this.#out = null;
+    giveSink(this.#sink!);
+    this.#sink = null;
+    this.#answered(complete);
+  }
+
+  /** An answer whose body streams: read chunk by chunk, each written as it comes. */
+  async #respondStreaming(
+    response: Response,
+    status: number,
+    context: ResponseContext,
+    sink: ByteSink,
+  ): Promise<void> {
     let complete = false;
     try {
-      const framing = responseHead(sink, status, response.headers, response.body !== null, {
-        method: head?.method ?? "GET",
-        minor: head?.minor ?? 1,
-        keepAlive: this.#keepAlive,
-      });
+      const body = response.body;
+      const framing = responseHead(sink, status, response.headers, body !== null, context);
       if (framing.close) this.#keepAlive = false;
-      complete = await this.#writeBody(sink, framing.noBody ? null : response.body, framing);
-      if (framing.noBody) response.body?.cancel().catch(nothing);
+      complete = await this.#writeBody(sink, framing.noBody ? null : body, framing);
+      if (framing.noBody) body?.cancel().catch(nothing);
     } catch {
       complete = false;
     }

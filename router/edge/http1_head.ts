@@ -77,7 +77,7 @@ const INVALID_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 // and RFC 3986 §3.5 fragments are not sent.
 const INVALID_TARGET = /[^\x21-\x7e]|#/;
 const ABSOLUTE_FORM = /^([A-Za-z][A-Za-z0-9+\-.]*):\/\/([^/?]*)(.*)$/;
-const VERSION = /^HTTP\/(\d)\.(\d)$/;
+const VERSION = /^HTTP\/\d\.\d$/;
 const DIGITS = /^\d{1,15}$/;
 // deno-lint-ignore no-control-regex
 const NON_ASCII = /[^\x00-\x7f]/;
@@ -213,16 +213,15 @@ export function parseHead(buf: Uint8Array, start: number, end: number): Http1Hea
   }
   const method = requestLine.slice(0, sp1);
   const target = requestLine.slice(sp1 + 1, sp2);
-  const version = VERSION.exec(requestLine.slice(sp2 + 1));
+  const versionText = requestLine.slice(sp2 + 1);
   if (!TOKEN.test(method)) throw bad("Malformed method");
-  if (version === null) throw bad("Malformed HTTP version");
-  if (version[1] !== "1" || (version[2] !== "0" && version[2] !== "1")) {
-    throw new Http1Error(
-      505,
-      `Only HTTP/1.0 and HTTP/1.1 are served, not HTTP/${version[1]}.${version[2]}`,
-    );
-  }
-  const minor = version[2] === "1" ? 1 : 0;
+  // Compared whole first: the common versions need no match array.
+  let minor: number;
+  if (versionText === "HTTP/1.1") minor = 1;
+  else if (versionText === "HTTP/1.0") minor = 0;
+  else if (VERSION.test(versionText)) {
+    throw new Http1Error(505, `Only HTTP/1.0 and HTTP/1.1 are served, not ${versionText}`);
+  } else throw bad("Malformed HTTP version");
   if (target === "" || INVALID_TARGET.test(target)) throw bad("Malformed request target");
   // Not proxied: CONNECT asks for a tunnel to elsewhere (RFC 9110 §9.3.6), TRACE would echo
   // credentials back (§9.3.8), and a Fetch Request can carry neither.

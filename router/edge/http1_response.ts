@@ -54,6 +54,12 @@ export class ByteSink {
     this.#reserve(n);
     const buf = this.#buf;
     let at = this.#length;
+    // The native encoder is right for ASCII, which it says by writing one octet per unit.
+    const { read, written } = utf8.encodeInto(text, buf.subarray(at));
+    if (read === n && written === n) {
+      this.#length = at + n;
+      return;
+    }
     for (let i = 0; i < n; i++) buf[at++] = text.charCodeAt(i);
     this.#length = at;
   }
@@ -75,6 +81,8 @@ export class ByteSink {
     this.#length = 0;
   }
 }
+
+const utf8 = new TextEncoder();
 
 /** How a response's body is framed on the wire. */
 export interface Framing {
@@ -198,8 +206,9 @@ export function httpDate(): string {
  * @param sink Where the head's bytes go.
  * @param status The status (a final one, 200-599).
  * @param headers The response's fields.
- * @param hasBody Whether the Response has a body stream.
+ * @param hasBody Whether the Response has a body.
  * @param request What the head depends on in the request and the connection.
+ * @param bodyLength The body's length when the edge knows it (its octets are at hand), else -1.
  * @returns The body's framing.
  *
  * @example
@@ -220,41 +229,52 @@ export function responseHead(
   headers: Headers,
   hasBody: boolean,
   request: ResponseContext,
+  bodyLength = -1,
 ): Framing {
-  sink.text(`HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`);
   // RFC 9110 §6.4.1: HEAD, 204 and 304 responses end with their head.
   const noBody = request.method === "HEAD" || status === 204 || status === 304;
-  let length = -1;
-  let hasDate = false;
-  headers.forEach((value, name) => {
-    if (HOP_BY_HOP.has(name)) return;
-    if (name === "content-length") {
-      // RFC 9110 §8.6: none on a 204; a malformed one is not passed on.
-      if (status === 204 || !DIGITS.test(value) || length >= 0) return;
-      length = Number(value);
-    } else if (name === "date") hasDate = true;
-    sink.text(name);
-    sink.text(": ");
-    sink.text(value);
-    sink.text("\r\n");
-  });
-  if (!hasDate) {
-    sink.text("date: ");
-    sink.text(httpDate());
-    sink.text("\r\n");
-  }
+  // The head is one string, encoded once. forEach takes a function made once, with
+  // its state here: no closure per response.
+  fieldsStatus = status;
+  fieldsLength = -1;
+  fieldsDate = false;
+  fieldsText = `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n`;
+  headers.forEach(addField);
+  let text = fieldsText;
+  let length = fieldsLength;
+  fieldsText = "";
+  if (!fieldsDate) text += `date: ${httpDate()}\r\n`;
   let chunked = false;
   let close = !request.keepAlive;
   if (!noBody && length < 0) {
-    if (!hasBody) sink.text("content-length: 0\r\n");
-    else if (request.minor === 1) {
+    if (!hasBody) text += "content-length: 0\r\n";
+    else if (bodyLength >= 0) {
+      length = bodyLength;
+      text += `content-length: ${bodyLength}\r\n`;
+    } else if (request.minor === 1) {
       chunked = true;
-      sink.text("transfer-encoding: chunked\r\n");
+      text += "transfer-encoding: chunked\r\n";
     } // RFC 9112 §6.3: an HTTP/1.0 client reads an unknown length to the connection's end.
     else close = true;
   }
-  if (close) sink.text("connection: close\r\n");
-  else if (request.minor === 0) sink.text("connection: keep-alive\r\n");
-  sink.text("\r\n");
+  if (close) text += "connection: close\r\n";
+  else if (request.minor === 0) text += "connection: keep-alive\r\n";
+  sink.text(`${text}\r\n`);
   return { length: noBody ? -1 : length, chunked, noBody, close };
+}
+
+// The state of the head responseHead is writing (it runs to its end before another starts).
+let fieldsText = "";
+let fieldsStatus = 0;
+let fieldsLength = -1;
+let fieldsDate = false;
+
+function addField(value: string, name: string): void {
+  if (HOP_BY_HOP.has(name)) return;
+  if (name === "content-length") {
+    // RFC 9110 §8.6: none on a 204; a malformed one is not passed on.
+    if (fieldsStatus === 204 || fieldsLength >= 0 || !DIGITS.test(value)) return;
+    fieldsLength = Number(value);
+  } else if (name === "date") fieldsDate = true;
+  fieldsText += `${name}: ${value}\r\n`;
 }
