@@ -25,7 +25,7 @@ import { probeRtt } from "./tunnels/rtt_probe.ts";
 import { RouterEvents, type TunnelInfo } from "./events.ts";
 import { Deadlines } from "./deadlines.ts";
 import { type AdminServer, startAdminServer } from "./admin/server.ts";
-import { AcceptLoop } from "./edge/accept_loop.ts";
+import { AcceptLoop, closeAfterHandshake } from "./edge/accept_loop.ts";
 import { EdgeServer } from "./edge/server.ts";
 import { listen } from "./listen.ts";
 import { Logger } from "../log/logger.ts";
@@ -210,6 +210,7 @@ export function createRouter(given: RouterOptions = {}): Router {
     maxPerAddress: options.maxPendingHandshakesPerAddress,
     what: "pending handshakes",
     log,
+    ...(options.tunnelTls ? { dismiss: closeAfterHandshake } : {}),
     handle: (conn, release) => {
       const task = attach(conn, context, release);
       attaching.add(task);
@@ -280,6 +281,22 @@ function configuredServices(options: ResolvedRouterOptions): string[] {
 async function attach(conn: Deno.Conn, context: TunnelContext, release: () => void): Promise<void> {
   const remoteAddr = conn.remoteAddr as Deno.NetAddr;
   const id = `t${++tunnelCounter}`;
+  if (context.options.tunnelTls) {
+    // Deno cannot close a TLS connection in its handshake (the socket stays until the peer
+    // acts): it stays a pending handshake until the TLS handshake ends, then is timed.
+    try {
+      await (conn as Deno.TlsConn).handshake();
+    } catch (error) {
+      release();
+      handshakeFailed(context, remoteAddr, error);
+      try {
+        conn.close();
+      } catch {
+        // Closed by the peer.
+      }
+      return;
+    }
+  }
   let accepted;
   try {
     accepted = await acceptTunnel(conn, {

@@ -17,6 +17,8 @@ import { ackSettings, field, RawPeer } from "./_raw_peer.ts";
 import { ClientSession } from "../h2/client.ts";
 import { ErrorCode, FrameType } from "../h2/constants.ts";
 import { serveReverse } from "../backend/serve_reverse.ts";
+import { upgradeWebSocket } from "../backend/upgrade_websocket.ts";
+import { StreamWebSocket } from "../ws/socket.ts";
 import { type Router, TlsConfigError } from "../router/create_router.ts";
 import { testCerts } from "./_certs.ts";
 
@@ -969,4 +971,81 @@ Deno.test("over TLS, ALPN picks HTTP/2 or HTTP/1.1 and the URL's scheme is https
     equal(out, `https://localhost:${router.addr.port}/tls ${version === "--http2" ? 2 : 1.1}`);
   }
   deepEqual(seen.map((s) => s.proto), ["https", "https"]);
+});
+
+Deno.test("finding 3: TLS handshakes that never complete stay counted against the limits until they end", async () => {
+  // Deno keeps the socket of a TLS connection closed during its handshake open until the
+  // client acts, so the edge keeps counting it (past the header timeout, or refused over the
+  // per-address limit) instead of forgetting a descriptor still held.
+  const certs = await testCerts();
+  await using router = startRouter({
+    tls: { cert: certs.cert, key: certs.key },
+    headerTimeout: 300,
+    maxConnections: 3,
+    maxConnectionsPerAddress: 2,
+    admin: { port: 0 },
+  });
+  const readyz = `http://127.0.0.1:${router.adminAddr!.port}/readyz`;
+  const stalled: Deno.TcpConn[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const conn = await connect(router);
+      await conn.write(new Uint8Array([0x16, 0x03, 0x01]));
+      stalled.push(conn);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    deepEqual(await get(readyz), {
+      status: 503,
+      text: "not ready: public listener not accepting: at its limit of 3 connections\n",
+    });
+    // The clients going away frees their places: a real client then gets through.
+    for (const conn of stalled) conn.close();
+    stalled.length = 0;
+    await eventually(async () => (await get(readyz)).status === 200, 5000, "ready again");
+    const out = await run(
+      "curl",
+      ["-sS", "--cacert", "/dev/stdin", `https://localhost:${router.addr.port}/`],
+      20_000,
+      certs.ca,
+    );
+    match(out, /Service Unavailable/);
+  } finally {
+    for (const conn of stalled) conn.close();
+  }
+});
+
+Deno.test("a WebSocket over HTTP/2 (RFC 8441 extended CONNECT) reaches a backend through the router", async () => {
+  await using router = startRouter();
+  await using _backend = await startBackend(router, (request) => {
+    const { socket, response } = upgradeWebSocket(request);
+    socket.onmessage = (event) => socket.send(`echo ${event.data}`);
+    return response;
+  });
+  const session = new ClientSession(await connect(router));
+  try {
+    await session.connection.ready;
+    equal(session.connection.peerEnablesConnectProtocol, true);
+    const up = new TransformStream<Uint8Array, Uint8Array>();
+    const response = await session.request({
+      method: "CONNECT",
+      protocol: "websocket",
+      scheme: "http",
+      authority: "a.example",
+      path: "/chat",
+      headers: ["sec-websocket-version", "13"],
+      body: up.readable,
+    });
+    equal(response.status, 200);
+    const socket = new StreamWebSocket({ readable: response.body!, writable: up.writable }, {
+      role: "client",
+    });
+    const echoed = new Promise<string>((resolve) => socket.onmessage = (e) => resolve(e.data));
+    socket.onopen = () => socket.send("over h2");
+    equal(await withTimeout(echoed, 5000, "the echo"), "echo over h2");
+    const closed = new Promise<CloseEvent>((resolve) => socket.onclose = resolve);
+    socket.close(1000);
+    equal((await withTimeout(closed, 5000, "the close")).code, 1000);
+  } finally {
+    session.close();
+  }
 });

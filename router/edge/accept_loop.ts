@@ -36,6 +36,12 @@ export interface AcceptLoopOptions {
    * counts (closed, or past the phase the limits are about).
    */
   handle: (conn: Deno.Conn, release: () => void) => void;
+  /**
+   * Closes a connection refused over the per-address cap, resolving once its
+   * socket is really gone: until then it counts against the total. By
+   * default it is closed at once.
+   */
+  dismiss?: (conn: Deno.Conn) => Promise<void>;
 }
 
 /** The shortest and longest pause after a failed accept (ms). */
@@ -157,6 +163,8 @@ export class AcceptLoop {
         if (this.#active >= this.#options.maxConnections) await this.#pause();
         continue;
       }
+      // Below the limit again: accepting (unless accept itself fails, which says so).
+      if (!this.#failing) this.#reason = null;
       let conn: Deno.Conn;
       try {
         conn = await this.#listener.accept();
@@ -198,12 +206,22 @@ export class AcceptLoop {
     const address = (conn.remoteAddr as Deno.NetAddr).hostname ?? "";
     const count = this.#perAddress.get(address) ?? 0;
     if (count >= this.#options.maxPerAddress) {
-      try {
-        conn.close();
-      } catch {
-        // Gone already.
-      }
       this.#refuse(address);
+      const dismiss = this.#options.dismiss;
+      if (dismiss === undefined) {
+        try {
+          conn.close();
+        } catch {
+          // Gone already.
+        }
+        return;
+      }
+      this.#active++;
+      const gone = () => {
+        this.#active--;
+        this.#wakeUp();
+      };
+      dismiss(conn).then(gone, gone);
       return;
     }
     this.#perAddress.set(address, count + 1);
@@ -253,4 +271,35 @@ function describeAcceptError(error: unknown): string {
   const message = String((error as Error)?.message ?? error);
   if (/too many open files/i.test(message)) return "too many open files";
   return message.split("\n")[0]!;
+}
+
+/**
+ * Closes a TLS connection once its handshake has ended, resolving then.
+ * Deno (2.9) runs an accepted TLS connection's handshake on its own, and
+ * closing the connection before it ends keeps the socket open until the
+ * client acts, out of sight: waiting keeps it counted (an `AcceptLoop`'s
+ * `dismiss`).
+ *
+ * @param conn An accepted TLS connection.
+ * @returns Resolves once it is closed.
+ *
+ * @example A handshake that failed: the connection is closed
+ * ```ts
+ * import { closeAfterHandshake } from "./accept_loop.ts";
+ * import { equal } from "node:assert/strict";
+ * let closed = false;
+ * const conn = { handshake: () => Promise.reject(new Error("not TLS")), close: () => closed = true };
+ * await closeAfterHandshake(conn as unknown as Deno.Conn);
+ * equal(closed, true);
+ * ```
+ */
+export function closeAfterHandshake(conn: Deno.Conn): Promise<void> {
+  const close = () => {
+    try {
+      conn.close();
+    } catch {
+      // Closed already.
+    }
+  };
+  return (conn as Deno.TlsConn).handshake().then(close, close);
 }

@@ -16,7 +16,7 @@
 import type { ByteIO } from "../../h2/connection.ts";
 import { PrefixedIO } from "../../tunnel/prefixed_io.ts";
 import { hostPort } from "../addr.ts";
-import { AcceptLoop } from "./accept_loop.ts";
+import { AcceptLoop, closeAfterHandshake } from "./accept_loop.ts";
 import type { EdgeConnection, EdgeContext, EdgeHandler } from "./connection.ts";
 import { type EdgeSocket, Http1Connection } from "./http1_connection.ts";
 import { Http2EdgeConnection } from "./http2_connection.ts";
@@ -54,11 +54,20 @@ interface Slot {
   conn: EdgeConnection;
 }
 
-/** An {@linkcode EdgeConnection} for the TLS handshake, bounded by the header timeout. */
+/**
+ * An {@linkcode EdgeConnection} for the TLS handshake. Deno (2.9) runs a
+ * TLS connection's handshake on its own once accepted, and closing the
+ * connection meanwhile cancels the wait for it but keeps the socket open
+ * until the client acts. So a handshake past the header timeout is not
+ * closed (that would forget a socket that is still held): it stays counted
+ * against the connection limits until it ends, and is closed at once if it
+ * completes late.
+ */
 class TlsHandshake implements EdgeConnection {
   readonly idleSince = -1;
   #conn: Deno.TlsConn;
   #by: number;
+  #expired = false;
   #onFail: () => void;
   #closed = false;
 
@@ -73,14 +82,16 @@ class TlsHandshake implements EdgeConnection {
     this.#onFail = onFail;
     conn.handshake().then(
       (info) => {
-        if (!this.#closed) onDone(info.alpnProtocol);
+        if (this.#closed) return;
+        if (this.#expired) this.close();
+        else onDone(info.alpnProtocol);
       },
       () => this.close(),
     );
   }
 
   tick(now: number): void {
-    if (now >= this.#by) this.close();
+    if (now >= this.#by) this.#expired = true;
   }
 
   drain(): void {
@@ -156,6 +167,7 @@ export class EdgeServer {
       log: options.log,
       makeRoom: () => this.#closeLongestIdle(),
       handle: (conn, release) => this.#serve(conn, release),
+      ...(options.tls ? { dismiss: closeAfterHandshake } : {}),
     });
     // One timer for every connection's deadlines; its period bounds how late one is enforced.
     const period = Math.max(
