@@ -50,9 +50,12 @@ const INITIAL_BUFFER = 4 * 1024;
 const BODY_READ_SIZE = 64 * 1024;
 /** Unread body octets the connection reads and drops to stay open after an answer. */
 const DRAIN_LIMIT = 64 * 1024;
-/** After closing our side, how long and how much we read and drop before closing (RFC 9112 §9.6). */
+/**
+ * After closing our side, how long we read and drop what the client still
+ * sends (RFC 9112 §9.6), however much: an upload the answer refused is
+ * drained rather than cut with a reset that could destroy the answer.
+ */
 const LINGER_TIME = 2_000;
-const LINGER_BYTES = 1024 * 1024;
 /** Larger body chunks are written on their own instead of copied after the head. */
 const COPY_LIMIT = 16 * 1024;
 
@@ -152,7 +155,6 @@ export class Http1Connection implements EdgeConnection {
   #readStarted = 0;
   #writeBy = 0;
   #lingerUntil = 0;
-  #lingered = 0;
   #idleSince = -1;
 
   // The exchange in progress (one at a time: pipelined requests wait in the buffer).
@@ -359,11 +361,7 @@ export class Http1Connection implements EdgeConnection {
         if (this.#bodyLeft === 0) this.#bodyEnded();
         continue;
       }
-      if (this.#phase === LINGER) {
-        this.#lingered += n;
-        if (this.#lingered > LINGER_BYTES) this.close();
-        continue;
-      }
+      if (this.#phase === LINGER) continue;
       this.#end += n;
       this.#process();
     }
