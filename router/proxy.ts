@@ -24,7 +24,7 @@ import type { RouterEvents } from "./events.ts";
 import type { Deadlines } from "./deadlines.ts";
 import { EarlyStop } from "./early_stop.ts";
 import { isWebSocketUpgrade, proxyWebSocket } from "./websocket_proxy.ts";
-import { responseOf } from "./edge/fixed_body.ts";
+import { ownedChunks, responseOf } from "./edge/proxied_body.ts";
 
 /** Bindings the public server passes to the proxy app: the client's address. */
 export type ProxyEnv = { Bindings: { remoteAddr?: Deno.NetAddr } };
@@ -310,8 +310,10 @@ async function forward(
         // RFC 9110 §7.6.3: the response passed through us too.
         headers.push(VIA);
         if (!hasField(headers, "x-request-id")) headers.push(["x-request-id", outcome.requestId]);
-        // A body that arrived whole goes out with the head, without a stream (edge/fixed_body.ts).
-        return responseOf(head.body, head.status, headers);
+        // A body that arrived whole goes out with the head, without a stream; a stream's
+        // chunks are the reader's alone (edge/proxied_body.ts).
+        const answer = head.body instanceof ReadableStream ? ownedChunks(head.body) : head.body;
+        return responseOf(answer, head.status, headers);
       } catch (error) {
         if (early.why !== null) return stopped(early, request, pathname, tunnel, options);
         if (tooLarge) return contentTooLarge(options.maxBodyBytes);

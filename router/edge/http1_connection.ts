@@ -34,7 +34,7 @@ import {
 import { Http1Request } from "./edge_request.ts";
 import type { EdgeConnection, EdgeContext } from "./connection.ts";
 import { type PendingUpgrade, type UpgradedConnection, upgradeOf } from "./upgrade.ts";
-import { fixedBodyOf } from "./fixed_body.ts";
+import { fixedBodyOf, freeChunk, hasOwnedChunks } from "./proxied_body.ts";
 
 // Phases of the connection: what the bytes read now are for.
 const HEAD = 0; // the next request's head
@@ -834,6 +834,7 @@ export class Http1Connection implements EdgeConnection {
       return length <= 0;
     }
     const reader = body.getReader();
+    const owned = hasOwnedChunks(body);
     let sent = 0;
     let done = false;
     try {
@@ -864,14 +865,18 @@ export class Http1Connection implements EdgeConnection {
         }
         const last = after !== PENDING && after.done;
         if (last && after !== END_OF_BODY) done = true;
-        if (chunked && chunk.length > 0) sink.text(`${chunk.length.toString(16)}\r\n`);
-        if (chunk.length <= COPY_LIMIT) sink.bytes(chunk);
+        const size = chunk.length;
+        if (chunked && size > 0) sink.text(`${size.toString(16)}\r\n`);
+        if (size <= COPY_LIMIT) sink.bytes(chunk);
         else {
           await this.#writeAll(sink.view());
           sink.clear();
           await this.#writeAll(chunk);
         }
-        if (chunked && chunk.length > 0) sink.text("\r\n");
+        // Copied or written: a tunnel's chunk is freed now, not at the next collection
+        // (its views, `chunk` included, are empty from here on).
+        if (owned) freeChunk(result.value);
+        if (chunked && size > 0) sink.text("\r\n");
         if (last && chunked) sink.text("0\r\n\r\n");
         if (
           sink.length > 0 && (last || complete || after === PENDING || sink.length > COPY_LIMIT)
