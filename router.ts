@@ -34,6 +34,7 @@ export {
   RouterEvents,
   type RouterOptions,
   type RouteSpec,
+  TlsConfigError,
   type Tunnel,
   type TunnelInfo,
   type TunnelList,

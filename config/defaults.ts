@@ -51,6 +51,12 @@ export const ROUTER_DEFAULTS = {
   keepaliveInterval: 15_000,
   keepaliveTimeout: 10_000,
   handshakeTimeout: 10_000,
+  maxConnections: 10_000,
+  maxConnectionsPerAddress: 512,
+  headerTimeout: 10_000,
+  clientIdleTimeout: 60_000,
+  maxPendingHandshakes: 1024,
+  maxPendingHandshakesPerAddress: 16,
   logFormat: "text",
   logLevel: "info",
 } as const;

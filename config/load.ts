@@ -121,6 +121,18 @@ export interface RouterConfig {
   idleTimeout: number;
   /** How long a tunnel may take to complete its handshake (ms). @default {10000} */
   handshakeTimeout: number;
+  /** Public connections at once at most. @default {10000} */
+  maxConnections: number;
+  /** Public connections from one address at once at most. @default {512} */
+  maxConnectionsPerAddress: number;
+  /** How long a public client may take to send a request head (ms). @default {10000} */
+  headerTimeout: number;
+  /** How long a public connection may stay open with no request in flight (ms). @default {60000} */
+  clientIdleTimeout: number;
+  /** Tunnel handshakes in progress at once at most. @default {1024} */
+  maxPendingHandshakes: number;
+  /** Tunnel handshakes in progress from one address at most. @default {16} */
+  maxPendingHandshakesPerAddress: number;
   /** Streams per tunnel at most. @default {Infinity} */
   maxStreamsPerTunnel: number;
   /** Requests of one service that may wait for a stream slot or a tunnel. @default {1024} */
@@ -560,6 +572,72 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
     default: ROUTER_DEFAULTS.handshakeTimeout,
     shown: "10s",
     help: "Drop a tunnel that has not completed its handshake by then",
+  }),
+  option({
+    key: "headerTimeout",
+    flag: "header-timeout",
+    env: "PTTH_HEADER_TIMEOUT",
+    inFile: true,
+    group: "Limits",
+    type: durationType(),
+    default: ROUTER_DEFAULTS.headerTimeout,
+    shown: "10s",
+    help: "Close a public connection whose request head (TLS handshake included) takes longer",
+  }),
+  option({
+    key: "clientIdleTimeout",
+    flag: "client-idle-timeout",
+    env: "PTTH_CLIENT_IDLE_TIMEOUT",
+    inFile: true,
+    group: "Limits",
+    type: durationType(),
+    default: ROUTER_DEFAULTS.clientIdleTimeout,
+    shown: "60s",
+    help: "Close a public connection with no request in flight (or a stalled transfer) this long",
+  }),
+  option({
+    key: "maxConnections",
+    flag: "max-connections",
+    env: "PTTH_MAX_CONNECTIONS",
+    inFile: true,
+    group: "Limits",
+    type: countType(false),
+    default: ROUTER_DEFAULTS.maxConnections,
+    shown: "10000",
+    help: "Public connections at once at most (at the limit idle ones are closed, new ones wait)",
+  }),
+  option({
+    key: "maxConnectionsPerAddress",
+    flag: "max-connections-per-address",
+    env: "PTTH_MAX_CONNECTIONS_PER_ADDRESS",
+    inFile: true,
+    group: "Limits",
+    type: countType(false),
+    default: ROUTER_DEFAULTS.maxConnectionsPerAddress,
+    shown: "512",
+    help: "Public connections from one address at once at most (more are closed at once)",
+  }),
+  option({
+    key: "maxPendingHandshakes",
+    flag: "max-pending-handshakes",
+    env: "PTTH_MAX_PENDING_HANDSHAKES",
+    inFile: true,
+    group: "Limits",
+    type: countType(false),
+    default: ROUTER_DEFAULTS.maxPendingHandshakes,
+    shown: "1024",
+    help: "Tunnel handshakes in progress at once at most (at the limit new ones wait)",
+  }),
+  option({
+    key: "maxPendingHandshakesPerAddress",
+    flag: "max-pending-handshakes-per-address",
+    env: "PTTH_MAX_PENDING_HANDSHAKES_PER_ADDRESS",
+    inFile: true,
+    group: "Limits",
+    type: countType(false),
+    default: ROUTER_DEFAULTS.maxPendingHandshakesPerAddress,
+    shown: "16",
+    help: "Tunnel handshakes in progress from one address at most (more are closed at once)",
   }),
   option({
     key: "maxStreamsPerTunnel",
@@ -1171,6 +1249,12 @@ export function toRouterOptions(
     responseHeaderTimeout: config.responseHeaderTimeout,
     idleTimeout: config.idleTimeout,
     handshakeTimeout: config.handshakeTimeout,
+    headerTimeout: config.headerTimeout,
+    clientIdleTimeout: config.clientIdleTimeout,
+    maxConnections: config.maxConnections,
+    maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+    maxPendingHandshakes: config.maxPendingHandshakes,
+    maxPendingHandshakesPerAddress: config.maxPendingHandshakesPerAddress,
     maxStreamsPerTunnel: config.maxStreamsPerTunnel,
     maxQueuedRequests: config.maxQueuedRequests,
     maxResponseBuffer: config.maxResponseBuffer,

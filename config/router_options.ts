@@ -159,6 +159,37 @@ export interface RouterOptions {
   http2?: LocalSettings;
   /** How long a tunnel may take to complete its handshake (ms). @default {10000} */
   handshakeTimeout?: number;
+  /**
+   * Public connections open at once at most. At the limit the keep-alive
+   * connection idle the longest is closed to make room; else new ones wait
+   * in the kernel's backlog.
+   * @default {10000}
+   */
+  maxConnections?: number;
+  /** Public connections from one address at once at most (more are closed at once). @default {512} */
+  maxConnectionsPerAddress?: number;
+  /**
+   * How long a public client may take to send a request head (ms): from
+   * accept (TLS handshake and HTTP/2 preface included), or from the first
+   * byte of a later request on a kept-alive connection; then it is closed.
+   * @default {10000}
+   */
+  headerTimeout?: number;
+  /**
+   * How long a public connection may stay open with no request in flight
+   * (ms), and how long a read or write of a request may make no progress;
+   * HTTP/2 connections get GOAWAY first.
+   * @default {60000}
+   */
+  clientIdleTimeout?: number;
+  /**
+   * Tunnel connections whose handshake is not complete, at once at most; at
+   * the limit new ones wait in the kernel's backlog.
+   * @default {1024}
+   */
+  maxPendingHandshakes?: number;
+  /** Tunnel handshakes from one address at once at most (more are closed at once). @default {16} */
+  maxPendingHandshakesPerAddress?: number;
   /** Where log lines go. @default {console.error} */
   log?: (line: string) => void;
   /** Log nothing (tests, embedding). @default {false} */

@@ -44,6 +44,25 @@ export interface ServeConnectionOptions extends ConnectionOptions {
   onError?: (error: unknown) => Response | Promise<Response>;
   /** Told of every protocol error the peer caused (for logs). */
   onProtocolError?: (error: Http2Error) => void;
+  /**
+   * The scheme of the URLs handed to the handler, whatever `:scheme` says: a
+   * server that knows its transport (TLS or not) does not let the client
+   * choose. By default `:scheme` is taken.
+   */
+  scheme?: string;
+  /**
+   * Looks at each checked request head before any Request is made: a
+   * Response answers the stream without calling the handler (for rules of
+   * the server's own, such as `OPTIONS *` or a host it refuses); `null` lets
+   * the request through.
+   */
+  screen?: (head: RequestHead) => Response | null;
+  /**
+   * Answer a malformed request (RFC 9113 §8.1.1) with 400 before resetting
+   * its stream with PROTOCOL_ERROR, as §8.1.1 allows, so that a client sees
+   * why. @default {false}
+   */
+  answerMalformed?: boolean;
 }
 
 function defaultOnError(): Response {
@@ -75,16 +94,20 @@ class Handlers {
   readonly limit: number;
   readonly handler: Http2Handler;
   readonly onError: (error: unknown) => Response | Promise<Response>;
+  /** The scheme of every request URL, or `null` to take each request's `:scheme`. */
+  readonly scheme: string | null;
   #waiting = new WaitQueue<Waiting>();
 
   constructor(
     limit: number,
     handler: Http2Handler,
     onError: (error: unknown) => Response | Promise<Response>,
+    scheme: string | null,
   ) {
     this.limit = limit;
     this.handler = handler;
     this.onError = onError;
+    this.scheme = scheme;
   }
 
   /** Answers the stream now, or once a handler slot is free. */
@@ -147,8 +170,11 @@ export function serveConnection(
     connection.localSettings.maxConcurrentStreams,
     handler,
     options.onError ?? defaultOnError,
+    options.scheme ?? null,
   );
   const allowConnect = connection.localSettings.enableConnectProtocol;
+  const screen = options.screen ?? null;
+  const answerMalformed = options.answerMalformed ?? false;
   connection.start({
     onStream(stream, fields, endStream) {
       if (fields === null) {
@@ -157,18 +183,27 @@ export function serveConnection(
         if (!endStream) stream.discardBody(false);
         return;
       }
-      const head = parseRequestHead(stream.id, fields, allowConnect);
-      // §8.1.1: a request that ends with its head yet declares a body is malformed,
-      // and must not reach the handler.
-      if (endStream && head.contentLength > 0) {
-        throw new StreamError(
-          stream.id,
-          ErrorCode.PROTOCOL_ERROR,
-          "Malformed message: content-length without DATA",
-        );
+      let head: RequestHead;
+      try {
+        head = parseRequestHead(stream.id, fields, allowConnect);
+        // §8.1.1: a request that ends with its head yet declares a body is malformed,
+        // and must not reach the handler.
+        if (endStream && head.contentLength > 0) {
+          throw new StreamError(
+            stream.id,
+            ErrorCode.PROTOCOL_ERROR,
+            "Malformed message: content-length without DATA",
+          );
+        }
+      } catch (error) {
+        // §8.1.1: a response may precede the reset; the reset follows as the error is thrown.
+        if (answerMalformed && error instanceof StreamError) badRequest(stream, error);
+        throw error;
       }
       stream.expectedLength = head.contentLength;
-      handlers.run(stream, head, endStream);
+      const answer = screen?.(head) ?? null;
+      if (answer !== null) answerAtOnce(stream, answer, endStream, head.method);
+      else handlers.run(stream, head, endStream);
     },
     onHeaders(stream, fields) {
       // Request trailers: kept on the stream; Web Requests cannot carry them.
@@ -177,6 +212,40 @@ export function serveConnection(
     onProtocolError: options.onProtocolError,
   });
   return connection;
+}
+
+/** A 400 saying why a request is malformed, queued before the stream's reset. */
+function badRequest(stream: Http2Stream, error: StreamError): void {
+  const body = new TextEncoder().encode(`Bad Request: ${error.message}\n`);
+  stream.sendBody(body, body.length, [
+    ":status",
+    "400",
+    "content-type",
+    "text/plain; charset=utf-8",
+    "content-length",
+    String(body.length),
+  ]);
+}
+
+/** Sends a response made before any Request (see `screen`), and drops the request's body. */
+async function answerAtOnce(
+  stream: Http2Stream,
+  response: Response,
+  endStream: boolean,
+  method: string,
+): Promise<void> {
+  if (!endStream) stream.discardBody(false);
+  const fields = appendHeaderFields(response.headers, [":status", String(response.status)]);
+  const body = response.body;
+  if (body === null || method === "HEAD" || NULL_BODY_STATUS.has(response.status)) {
+    stream.sendHeaders(fields, true);
+    body?.cancel().catch(() => {});
+  } else {
+    const length = response.headers.get("content-length");
+    await stream.sendBody(body, length === null ? -1 : Number(length), fields);
+  }
+  // §8.1: a complete response may end a request the client is still sending.
+  if (!endStream && stream.remoteOpen) stream.reset(ErrorCode.NO_ERROR);
 }
 
 /** Calls the handler for one stream and sends its response; tells `handlers` once it returned. */
@@ -214,7 +283,7 @@ async function respond(
       }
       body = stream.takeCompleteBody() ?? stream.body;
     }
-    const url = `${head.scheme || "http"}://${head.authority}${head.path}`;
+    const url = `${handlers.scheme ?? (head.scheme || "http")}://${head.authority}${head.path}`;
     // The costliest object of a request here, in GC more than in time: Deno 2.9
     // builds a Request's inner record as an object literal with getters, whose
     // accessor pairs V8 allocates in old space, so the getters and what they close

@@ -17,7 +17,7 @@ import {
   type RouterConfig,
   toRouterOptions,
 } from "../config/load.ts";
-import { createRouter, type Router, type RouterOptions } from "./create_router.ts";
+import { createRouter, type Router, type RouterOptions, TlsConfigError } from "./create_router.ts";
 import { Logger } from "../log/logger.ts";
 import { configurationWarnings } from "../config/warnings.ts";
 
@@ -248,7 +248,8 @@ function startRouter(
  * Options come from flags, `PTTH_…` variables and the `--config` file.
  *
  * @param args The command-line arguments.
- * @returns The exit code: 0, 2 for invalid configuration or a missing permission, 1 when a
+ * @returns The exit code: 0, 2 for invalid configuration (a TLS certificate
+ *   and key that do not match included) or a missing permission, 1 when a
  *   port is in use.
  *
  * @example Bad flags give exit code 2
@@ -296,7 +297,15 @@ async function run(args: string[]): Promise<number> {
     console.error(`ptth: ${error.message} (see --help)`);
     return 2;
   }
-  const started = startRouter(config, options);
+  let started: ReturnType<typeof startRouter>;
+  try {
+    started = startRouter(config, options);
+  } catch (error) {
+    // A certificate and key that do not go together is a configuration error too.
+    if (!(error instanceof TlsConfigError)) throw error;
+    console.error(`ptth: ${error.message} (see --help)`);
+    return 2;
+  }
   if (typeof started === "number") return started;
   const { router, adminBusy } = started;
   // The banner is for people; with JSON logs it goes out as log lines, so pipelines parse it.

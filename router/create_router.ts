@@ -27,6 +27,9 @@ import { probeRtt } from "./tunnels/rtt_probe.ts";
 import { RouterEvents, type TunnelInfo } from "./events.ts";
 import { Deadlines } from "./deadlines.ts";
 import { type AdminServer, startAdminServer } from "./admin/server.ts";
+import { AcceptLoop, closeAfterHandshake } from "./edge/accept_loop.ts";
+import { EdgeServer } from "./edge/server.ts";
+import { listen } from "./listen.ts";
 import { Logger } from "../log/logger.ts";
 import { logRouterEvents } from "./event_log.ts";
 import { RequestQueues } from "./request_queues.ts";
@@ -39,6 +42,7 @@ export type { AdminOptions, RouterOptions, RouteSpec } from "../config/router_op
 import type { RouterOptions } from "../config/router_options.ts";
 import { type ResolvedRouterOptions, withDefaults } from "../config/defaults.ts";
 export type { LogFormat, LogLevel } from "../log/logger.ts";
+export { TlsConfigError } from "./listen.ts";
 export {
   type RequestRecord,
   type RouterEvent,
@@ -83,11 +87,13 @@ export interface ProxyApp {
 let tunnelCounter = 0;
 
 /**
- * Starts a router: the public HTTP(S) server (`Deno.serve` running the hono
+ * Starts a router: the public HTTP(S) server (the edge, running the hono
  * app) and the tunnel listener (`Deno.listen`, or `Deno.listenTls`).
  *
  * @param options Ports, TLS, tokens, routes and limits.
  * @returns The running router.
+ * @throws {TlsConfigError} When a TLS certificate or key cannot be used.
+ * @throws {Deno.errors.AddrInUse} When a port is taken.
  *
  * @example Embed a router in a program
  * ```ts
@@ -120,11 +126,19 @@ function startRouter(options: ResolvedRouterOptions): Router {
   const events = new RouterEvents();
   const stopEventLog = logger.enabled("warn") ? logRouterEvents(events, pool, logger) : undefined;
   let closing = false;
+  // Filled in once they listen, for the admin listener's readiness.
+  const listeners: { public?: EdgeServer; tunnel?: AcceptLoop } = {};
   const admin: AdminServer | undefined = options.admin && startAdminServer(options.admin, {
     pool,
     events,
     services: configuredServices(options),
     listening: () => !closing,
+    notAccepting: () => {
+      const publicReason = listeners.public?.notAccepting;
+      if (publicReason) return `public listener not accepting: ${publicReason}`;
+      const tunnelReason = listeners.tunnel?.notAccepting;
+      return tunnelReason ? `tunnel listener not accepting: ${tunnelReason}` : null;
+    },
     log,
   });
   // Keepalive PINGs only silent tunnels: for the admin's RTTs, PING busy ones too.
@@ -167,50 +181,72 @@ function startRouter(options: ResolvedRouterOptions): Router {
       Math.min(250, Math.max(10, options.responseHeaderTimeout / 10)),
     ),
   });
-  const tunnelListen = {
-    hostname: options.tunnelHostname ?? hostname,
-    port: options.tunnelPort,
-  };
   let listener: Deno.Listener;
+  let publicListener: Deno.Listener;
   try {
-    listener = options.tunnelTls
-      ? Deno.listenTls({ ...tunnelListen, ...options.tunnelTls })
-      : Deno.listen(tunnelListen);
+    listener = listen("tunnel", {
+      hostname: options.tunnelHostname ?? hostname,
+      port: options.tunnelPort,
+      ...(options.tunnelTls ? { tls: options.tunnelTls } : {}),
+    });
+    try {
+      publicListener = listen("public", {
+        hostname,
+        port: options.port,
+        ...(options.tls ? { tls: options.tls, alpnProtocols: ["h2", "http/1.1"] } : {}),
+      });
+    } catch (error) {
+      listener.close();
+      throw error;
+    }
   } catch (error) {
     stopProbe?.();
     admin?.shutdown();
     throw error;
   }
-  const serveOptions = {
-    hostname,
-    port: options.port,
-    onListen: () => {},
-    onError: (error: unknown) => {
-      log(`public request failed: ${(error as Error)?.message ?? error}`);
-      return new Response("Internal Server Error\n", { status: 500 });
-    },
-  };
   // Tunnels over WebSocket come in on the public port, at their own path.
   const tunnelPath = options.tunnelPath;
   const webSocketTunnels = new Set<ClientSession>();
   const context: TunnelContext = { pool, auth, admission, options, log, events, queues, budget };
-  const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
+  const handler = (request: Request, remoteAddr: Deno.NetAddr) =>
     tunnelPath !== "" && request.url.includes(tunnelPath) &&
       new URL(request.url).pathname === tunnelPath
-      ? attachWebSocket(request, info.remoteAddr, context, webSocketTunnels)
-      : app.fetch(request, { remoteAddr: info.remoteAddr });
-  let server: Deno.HttpServer<Deno.NetAddr>;
-  try {
-    server = options.tls
-      ? Deno.serve({ ...serveOptions, ...options.tls }, handler)
-      : Deno.serve(serveOptions, handler);
-  } catch (error) {
-    listener.close();
-    stopProbe?.();
-    admin?.shutdown();
-    throw error;
-  }
-  const acceptDone = acceptTunnels(listener, context);
+      ? attachWebSocket(request, remoteAddr, context, webSocketTunnels)
+      : app.fetch(request, { remoteAddr });
+  const server = new EdgeServer({
+    listener: publicListener,
+    tls: options.tls !== undefined,
+    name: "public",
+    handler,
+    onError: (error: unknown) => {
+      log(`public request failed: ${(error as Error)?.message ?? error}`);
+      return new Response("Internal Server Error\n", { status: 500 });
+    },
+    maxConnections: options.maxConnections,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+    headerTimeout: options.headerTimeout,
+    idleTimeout: options.clientIdleTimeout,
+    maxHeaderBytes: options.maxHeaderBytes,
+    log,
+  });
+  // Tunnels in their handshake are bounded: the handshake timeout bounds each, these caps
+  // how many (all told, and per address) a stalled peer or a flood can hold at once.
+  const attaching = new Set<Promise<void>>();
+  const tunnelLoop = new AcceptLoop(listener, {
+    name: "tunnel",
+    maxConnections: options.maxPendingHandshakes,
+    maxPerAddress: options.maxPendingHandshakesPerAddress,
+    what: "pending handshakes",
+    log,
+    ...(options.tunnelTls ? { dismiss: closeAfterHandshake } : {}),
+    handle: (conn, release) => {
+      const task = attach(conn, context, release);
+      attaching.add(task);
+      task.finally(() => attaching.delete(task));
+    },
+  });
+  listeners.public = server;
+  listeners.tunnel = tunnelLoop;
 
   // One timer for all tunnels: streams whose bodies stopped moving are reset.
   const idleTimeout = options.idleTimeout;
@@ -231,18 +267,15 @@ function startRouter(options: ResolvedRouterOptions): Router {
       stopProbe?.();
       clearInterval(sweep);
       budget.stop();
-      try {
-        listener.close();
-      } catch {
-        // Already closed.
-      }
-      // Deno.serve's shutdown cuts upgraded connections: drain WebSocket tunnels first.
+      tunnelLoop.close();
+      // The edge's shutdown cuts upgraded connections: drain WebSocket tunnels first.
       await drainSessions([...webSocketTunnels], 5000);
       await server.shutdown();
       // Then let the backends know, and wait (bounded) for their streams to end.
       await drainSessions(pool.list().map((tunnel) => tunnel.session), 5000);
       for (const tunnel of pool.list()) tunnel.session.close();
-      await acceptDone;
+      await tunnelLoop.done;
+      await Promise.all(attaching);
       await admin?.shutdown();
       stopEventLog?.();
     })();
@@ -270,25 +303,30 @@ function configuredServices(options: ResolvedRouterOptions): string[] {
   return [...new Set(named.filter((service) => service !== "*"))].sort();
 }
 
-async function acceptTunnels(listener: Deno.Listener, context: TunnelContext): Promise<void> {
-  const pending = new Set<Promise<void>>();
-  try {
-    for await (const conn of listener) {
-      const task = attach(conn, context);
-      pending.add(task);
-      task.finally(() => pending.delete(task));
-    }
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) {
-      context.log(`tunnel listener failed: ${error}`);
-    }
-  }
-  await Promise.all(pending);
-}
-
-async function attach(conn: Deno.Conn, context: TunnelContext): Promise<void> {
+/**
+ * Takes a tunnel connection through its handshake into the pool. `release`
+ * is called once it no longer counts as a pending handshake: when the
+ * handshake failed, or the tunnel's SETTINGS arrived (or did not in time).
+ */
+async function attach(conn: Deno.Conn, context: TunnelContext, release: () => void): Promise<void> {
   const remoteAddr = conn.remoteAddr as Deno.NetAddr;
   const id = `t${++tunnelCounter}`;
+  if (context.options.tunnelTls) {
+    // Deno cannot close a TLS connection in its handshake (the socket stays until the peer
+    // acts): it stays a pending handshake until the TLS handshake ends, then is timed.
+    try {
+      await (conn as Deno.TlsConn).handshake();
+    } catch (error) {
+      release();
+      handshakeFailed(context, remoteAddr, error);
+      try {
+        conn.close();
+      } catch {
+        // Closed by the peer.
+      }
+      return;
+    }
+  }
   let accepted;
   let reservation: Reservation | undefined;
   try {
@@ -302,6 +340,7 @@ async function attach(conn: Deno.Conn, context: TunnelContext): Promise<void> {
     });
   } catch (error) {
     reservation?.release();
+    release();
     handshakeFailed(context, remoteAddr, error);
     try {
       conn.close();
@@ -319,6 +358,7 @@ async function attach(conn: Deno.Conn, context: TunnelContext): Promise<void> {
     reply: accepted.reply,
     remoteAddr,
     reservation: reservation!,
+    onReady: release,
   }, context);
 }
 
@@ -370,6 +410,8 @@ interface TunnelInit {
   reservation: Reservation;
   /** Told of the session as soon as it exists. */
   onSession?: (session: ClientSession) => void;
+  /** Told once the tunnel's SETTINGS arrived, or did not in time. */
+  onReady?: () => void;
 }
 
 /** Lets the sessions' streams finish (GOAWAY), waiting at most `ms`. */
@@ -474,6 +516,7 @@ async function serveTunnel(io: ByteIO, init: TunnelInit, context: TunnelContext)
   // The peer's SETTINGS tell us its limits: only then can it take requests. (`ready` also
   // resolves when the connection closes first: such a tunnel frees its slot at once.)
   const outcome = await within(session.connection.ready, handshakeTimeout, "timeout" as const);
+  init.onReady?.();
   if (outcome === "timeout" || !session.available) {
     log(`tunnel ${id} from ${from} did not speak HTTP/2; closed`);
     session.close();

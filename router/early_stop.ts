@@ -10,8 +10,17 @@ import type { ClientExchange } from "../h2/client.ts";
 import type { Deadline, Deadlines } from "./deadlines.ts";
 import type { TunnelPool } from "./pool.ts";
 import type { RouterTunnel } from "./tunnels/router_tunnel.ts";
+import {
+  clientGoneReason,
+  isEdgeRequest,
+  unwatchClient,
+  watchClient,
+} from "./edge/edge_request.ts";
 
-/** A request still waiting for its response head this long (ms) is watched for its client leaving. */
+/**
+ * A request from another server (the app embedded elsewhere) still waiting
+ * for its response head this long (ms) is watched for its client leaving.
+ */
 const CLIENT_WATCH_DELAY = 100;
 
 /**
@@ -19,11 +28,14 @@ const CLIENT_WATCH_DELAY = 100;
  * the response header timeout. Either cancels the stream in flight, or the
  * wait for a tunnel.
  *
- * Watching `request.signal` costs Deno.serve an async op per request, about a
- * third of the router's work for a small request. Most answers come long
- * before a client could notice, so only a request still waiting after
- * CLIENT_WATCH_DELAY is watched (Deno reports a client that left earlier as
- * soon as it is); a body streaming either way fails on its own.
+ * A request from the router's edge is watched from the start: the edge
+ * reports its client leaving at once (a reset in the first millisecond
+ * included) and watching costs a callback. On a request from elsewhere,
+ * watching `request.signal` costs `Deno.serve` an async op per request,
+ * about a third of the router's work for a small request, so only one still
+ * waiting after CLIENT_WATCH_DELAY is watched (Deno reports a client that
+ * left earlier as soon as it is); a body streaming either way fails on its
+ * own.
  *
  * @example The header timeout stops a request that waits for a tunnel
  * ```ts
@@ -45,7 +57,7 @@ export class EarlyStop {
   #deadlines: Deadlines;
   #deadlineAt: number;
   #timer: Deadline;
-  #onClientGone: (() => void) | null = null;
+  #watching = false;
 
   /**
    * @param request The public request.
@@ -55,6 +67,12 @@ export class EarlyStop {
   constructor(request: Request, deadlines: Deadlines, timeout: number) {
     this.#request = request;
     this.#deadlines = deadlines;
+    if (isEdgeRequest(request)) {
+      this.#timer = deadlines.add(timeout, this.#timedOut);
+      this.#deadlineAt = this.#timer.at;
+      this.#watchClient();
+      return;
+    }
     const watchAfter = Math.min(CLIENT_WATCH_DELAY, timeout);
     this.#timer = deadlines.add(watchAfter, () => this.#watch());
     this.#deadlineAt = this.#timer.at - watchAfter + timeout;
@@ -97,19 +115,32 @@ export class EarlyStop {
     if (this.#why !== null) exchange.cancel(new Error("Request stopped"));
   }
 
+  #timedOut = () => this.#stop("timeout", new Error("Response header timeout"));
+
+  /**
+   * The client left (the EventListener of the request's signal). A method,
+   * not a closure made per request: under load such a closure here made
+   * V8's young collector copy several times as much at each scavenge.
+   */
+  handleEvent(): void {
+    this.#stop("client", clientGoneReason(this.#request) as Error);
+  }
+
+  #watchClient(): void {
+    this.#watching = true;
+    // A client that left before the watch began (an aborted signal never fires
+    // "abort" again) is acted on now, not at the header timeout.
+    const gone = clientGoneReason(this.#request);
+    if (gone !== undefined) return this.#stop("client", gone as Error);
+    watchClient(this.#request, this);
+  }
+
   #watch(): void {
-    const request = this.#request;
-    const signal = request.signal;
-    // A signal aborted already never fires "abort" again: a client that left
-    // before the watch began is acted on now, not at the header timeout.
-    if (signal.aborted) return this.#stop("client", signal.reason as Error);
-    this.#onClientGone = () => this.#stop("client", signal.reason as Error);
-    signal.addEventListener("abort", this.#onClientGone, { once: true });
-    const timedOut = () => this.#stop("timeout", new Error("Response header timeout"));
+    this.#watchClient();
     // Counted from the request, not from this watch (which may have come a tick late).
     const left = this.#deadlineAt - Date.now();
-    if (left > 0) this.#timer = this.#deadlines.add(left, timedOut);
-    else timedOut();
+    if (left > 0) this.#timer = this.#deadlines.add(left, this.#timedOut);
+    else this.#timedOut();
   }
 
   #stop(why: "client" | "timeout", reason: Error): void {
@@ -143,6 +174,6 @@ export class EarlyStop {
   /** The request is answered: no more watching. */
   done(): void {
     this.#deadlines.cancel(this.#timer);
-    if (this.#onClientGone) this.#request.signal.removeEventListener("abort", this.#onClientGone);
+    if (this.#watching) unwatchClient(this.#request, this);
   }
 }

@@ -29,6 +29,7 @@ import { EarlyStop } from "./early_stop.ts";
 import { QUEUE_FULL } from "./event_log.ts";
 import type { RequestQueues } from "./request_queues.ts";
 import { isWebSocketUpgrade, proxyWebSocket } from "./websocket_proxy.ts";
+import { ownedChunks, responseOf } from "./edge/proxied_body.ts";
 
 /** Bindings the public server passes to the proxy app: the client's address. */
 export type ProxyEnv = { Bindings: { remoteAddr?: Deno.NetAddr } };
@@ -386,13 +387,14 @@ async function forward(
         early.exchange = exchange;
         const head = await exchange.response;
         outcome.status = head.status;
-        // The Response is made once, with every field: changing its headers
-        // afterwards makes Deno.serve convert them again.
         const headers = head.headers;
         // RFC 9110 §7.6.3: the response passed through us too.
         headers.push(VIA);
         if (!hasField(headers, "x-request-id")) headers.push(["x-request-id", outcome.requestId]);
-        return new Response(head.body, { status: head.status, headers });
+        // A body that arrived whole goes out with the head, without a stream; a stream's
+        // chunks are the reader's alone (edge/proxied_body.ts).
+        const answer = head.body instanceof ReadableStream ? ownedChunks(head.body) : head.body;
+        return responseOf(answer, head.status, headers);
       } catch (error) {
         if (early.why !== null) return stopped(early, request, pathname, tunnel, options);
         if (tooLarge) return contentTooLarge(options.maxBodyBytes);

@@ -275,3 +275,29 @@ function checkUtf8(run: number[]): null {
   }
   return null;
 }
+
+/**
+ * Why a raw path is refused (an ambiguous encoding, a backslash), or `null`:
+ * {@linkcode normalizePath}'s verdict without its result, for a server that
+ * checks the path as the client wrote it, before a URL parser changes it.
+ *
+ * @param path A path as received (a query after it is left out).
+ * @returns The reason, or `null` when the path is taken.
+ *
+ * @example
+ * ```ts
+ * import { refusedPath } from "./request_path.ts";
+ * import { equal } from "node:assert/strict";
+ * equal(refusedPath("/a\\b"), "a backslash");
+ * equal(refusedPath("/a/b"), null);
+ * ```
+ */
+export function refusedPath(path: string): string | null {
+  try {
+    normalizePath(path);
+    return null;
+  } catch (error) {
+    if (error instanceof InvalidPathError) return error.reason;
+    throw error;
+  }
+}

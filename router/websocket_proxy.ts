@@ -20,6 +20,7 @@ import { hasToken } from "../tunnel/tokens.ts";
 import type { RouterTunnel } from "./tunnels/router_tunnel.ts";
 import { CloseCode, isValidCloseCode } from "../ws/frame.ts";
 import { StreamWebSocket } from "../ws/socket.ts";
+import { upgradeWebSocket } from "./edge/upgrade.ts";
 
 /** Fields of the client's upgrade that stay on its hop (RFC 8441 §5, RFC 6455 §9). */
 const HOP_FIELDS: ReadonlySet<string> = new Set([
@@ -90,8 +91,9 @@ const BACKEND_BUFFER_LIMIT = 80 * 1024 * 1024;
 
 /**
  * Forwards a WebSocket upgrade over a tunnel and relays the session. The
- * request must come from `Deno.serve` (the client's side is upgraded with
- * `Deno.upgradeWebSocket`).
+ * client's side is upgraded by the edge (an HTTP/1.1 upgrade or an HTTP/2
+ * extended CONNECT), or by `Deno.upgradeWebSocket` for a request from
+ * `Deno.serve`.
  *
  * @param request The public upgrade request.
  * @param options Tunnels, fields and limits.
@@ -211,7 +213,7 @@ export async function proxyWebSocket(
   }
   let upgraded: { socket: WebSocket; response: Response };
   try {
-    upgraded = Deno.upgradeWebSocket(request, chosen === null ? {} : { protocol: chosen });
+    upgraded = upgradeWebSocket(request, chosen === null ? {} : { protocol: chosen });
   } catch (error) {
     inbound.cancel().catch(() => {});
     return text(400, `Bad Request: cannot upgrade to WebSocket (${(error as Error).message})`);

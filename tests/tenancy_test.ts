@@ -403,6 +403,9 @@ Deno.test("finding 5: 50 concurrent handshakes with a cap of 2 admit exactly 2, 
     maxTunnelsPerService: 2,
     // Slots must come free because tunnels close, not because their handshakes time out.
     handshakeTimeout: 60_000,
+    // All 50 come from one address: the per-address cap on handshakes in progress must not
+    // be what refuses them.
+    maxPendingHandshakesPerAddress: 100,
   });
   const port = router.tunnelAddr.port;
   const request = tcpHandshake("api", `Authorization: Bearer ${TOKENS.api}`);

@@ -67,6 +67,13 @@ export interface StreamWebSocketOptions {
    * @default {false}
    */
   anyCloseCode?: boolean;
+  /**
+   * Echo a peer's Close with its reason as well as its code (§5.5.1 only
+   * expects the code), as Deno's own server sockets do: the peer's close
+   * event then reports the reason it gave.
+   * @default {false}
+   */
+  echoCloseReason?: boolean;
 }
 
 /** An `on…` event handler attribute's value. */
@@ -180,6 +187,7 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
   #fragmentSize: number;
   #beforeRead: (() => Promise<void> | void) | null;
   #anyCloseCode: boolean;
+  #echoCloseReason: boolean;
   #origin: string;
   // The message being reassembled from fragments (§5.4).
   #messageOpcode = -1;
@@ -218,6 +226,7 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
     this.#fragmentSize = options.fragmentSize ?? 64 * 1024;
     this.#beforeRead = options.beforeRead ?? null;
     this.#anyCloseCode = options.anyCloseCode ?? false;
+    this.#echoCloseReason = options.echoCloseReason ?? false;
     let origin = "null";
     try {
       origin = new URL(this.url).origin;
@@ -558,7 +567,12 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
     if (this.#readyState === OPEN) this.#readyState = CLOSING;
     if (!this.#sentClose) {
       // §5.5.1: reply with a Close, typically echoing the status code received.
-      this.#sendClose(encodeClosePayload(code === CloseCode.NO_STATUS ? undefined : code));
+      this.#sendClose(
+        encodeClosePayload(
+          code === CloseCode.NO_STATUS ? undefined : code,
+          this.#echoCloseReason ? reason : "",
+        ),
+      );
     }
     return true;
   }

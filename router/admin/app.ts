@@ -41,6 +41,12 @@ export interface AdminAppOptions {
   services?: readonly string[];
   /** Whether the router is listening and not shutting down. @default {() => true} */
   listening?: () => boolean;
+  /**
+   * Why a listener of the router is not accepting connections now (out of
+   * file descriptors, at its limit), or `null`: `/readyz` then answers 503.
+   * @default {() => null}
+   */
+  notAccepting?: () => string | null;
   /** The version shown on the dashboard. @default {""} */
   version?: string;
   /**
@@ -125,8 +131,9 @@ function missingServices(pool: TunnelList, readyServices: readonly string[]): st
  *
  * - `GET /`: the dashboard (a self-contained page; it fetches `/api/stats`);
  * - `GET /healthz`: 200 while the process serves (liveness);
- * - `GET /readyz`: 200 when listening and, with `readyServices`, each of them
- *   has an available tunnel; else 503 saying what is missing;
+ * - `GET /readyz`: 200 when listening (every listener accepting) and, with
+ *   `readyServices`, each of them has an available tunnel; else 503 saying
+ *   what is missing;
  * - `GET /api/tunnels`: the tunnels as JSON ({@linkcode TunnelView});
  * - `GET /api/stats`: the dashboard's data ({@linkcode DashboardData});
  * - `GET /metrics`: Prometheus text exposition.
@@ -164,7 +171,9 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   const { pool, stats, metrics } = options;
   const readyServices = options.readyServices ?? [];
   const listening = options.listening ?? (() => true);
-  const isReady = () => listening() && missingServices(pool, readyServices).length === 0;
+  const notAccepting = options.notAccepting ?? (() => null);
+  const isReady = () =>
+    listening() && notAccepting() === null && missingServices(pool, readyServices).length === 0;
   const app = new Hono();
   const noStore = { "cache-control": "no-store" };
 
@@ -188,6 +197,8 @@ export function createAdminApp(options: AdminAppOptions): Hono {
   app.get("/healthz", (c) => c.text("ok\n", 200, noStore));
   app.get("/readyz", (c) => {
     if (!listening()) return c.text("not ready: shutting down\n", 503, noStore);
+    const stalled = notAccepting();
+    if (stalled !== null) return c.text(`not ready: ${stalled}\n`, 503, noStore);
     const missing = missingServices(pool, readyServices);
     if (missing.length > 0) {
       return c.text(`not ready: no tunnel for service ${missing.join(", ")}\n`, 503, noStore);

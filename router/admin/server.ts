@@ -1,7 +1,9 @@
 /**
- * The admin listener: its own `Deno.serve`, apart from the public port
+ * The admin listener: its own edge server, apart from the public port
  * (every public path belongs to the backends), loopback-only by default,
  * serving the admin app with statistics and metrics fed by router events.
+ * Its connections are few and bounded, so that a flood elsewhere cannot
+ * leave the probes without a descriptor, nor a flood here the router.
  *
  * @module
  */
@@ -15,6 +17,19 @@ export type { AdminOptions } from "../../config/router_options.ts";
 import { createAdminApp } from "./app.ts";
 import { createRouterMetrics } from "./router_metrics.ts";
 import { RouterStats } from "./stats.ts";
+import { EdgeServer } from "../edge/server.ts";
+
+/**
+ * The admin listener's limits: a few operators, probes and a scraper need
+ * few connections, and the header limit of the public port.
+ */
+const ADMIN_LIMITS = {
+  maxConnections: 64,
+  maxConnectionsPerAddress: 64,
+  headerTimeout: 10_000,
+  idleTimeout: 60_000,
+  maxHeaderBytes: 64 * 1024,
+};
 
 /** What the admin listener reads from the router. */
 export interface AdminSources {
@@ -26,6 +41,8 @@ export interface AdminSources {
   services: readonly string[];
   /** Whether the router is listening and not shutting down. */
   listening: () => boolean;
+  /** Why a listener of the router is not accepting connections now, or `null`. */
+  notAccepting?: () => string | null;
   /** Where errors of the admin server go. */
   log: (line: string) => void;
 }
@@ -78,22 +95,26 @@ export function startAdminServer(options: AdminOptions, sources: AdminSources): 
     readyServices: options.readyServices ?? [],
     services: sources.services,
     listening: sources.listening,
+    ...(sources.notAccepting ? { notAccepting: sources.notAccepting } : {}),
     version: denoJson.version,
     // The name it listens on names it too (a wildcard address never reaches here as a Host).
     hosts: [...(options.hosts ?? []), options.hostname ?? "127.0.0.1"],
     log: sources.log,
   });
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let server: EdgeServer;
   try {
-    server = Deno.serve({
-      hostname: options.hostname ?? "127.0.0.1",
-      port: options.port,
-      onListen: () => {},
+    server = new EdgeServer({
+      listener: Deno.listen({ hostname: options.hostname ?? "127.0.0.1", port: options.port }),
+      tls: false,
+      name: "admin",
+      handler: (request) => app.fetch(request),
       onError: (error) => {
         sources.log(`admin request failed: ${(error as Error)?.message ?? error}`);
         return new Response("Internal Server Error\n", { status: 500 });
       },
-    }, app.fetch);
+      ...ADMIN_LIMITS,
+      log: sources.log,
+    });
   } catch (error) {
     stats.stop();
     metrics.stop();

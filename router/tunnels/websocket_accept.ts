@@ -18,6 +18,7 @@ import {
 } from "../../tunnel/handshake.ts";
 import { hasToken } from "../../tunnel/tokens.ts";
 import { WebSocketIO } from "../../tunnel/websocket_io.ts";
+import { upgradeWebSocket } from "../edge/upgrade.ts";
 
 /** A WebSocket tunnel that passed the checks. */
 export interface AcceptedWebSocketTunnel {
@@ -44,8 +45,8 @@ export interface AcceptWebSocketOptions {
 }
 
 /**
- * Checks a WebSocket tunnel request and upgrades it. The request must come
- * from `Deno.serve` (it is upgraded with `Deno.upgradeWebSocket`).
+ * Checks a WebSocket tunnel request and upgrades it: on the edge, or with
+ * `Deno.upgradeWebSocket` for a request from `Deno.serve`.
  *
  * @param request The public request on the tunnel path.
  * @param options Auth, address, admission.
@@ -89,7 +90,7 @@ export async function acceptWebSocketTunnel(
     metadata: fields.metadata,
   };
   options.admit?.(identity, fields.token === null);
-  const { socket, response } = Deno.upgradeWebSocket(request, {
+  const { socket, response } = upgradeWebSocket(request, {
     // HTTP/2 keepalive PINGs watch the tunnel; the WebSocket's own would only add traffic.
     idleTimeout: 0,
     ...(offered.includes(TUNNEL_SUBPROTOCOL) ? { protocol: TUNNEL_SUBPROTOCOL } : {}),
