@@ -22,6 +22,7 @@
 export {
   type AdminOptions,
   createRouter,
+  ListenError,
   type LocalSettings,
   type LogFormat,
   type LogLevel,

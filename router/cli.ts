@@ -17,7 +17,13 @@ import {
   type RouterConfig,
   toRouterOptions,
 } from "../config/load.ts";
-import { createRouter, type Router, type RouterOptions, TlsConfigError } from "./create_router.ts";
+import {
+  createRouter,
+  ListenError,
+  type Router,
+  type RouterOptions,
+  TlsConfigError,
+} from "./create_router.ts";
 import { Logger } from "../log/logger.ts";
 import { configurationWarnings } from "../config/warnings.ts";
 
@@ -226,20 +232,38 @@ function startRouter(
 ): { router: Router; adminBusy: boolean } | number {
   try {
     return { router: createRouter(options), adminBusy: false };
-  } catch (error) {
-    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
-    if (options.admin !== undefined && config.sources.adminPort === undefined) {
+  } catch (thrown) {
+    if (!(thrown instanceof ListenError)) throw thrown;
+    let error = thrown;
+    // The default admin port taken (another router here) only turns the admin listener off.
+    if (
+      error.inUse && error.listener === "admin" && config.sources.adminPort === undefined &&
+      options.admin !== undefined
+    ) {
       const { admin: _admin, ...withoutAdmin } = options;
       try {
         return { router: createRouter(withoutAdmin), adminBusy: true };
       } catch (again) {
-        if (!(again instanceof Deno.errors.AddrInUse)) throw again;
+        if (!(again instanceof ListenError)) throw again;
+        error = again;
       }
     }
-    const ports = [`HTTP ${config.port}`, `tunnels ${config.tunnelPort}`];
-    if (options.admin !== undefined) ports.push(`admin ${options.admin.port}`);
-    console.error(`ptth: Cannot listen: a port is in use (${ports.join(", ")})`);
-    return 1;
+    const failed = error as ListenError;
+    // The flag to fix: the tunnel port listens on --hostname unless --tunnel-hostname is set.
+    const flag = failed.listener === "public"
+      ? failed.inUse ? "--port" : "--hostname"
+      : failed.listener === "tunnel"
+      ? failed.inUse
+        ? "--tunnel-port"
+        : config.sources.tunnelHostname
+        ? "--tunnel-hostname"
+        : "--hostname"
+      : failed.inUse
+      ? "--admin-port"
+      : "--admin-hostname";
+    console.error(`ptth: ${failed.message} (see ${flag})`);
+    // A port in use is the machine's state; an address that cannot be listened on is a mistake.
+    return failed.inUse ? 1 : 2;
   }
 }
 

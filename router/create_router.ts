@@ -42,7 +42,7 @@ export type { AdminOptions, RouterOptions, RouteSpec } from "../config/router_op
 import type { RouterOptions } from "../config/router_options.ts";
 import { type ResolvedRouterOptions, withDefaults } from "../config/defaults.ts";
 export type { LogFormat, LogLevel } from "../log/logger.ts";
-export { TlsConfigError } from "./listen.ts";
+export { ListenError, TlsConfigError } from "./listen.ts";
 export {
   type RequestRecord,
   type RouterEvent,
@@ -93,6 +93,7 @@ let tunnelCounter = 0;
  * @param options Ports, TLS, tokens, routes and limits.
  * @returns The running router.
  * @throws {TlsConfigError} When a TLS certificate or key cannot be used.
+ * @throws {ListenError} When a listener cannot open (port in use, address not local…).
  * @throws {Deno.errors.AddrInUse} When a port is taken.
  *
  * @example Embed a router in a program

@@ -131,3 +131,37 @@ Deno.test("the CLI warns at start, one line each, about what the configuration c
     /\nWarning: Route \/static=cdn sends requests to service cdn, which no backend can serve: no token is configured for cdn and anonymous tunnels are refused\n/,
   );
 });
+
+Deno.test("the CLI names the listener that cannot open, in one line, exit 2 for an address and 1 for a port in use", async () => {
+  const cases: Array<[string[], RegExp, number]> = [
+    [
+      ["--hostname", "not-a-host.invalid"],
+      /^ptth: Cannot listen on not-a-host\.invalid:0 \(tunnel port\): the host name does not resolve \(see --hostname\)$/,
+      2,
+    ],
+    [
+      ["--hostname", "192.0.2.1"],
+      /^ptth: Cannot listen on 192\.0\.2\.1:0 \(tunnel port\): the address is not one of this machine's \(see --hostname\)$/,
+      2,
+    ],
+    [
+      ["--hostname", "127.0.0.1", "--admin-hostname", "192.0.2.1", "--admin-port", "0"],
+      /^ptth: Cannot listen on 192\.0\.2\.1:0 \(admin port\): the address is not one of this machine's \(see --admin-hostname\)$/,
+      2,
+    ],
+  ];
+  using busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  cases.push([
+    ["--hostname", "127.0.0.1", "--port", String(busy.addr.port), "--admin-port", "0"],
+    new RegExp(
+      `^ptth: Cannot listen on 127\\.0\\.0\\.1:${busy.addr.port} \\(public port\\): the port is in use \\(see --port\\)$`,
+    ),
+    1,
+  ]);
+  for (const [flags, line, code] of cases) {
+    const result = await runCli(["--port", "0", "--tunnel-port", "0", ...flags]);
+    equal(result.code, code, result.stderr);
+    equal(result.stderr.trim().split("\n").length, 1, `one line: ${result.stderr}`);
+    match(result.stderr.trim(), line);
+  }
+});

@@ -18,6 +18,7 @@ import { createAdminApp } from "./app.ts";
 import { createRouterMetrics } from "./router_metrics.ts";
 import { RouterStats } from "./stats.ts";
 import { EdgeServer } from "../edge/server.ts";
+import { listenTcp } from "../listen.ts";
 
 /**
  * The admin listener's limits: a few operators, probes and a scraper need
@@ -104,7 +105,7 @@ export function startAdminServer(options: AdminOptions, sources: AdminSources): 
   let server: EdgeServer;
   try {
     server = new EdgeServer({
-      listener: Deno.listen({ hostname: options.hostname ?? "127.0.0.1", port: options.port }),
+      listener: listenTcp("admin", options.hostname ?? "127.0.0.1", options.port),
       tls: false,
       name: "admin",
       handler: (request) => app.fetch(request),
