@@ -107,10 +107,101 @@ export type ResolvedRouterOptions =
   & { [K in keyof typeof ROUTER_DEFAULTS]-?: NonNullable<RouterOptions[K]> };
 
 /**
+ * Every key of `RouterOptions`, for the check of unknown keys (a program
+ * without type checking, or `createRouter({ adminPort })` copied from the
+ * configuration table). The type below fails to compile when a key of
+ * `RouterOptions` is missing here.
+ */
+const ROUTER_OPTION_KEYS = [
+  "hostname",
+  "port",
+  "tunnelHostname",
+  "tunnelPort",
+  "tunnelPath",
+  "signal",
+  "tls",
+  "tunnelTls",
+  "tokens",
+  "allowAnonymous",
+  "serviceHosts",
+  "routes",
+  "trustedProxies",
+  "maxHeaderBytes",
+  "maxBodyBytes",
+  "responseHeaderTimeout",
+  "tunnelWait",
+  "maxRetries",
+  "idleTimeout",
+  "maxStreamsPerTunnel",
+  "maxQueuedRequests",
+  "maxResponseBuffer",
+  "maxTunnelsPerService",
+  "authFailuresPerMinute",
+  "keepaliveInterval",
+  "keepaliveTimeout",
+  "http2",
+  "handshakeTimeout",
+  "maxConnections",
+  "maxConnectionsPerAddress",
+  "headerTimeout",
+  "clientIdleTimeout",
+  "maxPendingHandshakes",
+  "maxPendingHandshakesPerAddress",
+  "log",
+  "quiet",
+  "logFormat",
+  "logLevel",
+  "acmeEmail",
+  "acmeDirectory",
+  "acmeStaging",
+  "acmeCaCerts",
+  "stateDir",
+  "acmeOrderTimeout",
+  "acmeRequestTimeout",
+  "acmeOrdersPerHour",
+  "acmeRetryDelay",
+  "acmeRetryMaxDelay",
+  "admin",
+] as const satisfies readonly (keyof RouterOptions)[];
+type MissingKeys = Exclude<keyof RouterOptions, typeof ROUTER_OPTION_KEYS[number]>;
+const _allKeysListed: [MissingKeys] extends [never] ? true : MissingKeys = true;
+const KNOWN_KEYS: ReadonlySet<string> = new Set(ROUTER_OPTION_KEYS);
+
+/** Where the configuration table's options that are not `createRouter` options went. */
+const MOVED: Readonly<Record<string, string>> = {
+  tlsCert: "`tls: { cert, key }`, with the PEM text",
+  tlsKey: "`tls: { cert, key }`, with the PEM text",
+  tunnelTlsCert: "`tunnelTls: { cert, key }`, with the PEM text",
+  tunnelTlsKey: "`tunnelTls: { cert, key }`, with the PEM text",
+  adminPort: "`admin: { port }`",
+  adminHostname: "`admin: { hostname }`",
+  adminToken: "`admin: { token }`",
+  adminHosts: "`admin: { hosts }`",
+  readyServices: "`admin: { readyServices }`",
+};
+
+/**
+ * Throws a `TypeError` on an option `createRouter` does not know, naming the
+ * right one where the configuration table's key differs.
+ */
+function checkKeys(options: RouterOptions): void {
+  for (const key of Object.keys(options)) {
+    if (KNOWN_KEYS.has(key)) continue;
+    const instead = MOVED[key];
+    throw new TypeError(
+      instead === undefined
+        ? `Unknown router option ${key}`
+        : `Unknown router option ${key}: createRouter takes ${instead}`,
+    );
+  }
+}
+
+/**
  * Fills every unset option that has a default from {@linkcode ROUTER_DEFAULTS}.
  *
  * @param options The options as given.
  * @returns The same options, none of the defaulted ones undefined.
+ * @throws {TypeError} On a key `createRouter` does not know.
  *
  * @example
  * ```ts
@@ -122,6 +213,7 @@ export type ResolvedRouterOptions =
  * ```
  */
 export function withDefaults(options: RouterOptions): ResolvedRouterOptions {
+  checkKeys(options);
   const resolved: Record<string, unknown> = { ...options };
   for (const [key, value] of Object.entries(ROUTER_DEFAULTS)) resolved[key] ??= value;
   return resolved as ResolvedRouterOptions;

@@ -779,3 +779,26 @@ Deno.test("the state directory and CA files in a config file are found beside it
   equal(config.stateDir, "/etc/ptth/state");
   deepEqual(config.acmeCaCerts, ["/etc/ptth/root.pem"]);
 });
+
+Deno.test("createRouter refuses an option it does not know, naming the one it takes instead", () => {
+  const create = (options: Record<string, unknown>) => () => withDefaults(options as never);
+  throws(create({ adminPort: 0 }), {
+    name: "TypeError",
+    message: "Unknown router option adminPort: createRouter takes `admin: { port }`",
+  });
+  throws(create({ tlsCert: "cert.pem" }), {
+    name: "TypeError",
+    message:
+      "Unknown router option tlsCert: createRouter takes `tls: { cert, key }`, with the PEM text",
+  });
+  throws(create({ prot: 80 }), { name: "TypeError", message: "Unknown router option prot" });
+  // Every option the configuration table names is one of createRouter's, or has a message.
+  for (const spec of OPTIONS) {
+    if (["config", "help", "version"].includes(spec.key)) continue;
+    try {
+      withDefaults({ [spec.key]: undefined } as never);
+    } catch (error) {
+      ok(!(error as Error).message.endsWith(spec.key), `${spec.key} has no word on where it went`);
+    }
+  }
+});
