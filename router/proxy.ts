@@ -8,6 +8,8 @@
  */
 
 import { Hono } from "hono";
+import { isValidHost } from "./host.ts";
+import { isEdgeRequest } from "./edge/edge_request.ts";
 import { describe, queueFull, text } from "./answers.ts";
 import type { Context } from "hono";
 import { isUnprocessed, QueueFullError } from "../h2/client.ts";
@@ -191,6 +193,11 @@ async function proxy(
 ): Promise<Response> {
   const started = performance.now();
   const request = c.req.raw;
+  // The edge checked its requests' Host (RFC 9110 §7.2); a server embedding the app may not.
+  if (!isEdgeRequest(request)) {
+    const raw = request.headers.get("host");
+    if (raw !== null && !isValidHost(raw)) return text(400, "Bad Request: invalid Host");
+  }
   const target = requestTarget(new URL(request.url));
   // Routes match, and the backend gets, the path made canonical (request_path.ts).
   const refused = canonicalize(target, request.url);

@@ -503,3 +503,15 @@ Deno.test("--admin-host, PTTH_ADMIN_HOSTS and adminHosts reach the admin listene
   deepEqual(toRouterOptions(fromEnv, read).admin?.hosts, ["a.example"]);
   deepEqual(toRouterOptions(loadConfig([], () => undefined, read), read).admin?.hosts, []);
 });
+
+Deno.test("the app embedded in another server refuses a Host that is not host[:port], as the edge does", async () => {
+  await using r = createRouter({ hostname: "127.0.0.1", port: 0, tunnelPort: 0, quiet: true });
+  for (const host of ["victim.example/admin?", "a@b", "example.com:99999"]) {
+    const response = await r.app.fetch(
+      new Request("http://127.0.0.1/public", { headers: { host } }),
+      {},
+    );
+    equal(response.status, 400, host);
+    equal(await response.text(), "Bad Request: invalid Host\n");
+  }
+});
