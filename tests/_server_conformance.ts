@@ -276,3 +276,27 @@ export const LARGE_FRAMES: HarnessOptions = {
 export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
 }
+
+/**
+ * One frame sent raw after the handshake, and the connection error it must get:
+ * `[name, type, flags, stream, payload, code, lastStreamId?]`.
+ */
+export type ConnectionErrorCase = [
+  name: string,
+  type: number,
+  flags: number,
+  streamId: number,
+  payload: ArrayLike<number>,
+  code: number,
+  lastStreamId?: number,
+];
+
+/** Registers a test per case: the frame goes out, GOAWAY with the code must come back. */
+export function connectionErrorCases(cases: ConnectionErrorCase[]): void {
+  for (const [name, type, flags, streamId, payload, code, lastStreamId] of cases) {
+    serverTest(name, async (h) => {
+      await sendRaw(h, type, flags, streamId, payload);
+      await h.peer.expectGoaway(code, lastStreamId);
+    });
+  }
+}

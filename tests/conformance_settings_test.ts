@@ -9,6 +9,7 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import { ErrorCode, Flag, FrameType, MAX_WINDOW_SIZE, SettingId } from "../h2/constants.ts";
 import { describeFrame, isSettingsAck, rejectErrors } from "./_raw_peer.ts";
 import {
+  connectionErrorCases,
   expectServes,
   MAX_FRAME,
   nextData,
@@ -29,29 +30,35 @@ serverTest("server acknowledges an empty SETTINGS frame (RFC 9113 §6.5.3)", asy
   equal(ack.header.length, 0);
 });
 
-serverTest(
-  "server answers SETTINGS ACK with a payload with GOAWAY FRAME_SIZE_ERROR (RFC 9113 §6.5)",
-  async (h) => {
-    await sendRaw(h, FrameType.SETTINGS, Flag.ACK, 0, [0, 4, 0, 0, 0, 1]);
-    await h.peer.expectGoaway(ErrorCode.FRAME_SIZE_ERROR, 0);
-  },
-);
-
-serverTest(
-  "server answers SETTINGS on a stream with GOAWAY PROTOCOL_ERROR (RFC 9113 §6.5)",
-  async (h) => {
-    await sendRaw(h, FrameType.SETTINGS, 0, 1, [0, 3, 0, 0, 0, 100]);
-    await h.peer.expectGoaway(ErrorCode.PROTOCOL_ERROR, 0);
-  },
-);
-
-serverTest(
-  "server answers SETTINGS whose length is not a multiple of 6 with GOAWAY FRAME_SIZE_ERROR (RFC 9113 §6.5)",
-  async (h) => {
-    await sendRaw(h, FrameType.SETTINGS, 0, 0, [0, 3, 0, 0, 100]);
-    await h.peer.expectGoaway(ErrorCode.FRAME_SIZE_ERROR, 0);
-  },
-);
+connectionErrorCases([
+  [
+    "server answers SETTINGS ACK with a payload with GOAWAY FRAME_SIZE_ERROR (RFC 9113 §6.5)",
+    FrameType.SETTINGS,
+    Flag.ACK,
+    0,
+    [0, 4, 0, 0, 0, 1],
+    ErrorCode.FRAME_SIZE_ERROR,
+    0,
+  ],
+  [
+    "server answers SETTINGS on a stream with GOAWAY PROTOCOL_ERROR (RFC 9113 §6.5)",
+    FrameType.SETTINGS,
+    0,
+    1,
+    [0, 3, 0, 0, 0, 100],
+    ErrorCode.PROTOCOL_ERROR,
+    0,
+  ],
+  [
+    "server answers SETTINGS whose length is not a multiple of 6 with GOAWAY FRAME_SIZE_ERROR (RFC 9113 §6.5)",
+    FrameType.SETTINGS,
+    0,
+    0,
+    [0, 3, 0, 0, 100],
+    ErrorCode.FRAME_SIZE_ERROR,
+    0,
+  ],
+]);
 
 serverTest(
   "server answers SETTINGS_ENABLE_PUSH of 2 with GOAWAY PROTOCOL_ERROR (RFC 9113 §6.5.2)",
@@ -144,21 +151,26 @@ serverTest("server does not answer a PING ACK (RFC 9113 §6.7)", async (h) => {
   deepEqual(before.filter((r) => r.header.type === FrameType.PING).map(describeFrame), []);
 });
 
-serverTest(
-  "server answers PING on a stream with GOAWAY PROTOCOL_ERROR (RFC 9113 §6.7)",
-  async (h) => {
-    await sendRaw(h, FrameType.PING, 0, 1, new Uint8Array(8));
-    await h.peer.expectGoaway(ErrorCode.PROTOCOL_ERROR, 0);
-  },
-);
-
-serverTest(
-  "server answers PING of 6 octets with GOAWAY FRAME_SIZE_ERROR (RFC 9113 §6.7)",
-  async (h) => {
-    await sendRaw(h, FrameType.PING, 0, 0, new Uint8Array(6));
-    await h.peer.expectGoaway(ErrorCode.FRAME_SIZE_ERROR, 0);
-  },
-);
+connectionErrorCases([
+  [
+    "server answers PING on a stream with GOAWAY PROTOCOL_ERROR (RFC 9113 §6.7)",
+    FrameType.PING,
+    0,
+    1,
+    new Uint8Array(8),
+    ErrorCode.PROTOCOL_ERROR,
+    0,
+  ],
+  [
+    "server answers PING of 6 octets with GOAWAY FRAME_SIZE_ERROR (RFC 9113 §6.7)",
+    FrameType.PING,
+    0,
+    0,
+    new Uint8Array(6),
+    ErrorCode.FRAME_SIZE_ERROR,
+    0,
+  ],
+]);
 
 // ---- §6.9 WINDOW_UPDATE and flow control ----------------------------------------------------
 

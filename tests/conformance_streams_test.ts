@@ -10,6 +10,7 @@ import { ErrorCode, Flag, FrameType, SettingId } from "../h2/constants.ts";
 import type { GoawayFrame } from "../h2/frame.ts";
 import { describeFrame, rejectErrors, settle, TIMEOUT_MS } from "./_raw_peer.ts";
 import {
+  connectionErrorCases,
   decoder,
   encoder,
   expectServes,
@@ -408,21 +409,26 @@ serverTest(
   },
 );
 
-serverTest(
-  "server answers GOAWAY on a stream with GOAWAY PROTOCOL_ERROR (RFC 9113 §6.8)",
-  async (h) => {
-    await sendRaw(h, FrameType.GOAWAY, 0, 1, new Uint8Array(8));
-    await h.peer.expectGoaway(ErrorCode.PROTOCOL_ERROR, 0);
-  },
-);
-
-serverTest(
-  "server answers GOAWAY shorter than 8 octets with GOAWAY FRAME_SIZE_ERROR (RFC 9113 §6.8)",
-  async (h) => {
-    await sendRaw(h, FrameType.GOAWAY, 0, 0, new Uint8Array(7));
-    await h.peer.expectGoaway(ErrorCode.FRAME_SIZE_ERROR, 0);
-  },
-);
+connectionErrorCases([
+  [
+    "server answers GOAWAY on a stream with GOAWAY PROTOCOL_ERROR (RFC 9113 §6.8)",
+    FrameType.GOAWAY,
+    0,
+    1,
+    new Uint8Array(8),
+    ErrorCode.PROTOCOL_ERROR,
+    0,
+  ],
+  [
+    "server answers GOAWAY shorter than 8 octets with GOAWAY FRAME_SIZE_ERROR (RFC 9113 §6.8)",
+    FrameType.GOAWAY,
+    0,
+    0,
+    new Uint8Array(7),
+    ErrorCode.FRAME_SIZE_ERROR,
+    0,
+  ],
+]);
 
 serverTest("server never answers RST_STREAM with RST_STREAM (RFC 9113 §5.4.2)", async (h) => {
   await sendHeaders(h, 1, req("/hang", { method: "POST" }), false);
