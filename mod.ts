@@ -33,29 +33,7 @@
  * @module
  */
 
-export {
-  type Backoff,
-  type ByteIO,
-  type LinkStatus,
-  type LocalSettings,
-  type LogFormat,
-  type LogLevel,
-  type ReverseHandler,
-  type ReverseHandlerInfo,
-  type ReverseServer,
-  serveReverse,
-  type ServeReverseInit,
-  type ServeReverseOptions,
-  StreamWebSocket,
-  type StreamWebSocketOptions,
-  TunnelRefusedError,
-  TunnelTlsError,
-  upgradeWebSocket,
-  type UpgradeWebSocketOptions,
-  type WebSocketEventHandler,
-  type WebSocketTransport,
-  type WebSocketUpgrade,
-} from "./backend.ts";
+export * from "./backend.ts";
 
 // Run as a program, this is the router's CLI. It is loaded only then, so that
 // a backend importing this module loads none of the router.

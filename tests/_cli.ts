@@ -39,6 +39,8 @@ export async function runCli(args: readonly string[], env: Record<string, string
 export interface WithCliOptions {
   /** Added to the child's environment. */
   env?: Record<string, string>;
+  /** Read stderr until this matches. @default {the banner's last line, `Routes: …`} */
+  until?: RegExp;
 }
 
 /**
@@ -49,7 +51,7 @@ export interface WithCliOptions {
 export async function withCli(
   args: string[],
   check: (banner: string) => Promise<void> | void,
-  { env = {} }: WithCliOptions = {},
+  { env = {}, until = /Routes:[^\n]*\n/ }: WithCliOptions = {},
 ) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "mod.ts", ...LISTEN, ...args],
@@ -61,7 +63,7 @@ export async function withCli(
   const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   try {
-    while (!/Routes:[^\n]*\n/.test(text)) {
+    while (!until.test(text)) {
       const { value, done } = await withTimeout(reader.read(), 20_000, "banner");
       if (done) break;
       text += value;

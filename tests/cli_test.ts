@@ -1,7 +1,6 @@
 import { equal, match, ok, throws } from "node:assert/strict";
 import { ConfigError, loadConfig } from "../config/load.ts";
 import { LISTEN, runCli, withCli } from "./_cli.ts";
-import { withTimeout } from "./_helpers.ts";
 
 const noEnv = () => undefined;
 const noFile = () => "{}";
@@ -106,29 +105,14 @@ Deno.test("the CLI names a missing permission in one line and exits 2", async ()
 
 Deno.test("the CLI warns at start, one line each, about what the configuration can never do", async () => {
   const token = "0123456789abcdef-api";
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "cli.ts", ...LISTEN, "--token", `api=${token}`, "--route", "/static=cdn"],
-    cwd: new URL("..", import.meta.url).pathname,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  try {
-    while (!/Warning: [^\n]*\n/.test(text)) {
-      const { value, done } = await withTimeout(reader.read(), 20_000, "warning");
-      if (done) break;
-      text += value;
-    }
-  } finally {
-    child.kill("SIGTERM");
-    reader.releaseLock();
-    await child.stderr.cancel().catch(() => {});
-    await withTimeout(child.status, 10_000, "router exit");
-  }
-  match(
-    text,
-    /\nWarning: Route \/static=cdn sends requests to service cdn, which no backend can serve: no token is configured for cdn and anonymous tunnels are refused\n/,
+  await withCli(
+    ["--token", `api=${token}`, "--route", "/static=cdn"],
+    (text) =>
+      match(
+        text,
+        /\nWarning: Route \/static=cdn sends requests to service cdn, which no backend can serve: no token is configured for cdn and anonymous tunnels are refused\n/,
+      ),
+    { until: /Warning: [^\n]*\n/ },
   );
 });
 

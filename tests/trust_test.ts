@@ -6,15 +6,10 @@
  */
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { createRouter, type Router, type RouterOptions } from "../router/create_router.ts";
-import {
-  type ReverseHandler,
-  type ReverseServer,
-  serveReverse,
-  type ServeReverseOptions,
-} from "../backend/serve_reverse.ts";
+import { serveReverse } from "../backend/serve_reverse.ts";
 import { InvalidPathError, normalizePath } from "../router/request_path.ts";
 import { loadConfig, toRouterOptions } from "../config/load.ts";
-import { waitUntil, withTimeout } from "./_helpers.ts";
+import { startBackend, startRouter, waitUntil, withTimeout } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -24,31 +19,12 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   while (rest.length > 0) rest = rest.subarray(await conn.write(rest));
 }
 
+/** A router on free loopback ports that answers at once when no tunnel is there. */
 function router(options: RouterOptions = {}): Router {
-  return createRouter({
-    hostname: "127.0.0.1",
-    port: 0,
-    tunnelPort: 0,
-    quiet: true,
-    tunnelWait: 0,
-    ...options,
-  });
+  return startRouter({ tunnelWait: 0, ...options });
 }
 
-async function backend(
-  r: Router,
-  handler: ReverseHandler,
-  options: ServeReverseOptions = {},
-): Promise<ReverseServer> {
-  const server = serveReverse({
-    hostname: "127.0.0.1",
-    port: r.tunnelAddr.port,
-    quiet: true,
-    ...options,
-  }, handler);
-  await withTimeout(server.connected, 5000, "tunnel");
-  return server;
-}
+const backend = startBackend;
 
 /** A raw response: what came back on the socket, read to its end. */
 interface RawAnswer {
