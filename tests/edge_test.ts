@@ -1049,3 +1049,20 @@ Deno.test("a WebSocket over HTTP/2 (RFC 8441 extended CONNECT) reaches a backend
     session.close();
   }
 });
+
+Deno.test("a chunked body that breaks in the packet of its head gets 400 and the connection closes, never held", async () => {
+  await using router = startRouter({ clientIdleTimeout: 60_000, headerTimeout: 60_000 });
+  for (const broken of ["Z\r\n", "5 \r\nhello\r\n", "0x5\r\nhello\r\n", "3\r\nhello\r\n"]) {
+    const conn = await connect(router);
+    try {
+      await conn.write(
+        encoder.encode(`POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${broken}`),
+      );
+      // Answered and closed at once (the timeouts here are a minute): nothing is left waiting.
+      const text = await readToEnd(conn, 5000);
+      match(text, /^HTTP\/1\.1 400 /, JSON.stringify(broken));
+    } finally {
+      conn.close();
+    }
+  }
+});

@@ -676,6 +676,12 @@ export class Http1Connection implements EdgeConnection {
       this.#discarding = true;
       this.#discarded = Infinity;
       this.#phase = WAIT;
+      // No app has the request yet (its body broke in the packet that brought the head):
+      // no answer is coming, so the router gives one.
+      if (this.#request === null) {
+        this.#head = null;
+        this.#respond(plain(status, `${reasonPhrase(status)}: ${message}`));
+      }
       return;
     }
     this.#phase = WAIT;
