@@ -190,8 +190,11 @@ function collect(
   // forEach, not for…of: no iterator and result objects per field.
   headers.forEach((value, name) => {
     head.headerBytes += name.length + value.length + 32;
-    if (name === "content-length") head.contentLength = value;
-    else if (name === "upgrade") head.upgrade = value;
+    if (name === "content-length") {
+      head.contentLength = value;
+      // A list of equal lengths (which HTTP/2 peers may send) goes on as the one length.
+      if (value.includes(",")) value = value.split(",")[0]!.trim();
+    } else if (name === "upgrade") head.upgrade = value;
     else if (name === "connection") head.connection = value;
     else if (name === "x-request-id") {
       head.requestId = value;

@@ -314,7 +314,10 @@ async function forward(
     );
   }
   const length = head.contentLength;
-  const declared = length === null ? -1 : Number(length);
+  const declared = length === null ? -1 : declaredLength(length);
+  // RFC 9110 §8.6: a list of equal lengths may stand for one; anything else is refused here,
+  // where the body limit is checked against it.
+  if (Number.isNaN(declared)) return text(400, "Bad Request: invalid Content-Length");
   if (declared > options.maxBodyBytes) return contentTooLarge(options.maxBodyBytes);
 
   // Which service answers: the route table, then the host's owner (configured, or announced by
@@ -467,4 +470,17 @@ function contentTooLarge(limit: number): Response {
 function hasField(pairs: FieldPairs, name: string): boolean {
   for (let i = 0; i < pairs.length; i++) if (pairs[i]![0] === name) return true;
   return false;
+}
+
+/** A Content-Length value as a number: one decimal, or a list of equal ones; NaN otherwise. */
+function declaredLength(value: string): number {
+  if (/^\d{1,15}$/.test(value)) return Number(value);
+  let length = NaN;
+  for (const part of value.split(",")) {
+    const text = part.trim();
+    if (!/^\d{1,15}$/.test(text)) return NaN;
+    if (!Number.isNaN(length) && Number(text) !== length) return NaN;
+    length = Number(text);
+  }
+  return length;
 }

@@ -1066,3 +1066,33 @@ Deno.test("a chunked body that breaks in the packet of its head gets 400 and the
     }
   }
 });
+
+Deno.test("HTTP/2: a list of equal content-lengths is held to --max-body-bytes; unequal ones get 400", async () => {
+  await using router = startRouter({ maxBodyBytes: 10 });
+  const { backend, seen } = await recordingBackend(router);
+  await using _ = backend;
+  const peer = await h2Client(router);
+  try {
+    const request = (length: string) => [
+      ":method",
+      "POST",
+      ":scheme",
+      "http",
+      ":authority",
+      "a.example",
+      ":path",
+      "/up",
+      "content-length",
+      length,
+    ];
+    await sendHeaders(peer, 1, request("100000, 100000"), false);
+    peer.out.data(1, new Uint8Array(16_000), false);
+    await peer.flush();
+    equal((await peer.expectResponse(1)).status, 413, "equal lengths: the one length counts");
+    await sendHeaders(peer, 3, request("5, 6"), false);
+    equal((await peer.expectResponse(3)).status, 400, "unequal lengths: malformed");
+    equal(seen.length, 0, "nothing reached the backend");
+  } finally {
+    await peer.close();
+  }
+});
