@@ -270,3 +270,33 @@ function forNode(element: string): string | null {
   }
   return node === null ? null : entryAddress(node);
 }
+
+/**
+ * The public client's address as far as the router can tell: the peer
+ * itself, or behind trusted proxies the rightmost X-Forwarded-For entry that
+ * is not a trusted proxy (see {@linkcode forwardedForChain}).
+ *
+ * @param forwardedFor The request's X-Forwarded-For, if any.
+ * @param peer The router's own peer.
+ * @param trusted Which addresses are trusted proxies.
+ * @returns The client's address.
+ *
+ * @example
+ * ```ts
+ * import { clientAddressOf, trustedProxyMatcher } from "./client_address.ts";
+ * import { equal } from "node:assert/strict";
+ * const trusted = trustedProxyMatcher(["10.0.0.0/8"]);
+ * equal(clientAddressOf("6.6.6.6, 203.0.113.9", "10.0.0.2", trusted), "203.0.113.9");
+ * equal(clientAddressOf("6.6.6.6", "192.0.2.1", trusted), "192.0.2.1");
+ * ```
+ */
+export function clientAddressOf(
+  forwardedFor: string | null,
+  peer: string,
+  trusted: TrustedProxies,
+): string {
+  if (forwardedFor === null || !trusted(peer)) return peer;
+  const chain = forwardedForChain(forwardedFor, peer, trusted);
+  const comma = chain.indexOf(",");
+  return comma < 0 ? chain : chain.slice(0, comma);
+}

@@ -10,6 +10,7 @@ import { hostPort } from "./addr.ts";
 import { ClientSession } from "../h2/client.ts";
 import { errorCodeName } from "../h2/constants.ts";
 import { trustedProxyMatcher } from "./forwarded.ts";
+import { clientAddressOf, type TrustedProxies } from "./client_address.ts";
 import { type TunnelList, TunnelPool } from "./pool.ts";
 import { createProxyApp, type ProxyEnv } from "./proxy.ts";
 import { RouteTable } from "./routes.ts";
@@ -163,10 +164,11 @@ function startRouter(options: ResolvedRouterOptions): Router {
     maxTunnelsPerService: options.maxTunnelsPerService,
     policy: hostPolicy,
   });
+  const trusted = trustedProxyMatcher(options.trustedProxies);
   const app = createProxyApp(pool, {
     routes,
     hostOwners: hostPolicy,
-    trusted: trustedProxyMatcher(options.trustedProxies),
+    trusted,
     maxHeaderBytes: options.maxHeaderBytes,
     maxBodyBytes: options.maxBodyBytes,
     responseHeaderTimeout: options.responseHeaderTimeout,
@@ -208,7 +210,17 @@ function startRouter(options: ResolvedRouterOptions): Router {
   // Tunnels over WebSocket come in on the public port, at their own path.
   const tunnelPath = options.tunnelPath;
   const webSocketTunnels = new Set<ClientSession>();
-  const context: TunnelContext = { pool, auth, admission, options, log, events, queues, budget };
+  const context: TunnelContext = {
+    pool,
+    auth,
+    admission,
+    options,
+    log,
+    events,
+    queues,
+    budget,
+    trusted,
+  };
   const handler = (request: Request, remoteAddr: Deno.NetAddr) =>
     tunnelPath !== "" && request.url.includes(tunnelPath) &&
       new URL(request.url).pathname === tunnelPath
@@ -397,6 +409,8 @@ interface TunnelContext {
   queues: RequestQueues;
   /** Counts what every tunnel holds of responses their clients have not read. */
   budget: ResponseBudget;
+  /** Which peers are trusted proxies (their X-Forwarded-For names the client). */
+  trusted: TrustedProxies;
 }
 
 /** A tunnel whose handshake is done, on its way into the pool. */
@@ -434,10 +448,17 @@ async function attachWebSocket(
 ): Promise<Response> {
   let accepted;
   let reservation: Reservation | undefined;
+  const address = clientAddressOf(
+    request.headers.get("x-forwarded-for"),
+    remoteAddr.hostname,
+    context.trusted,
+  );
   try {
     accepted = await acceptWebSocketTunnel(request, {
       auth: context.auth,
-      address: remoteAddr.hostname,
+      // Behind a load balancer, failures count against the client, not the balancer: a
+      // stranger's wrong tokens must not lock out every backend tunnelling through it.
+      address,
       admit: (identity, anonymous) => {
         reservation = context.admission.admit(identity, anonymous);
       },
@@ -445,7 +466,11 @@ async function attachWebSocket(
   } catch (error) {
     // Admitted, then the upgrade itself failed: the slot was never used.
     reservation?.release();
-    const { status, reason } = handshakeFailed(context, remoteAddr, error);
+    const { status, reason } = handshakeFailed(
+      context,
+      { ...remoteAddr, hostname: address },
+      error,
+    );
     return new Response(`${reason}\n`, {
       status,
       headers: { "content-type": "text/plain; charset=utf-8" },

@@ -504,3 +504,30 @@ Deno.test("finding 5: a refused or failed handshake holds no slot", async () => 
     closeAll(conns);
   }
 });
+
+Deno.test("behind a trusted balancer, failed WebSocket tunnel handshakes count against the client, not the balancer", async () => {
+  await using router = startRouter({
+    tokens: TOKENS,
+    trustedProxies: ["127.0.0.1"],
+    authFailuresPerMinute: 3,
+  });
+  const port = router.addr.port;
+  const attempt = async (client: string, token: string) => {
+    const result = await open(
+      port,
+      webSocketUpgrade(
+        `Authorization: Bearer ${token}`,
+        "PTTH-Service: api",
+        `X-Forwarded-For: ${client}`,
+      ),
+    );
+    closeAll([result.conn]);
+    return result.status;
+  };
+  // A stranger behind the balancer guesses tokens until it is rate-limited…
+  const guesses = [];
+  for (let i = 0; i < 5; i++) guesses.push(await attempt("6.6.6.6", "a-wrong-token-0123456789"));
+  deepEqual(guesses, [403, 403, 403, 429, 429]);
+  // …and a backend behind the same balancer still opens its tunnel.
+  equal(await attempt("10.1.1.1", TOKENS.api), 101);
+});
