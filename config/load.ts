@@ -139,6 +139,8 @@ export interface RouterConfig {
   maxQueuedRequests: number;
   /** Unread response bytes held for clients, across tunnels. @default {268435456} */
   maxResponseBuffer: number;
+  /** Bytes of WebSocket messages not received whole yet, over all sockets. @default {268435456} */
+  maxWebSocketBuffer: number;
   /** Tunnels per service at most. @default {256} */
   maxTunnelsPerService: number;
   /** Failed handshakes per address per minute before 429. @default {10} */
@@ -673,6 +675,19 @@ export const OPTIONS: readonly AnyOptionSpec[] = [
     help: "Response data held for clients that have not read it, all tunnels together (a " +
       "stream window, 4mb, per response at most); past it, responses whose clients took " +
       "nothing for 1s are reset, the largest first",
+  }),
+  option({
+    key: "maxWebSocketBuffer",
+    flag: "max-websocket-buffer",
+    env: "PTTH_MAX_WEBSOCKET_BUFFER",
+    inFile: true,
+    group: "Limits",
+    type: sizeType(false),
+    default: ROUTER_DEFAULTS.maxWebSocketBuffer,
+    shown: "256mb",
+    help: "WebSocket message data held for messages not received whole yet, all sockets " +
+      "together (64mb per message at most); a socket whose next fragment does not fit is " +
+      "closed with 1009",
   }),
   option({
     key: "maxTunnelsPerService",
@@ -1258,6 +1273,7 @@ export function toRouterOptions(
     maxStreamsPerTunnel: config.maxStreamsPerTunnel,
     maxQueuedRequests: config.maxQueuedRequests,
     maxResponseBuffer: config.maxResponseBuffer,
+    maxWebSocketBuffer: config.maxWebSocketBuffer,
     maxTunnelsPerService: config.maxTunnelsPerService,
     authFailuresPerMinute: config.authFailuresPerMinute,
     tunnelWait: config.tunnelWait,

@@ -139,6 +139,14 @@ export interface RouterOptions {
    * @default {268435456}
    */
   maxResponseBuffer?: number;
+  /**
+   * WebSocket message bytes the router may hold for messages it has not
+   * received whole yet, over all sockets (relayed ones and tunnels over
+   * WebSocket); a socket whose next fragment does not fit is closed with 1009.
+   * Each message is also at most 64 MiB.
+   * @default {268435456}
+   */
+  maxWebSocketBuffer?: number;
   /** Tunnels per service at most (more are refused with 429). @default {256} */
   maxTunnelsPerService?: number;
   /** Failed handshakes per address per minute before 429. @default {10} */

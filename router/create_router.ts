@@ -11,6 +11,7 @@ import { ClientSession } from "../h2/client.ts";
 import { errorCodeName } from "../h2/constants.ts";
 import { trustedProxyMatcher } from "./forwarded.ts";
 import { clientAddressOf, type TrustedProxies } from "./client_address.ts";
+import { MessageBudget } from "../ws/message_budget.ts";
 import { type TunnelList, TunnelPool } from "./pool.ts";
 import { createProxyApp, type ProxyEnv } from "./proxy.ts";
 import { RouteTable } from "./routes.ts";
@@ -165,6 +166,8 @@ function startRouter(options: ResolvedRouterOptions): Router {
     policy: hostPolicy,
   });
   const trusted = trustedProxyMatcher(options.trustedProxies);
+  // Unfinished WebSocket messages, over every socket the router relays or accepts a tunnel on.
+  const messageBudget = new MessageBudget(options.maxWebSocketBuffer);
   const app = createProxyApp(pool, {
     routes,
     hostOwners: hostPolicy,
@@ -177,6 +180,7 @@ function startRouter(options: ResolvedRouterOptions): Router {
     queues,
     // A WebSocket's stream must not look idle to the sweep below.
     webSocketPingInterval: Math.min(30_000, options.idleTimeout / 2),
+    messageBudget,
     log,
     events,
     // 504s may come up to a tenth of the timeout (at most 250 ms) late: one timer for all.
@@ -220,6 +224,7 @@ function startRouter(options: ResolvedRouterOptions): Router {
     queues,
     budget,
     trusted,
+    messageBudget,
   };
   const handler = (request: Request, remoteAddr: Deno.NetAddr) =>
     tunnelPath !== "" && request.url.includes(tunnelPath) &&
@@ -411,6 +416,8 @@ interface TunnelContext {
   budget: ResponseBudget;
   /** Which peers are trusted proxies (their X-Forwarded-For names the client). */
   trusted: TrustedProxies;
+  /** The budget every WebSocket's unfinished messages share. */
+  messageBudget: MessageBudget;
 }
 
 /** A tunnel whose handshake is done, on its way into the pool. */
@@ -459,6 +466,7 @@ async function attachWebSocket(
       // Behind a load balancer, failures count against the client, not the balancer: a
       // stranger's wrong tokens must not lock out every backend tunnelling through it.
       address,
+      messageBudget: context.messageBudget,
       admit: (identity, anonymous) => {
         reservation = context.admission.admit(identity, anonymous);
       },

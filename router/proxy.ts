@@ -9,6 +9,7 @@
 
 import { Hono } from "hono";
 import { isValidHost } from "./host.ts";
+import type { MessageBudget } from "../ws/message_budget.ts";
 import { isEdgeRequest } from "./edge/edge_request.ts";
 import { describe, queueFull, text } from "./answers.ts";
 import type { Context } from "hono";
@@ -67,6 +68,8 @@ export interface ProxyOptions {
   deadlines: Deadlines;
   /** PING a WebSocket's backend leg this often (ms), so its stream never idles out. @default {30000} */
   webSocketPingInterval?: number;
+  /** The budget every WebSocket's unfinished messages share (ws/message_budget.ts). */
+  messageBudget?: MessageBudget;
 }
 
 /**
@@ -347,6 +350,7 @@ async function forward(
       deadlines: options.deadlines,
       tunnelWait: options.tunnelWait,
       maxRetries: options.maxRetries,
+      ...(options.messageBudget === undefined ? {} : { messageBudget: options.messageBudget }),
       ...(options.webSocketPingInterval === undefined
         ? {}
         : { pingInterval: options.webSocketPingInterval }),

@@ -20,6 +20,7 @@ import { hasToken } from "../tunnel/tokens.ts";
 import type { RouterTunnel } from "./tunnels/router_tunnel.ts";
 import { CloseCode, isValidCloseCode } from "../ws/frame.ts";
 import { StreamWebSocket } from "../ws/socket.ts";
+import type { MessageBudget } from "../ws/message_budget.ts";
 import { upgradeWebSocket } from "./edge/upgrade.ts";
 
 /** Fields of the client's upgrade that stay on its hop (RFC 8441 §5, RFC 6455 §9). */
@@ -48,6 +49,8 @@ export interface WebSocketProxyOptions {
   maxRetries: number;
   /** PING the backend leg this often (ms), keeping its stream from idling out. @default {30000} */
   pingInterval?: number;
+  /** The budget every socket's unfinished messages share (ws/message_budget.ts). */
+  messageBudget?: MessageBudget;
   /** Where log lines go. */
   log: (line: string) => void;
   /** Told which tunnel carries the session. */
@@ -213,7 +216,10 @@ export async function proxyWebSocket(
   }
   let upgraded: { socket: WebSocket; response: Response };
   try {
-    upgraded = upgradeWebSocket(request, chosen === null ? {} : { protocol: chosen });
+    upgraded = upgradeWebSocket(request, {
+      ...(chosen === null ? {} : { protocol: chosen }),
+      ...(options.messageBudget === undefined ? {} : { messageBudget: options.messageBudget }),
+    });
   } catch (error) {
     inbound.cancel().catch(() => {});
     return text(400, `Bad Request: cannot upgrade to WebSocket (${(error as Error).message})`);
@@ -246,6 +252,7 @@ function relay(
     open: clientOpen,
     anyCloseCode: true,
     pingInterval: options.pingInterval ?? 30_000,
+    ...(options.messageBudget === undefined ? {} : { messageBudget: options.messageBudget }),
     // A slow client: stop reading, and HTTP/2 flow control stops the backend.
     beforeRead: () =>
       client.bufferedAmount > CLIENT_HIGH_WATER_MARK

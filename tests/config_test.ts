@@ -75,6 +75,7 @@ Deno.test("loadConfig() gives every option its default when nothing is set", () 
     maxStreamsPerTunnel: Infinity,
     maxQueuedRequests: 1024,
     maxResponseBuffer: 256 * 1024 * 1024,
+    maxWebSocketBuffer: 256 * 1024 * 1024,
     maxTunnelsPerService: 256,
     authFailuresPerMinute: 10,
     tunnelWait: 3000,

@@ -49,6 +49,12 @@ export interface StreamWebSocketOptions {
   open?: Promise<void>;
   /** The largest message received, in bytes; larger ones close with 1009. @default {67108864} */
   maxMessageSize?: number;
+  /**
+   * A budget shared with other sockets for the messages being received
+   * (ws/message_budget.ts): a fragment that does not fit closes with 1009.
+   * @default {none: only `maxMessageSize` bounds a socket}
+   */
+  messageBudget?: { reserve(bytes: number): boolean; release(bytes: number): void };
   /** How long the closing handshake may take before the connection is cut (ms). @default {5000} */
   closeTimeout?: number;
   /** Outgoing messages are split into frames of at most this many bytes (§5.4). @default {65536} */
@@ -192,6 +198,11 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
   // The message being reassembled from fragments (§5.4).
   #messageOpcode = -1;
   #messageParts: Uint8Array[] = [];
+  #budget: { reserve(bytes: number): boolean; release(bytes: number): void } | null;
+  /** Bytes of the message being received taken from the budget. */
+  #reserved = 0;
+  /** The answer to the latest Ping not written yet: one is enough (RFC 6455 §5.5.3). */
+  #pong: Uint8Array | null = null;
   #messageSize = 0;
   // The closing handshake (§7.1.2-7.1.4).
   #sentClose = false;
@@ -221,6 +232,7 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
     this.url = options.url ?? "";
     this.protocol = options.protocol ?? "";
     this.#maxMessage = options.maxMessageSize ?? 64 * 1024 * 1024;
+    this.#budget = options.messageBudget ?? null;
     this.#frames = new FrameReader({ masked: !this.#client, maxPayload: this.#maxMessage });
     this.#closeTimeout = options.closeTimeout ?? 5000;
     this.#fragmentSize = options.fragmentSize ?? 64 * 1024;
@@ -502,8 +514,15 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
       case Opcode.CLOSE:
         return this.#onClose(frame.payload);
       case Opcode.PING:
-        // §5.5.2: answer with a Pong carrying the same payload, unless closing.
-        if (!this.#sentClose) this.#queueControl(Opcode.PONG, frame.payload);
+        // §5.5.2: answer with a Pong carrying the same payload, unless closing. §5.5.3: a
+        // Pong for the latest Ping is enough, so a peer that pings and never reads holds
+        // one Pong here, not one per Ping.
+        if (!this.#sentClose) {
+          this.#pong = encodeFrame(Opcode.PONG, frame.payload, {
+            mask: this.#client ? maskKey() : false,
+          });
+          this.#pump();
+        }
         return false;
       case Opcode.PONG:
         this.dispatchEvent(new MessageEvent("pong", { data: frame.payload }));
@@ -534,9 +553,25 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
         `Message exceeds the limit of ${this.#maxMessage} bytes`,
       );
     }
+    if (this.#budget !== null) {
+      if (!this.#budget.reserve(frame.payload.length)) {
+        throw new WebSocketProtocolError(
+          CloseCode.MESSAGE_TOO_BIG,
+          "Message does not fit in the buffers shared by this server's WebSockets now",
+        );
+      }
+      this.#reserved += frame.payload.length;
+    }
     this.#messageParts.push(frame.payload);
     if (frame.fin) this.#deliver();
     return false;
+  }
+
+  /** Gives the bytes of the message being received back to the shared budget. */
+  #releaseMessage(): void {
+    if (this.#reserved === 0) return;
+    this.#budget?.release(this.#reserved);
+    this.#reserved = 0;
   }
 
   #deliver(): void {
@@ -548,6 +583,7 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
     this.#messageParts = [];
     this.#messageSize = 0;
     this.#messageOpcode = -1;
+    this.#releaseMessage();
     let data: string | ArrayBuffer | Blob;
     if (opcode === Opcode.TEXT) data = decodeUtf8(bytes); // §8.1: 1007 when invalid.
     else if (this.#binaryType === "arraybuffer") {
@@ -631,6 +667,13 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
     const writer = this.#writer;
     try {
       while (true) {
+        const pong = this.#pong;
+        if (pong !== null) {
+          this.#pong = null;
+          await writer.ready;
+          await writer.write(pong);
+          continue;
+        }
         const control = this.#control.shift();
         if (control !== undefined) {
           await writer.ready;
@@ -641,6 +684,7 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
         if (first === undefined) break;
         if (first === END) {
           this.#control.length = 0;
+          this.#pong = null;
           this.#data.length = 0;
           await writer.close();
           break;
@@ -671,6 +715,7 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
     } catch (error) {
       // The transport failed under us (stream reset, connection lost).
       this.#control.length = 0;
+      this.#pong = null;
       this.#data.length = 0;
       if (this.#readyState !== CLOSED) this.#abortTransport(error);
     } finally {
@@ -693,6 +738,9 @@ export class StreamWebSocket extends EventTarget implements WebSocket {
   #finish(code: number, reason: string, wasClean: boolean): void {
     if (this.#readyState === CLOSED) return;
     this.#readyState = CLOSED;
+    // A message left unfinished holds no part of the shared budget any more.
+    this.#messageParts = [];
+    this.#releaseMessage();
     clearTimeout(this.#closeTimer);
     clearInterval(this.#pingTimer);
     this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));

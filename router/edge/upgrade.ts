@@ -70,7 +70,12 @@ export interface UpgradeWebSocketOptions {
   protocol?: string;
   /** Send a Ping this often (seconds); 0 for never. @default {0} */
   idleTimeout?: number;
+  /** A budget shared by the server's sockets for messages being received (1009 past it). */
+  messageBudget?: MessageBudgetLike;
 }
+
+/** What a shared message budget offers (ws/message_budget.ts). */
+type MessageBudgetLike = { reserve(bytes: number): boolean; release(bytes: number): void };
 
 /**
  * Upgrades a request to a WebSocket, like `Deno.upgradeWebSocket`: returns
@@ -140,6 +145,7 @@ export function upgradeWebSocket(
     protocol,
     open: taken.then(() => {}),
     pingInterval: (options.idleTimeout ?? 0) * 1000,
+    ...(options.messageBudget === undefined ? {} : { messageBudget: options.messageBudget }),
     // As Deno's server sockets do: any code valid on the wire (a relay passes the peer's on),
     // and a peer's Close echoed whole.
     anyCloseCode: true,
@@ -174,6 +180,7 @@ function takeStream(
     protocol,
     open: tunnel.opened,
     pingInterval: (options.idleTimeout ?? 0) * 1000,
+    ...(options.messageBudget === undefined ? {} : { messageBudget: options.messageBudget }),
     anyCloseCode: true,
     echoCloseReason: true,
   });

@@ -19,6 +19,7 @@ import {
 import { hasToken } from "../../tunnel/tokens.ts";
 import { WebSocketIO } from "../../tunnel/websocket_io.ts";
 import { upgradeWebSocket } from "../edge/upgrade.ts";
+import type { MessageBudget } from "../../ws/message_budget.ts";
 
 /** A WebSocket tunnel that passed the checks. */
 export interface AcceptedWebSocketTunnel {
@@ -42,6 +43,8 @@ export interface AcceptWebSocketOptions {
    * throw HandshakeError to refuse.
    */
   admit?: (identity: TunnelIdentity, anonymous: boolean) => void;
+  /** The budget every socket's unfinished messages share (ws/message_budget.ts). */
+  messageBudget?: MessageBudget;
 }
 
 /**
@@ -94,6 +97,7 @@ export async function acceptWebSocketTunnel(
     // HTTP/2 keepalive PINGs watch the tunnel; the WebSocket's own would only add traffic.
     idleTimeout: 0,
     ...(offered.includes(TUNNEL_SUBPROTOCOL) ? { protocol: TUNNEL_SUBPROTOCOL } : {}),
+    ...(options.messageBudget === undefined ? {} : { messageBudget: options.messageBudget }),
   });
   return { response, io: new WebSocketIO(socket), identity };
 }
